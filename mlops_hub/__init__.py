@@ -1,0 +1,3 @@
+"""mlops-hub: JupyterHub on Docker Swarm for ML teams."""
+
+__version__ = "0.1.0"
