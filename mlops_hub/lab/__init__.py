@@ -1,0 +1,23 @@
+"""Lab side of mlops-hub: a jupyter-server extension and a notebook API linking notebooks
+to MLflow runs and GitLab. Runs in user containers; never imports hub-side modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["experiment", "notebook_context", "notebook_runs", "save_notebook"]
+
+
+def __getattr__(name: str) -> Any:
+    # the notebook API pulls in mlflow; import it only when notebook code asks for it
+    if name in __all__:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(name)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .app import MlopsLabApp
+
+    return [{"module": "mlops_hub.lab", "app": MlopsLabApp}]

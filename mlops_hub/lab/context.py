@@ -1,0 +1,84 @@
+"""MLflow run context provider: every `mlflow.start_run()` in a notebook says where it came from.
+
+Registered under the `mlflow.run_context_provider` entry point; MLflow applies entry-point
+providers after its own, so these tags replace `ipykernel_launcher` and the missing commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from mlflow.tracking.context.abstract_context import RunContextProvider
+
+from .errors import LabError
+from .gitinfo import file_state
+from .notebook_path import current_notebook_path
+
+log = logging.getLogger(__name__)
+
+# tag names: MLflow's own where one exists, ours under `mlops_hub.`
+SOURCE_NAME = "mlflow.source.name"
+SOURCE_TYPE = "mlflow.source.type"
+GIT_COMMIT = "mlflow.source.git.commit"
+GIT_BRANCH = "mlflow.source.git.branch"
+GIT_REPO_URL = "mlflow.source.git.repoURL"
+USER = "mlflow.user"
+GIT_PATH = "mlops_hub.git.path"
+GIT_UNCOMMITTED = "mlops_hub.git.uncommitted_changes"
+GIT_TRACKED = "mlops_hub.git.tracked"
+ENVIRONMENT = "mlops_hub.environment"
+IMAGE_DIGEST = "mlops_hub.image_digest"
+CPU_LIMIT = "mlops_hub.cpu_limit"
+MEM_LIMIT = "mlops_hub.mem_limit"
+SERVER_NAME = "mlops_hub.server_name"
+
+# environment variable the spawner sets -> tag
+_ENV_TAGS = {
+    "MLOPS_ENVIRONMENT": ENVIRONMENT,
+    "MLOPS_IMAGE_DIGEST": IMAGE_DIGEST,
+    "CPU_LIMIT": CPU_LIMIT,
+    "MEM_LIMIT": MEM_LIMIT,
+    "JUPYTERHUB_USER": USER,
+    "JUPYTERHUB_SERVER_NAME": SERVER_NAME,
+}
+
+
+def notebook_tags(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The tags describing this kernel's notebook, its git state and its server."""
+    env = os.environ if environ is None else environ
+    tags = {tag: env[var] for var, tag in _ENV_TAGS.items() if env.get(var)}
+    path = current_notebook_path()
+    if path is None:
+        return tags
+    tags[SOURCE_NAME] = str(path)
+    tags[SOURCE_TYPE] = "NOTEBOOK"
+    try:
+        state = file_state(path)
+    except LabError as exc:
+        # a notebook outside git still gets its run; the missing commit is visible by absence
+        log.debug("no git facts for %s: %s", path, exc.message)
+        return tags
+    if state.commit:
+        tags[GIT_COMMIT] = state.commit
+    if state.branch:
+        tags[GIT_BRANCH] = state.branch
+    if state.remote_url:
+        tags[GIT_REPO_URL] = state.remote_url
+    tags[GIT_PATH] = state.relpath
+    tags[GIT_UNCOMMITTED] = "true" if state.uncommitted_changes else "false"
+    tags[GIT_TRACKED] = "true" if state.tracked else "false"
+    return tags
+
+
+class NotebookRunContext(RunContextProvider):
+    """Adds notebook, git and environment tags to runs started inside a lab server."""
+
+    def in_context(self) -> bool:
+        return any(os.environ.get(v) for v in ("JPY_SESSION_NAME", "JUPYTERHUB_USER",
+                                                "MLOPS_ENVIRONMENT")) or (
+            current_notebook_path() is not None
+        )
+
+    def tags(self) -> dict[str, str]:
+        return notebook_tags()

@@ -1,0 +1,213 @@
+"""HTTP API of the extension. Each handler parses input, calls one backend, writes JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from .errors import InvalidInput, LabError
+from .gitinfo import file_state
+from .publisher import NotebookPublisher, SaveRequest
+
+if TYPE_CHECKING:
+    from .app import MlopsLabApp
+
+AUTH_RESOURCE = "mlops_hub"
+PREFIX = "/mlops-hub"
+
+
+class MlopsHandler(APIHandler):
+    """Base: JSON errors with an actionable message; the extension app at hand."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, app: MlopsLabApp) -> None:  # type: ignore[override]
+        self.app = app
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            reply = {"message": exc.log_message, "reason": getattr(exc, "mlops_reason", None)
+                     or exc.reason}
+        elif isinstance(exc, web.HTTPError):
+            reply = {"message": self._reason, "reason": None}
+        else:
+            reply = {"message": "internal error in the mlops-hub extension; the server log "
+                                "has details", "reason": "internal"}
+        self.finish(json.dumps(reply))
+
+    async def call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking backend call off the event loop, turning LabError into HTTP."""
+        try:
+            return await asyncio.to_thread(func, *args, **kwargs)
+        except LabError as exc:
+            raise self.http_error(exc) from None
+
+    @staticmethod
+    def http_error(exc: LabError) -> web.HTTPError:
+        err = web.HTTPError(exc.status, exc.message.replace("%", "%%"))
+        err.mlops_reason = exc.reason  # type: ignore[attr-defined]
+        return err
+
+    def username(self) -> str:
+        user = self.current_user
+        return getattr(user, "username", None) or str(user)
+
+    def query(self, name: str, *, required: bool = False) -> str | None:
+        value = self.get_query_argument(name, None)
+        if required and not value:
+            raise self.http_error(InvalidInput(f"query parameter '{name}' is required"))
+        return value or None
+
+    def body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise self.http_error(InvalidInput("the request body must be JSON")) from None
+
+    def notebook_path(self, api_path: str) -> Path:
+        """Absolute path of a Contents-API path, refusing anything outside the server root."""
+        root = os.path.normpath(self.contents_manager.root_dir)
+        candidate = os.path.normpath(os.path.join(root, api_path.lstrip("/")))
+        if os.path.commonpath([root, candidate]) != root:
+            raise self.http_error(InvalidInput(
+                f"'path' {api_path!r} is outside the server's root folder"))
+        return Path(candidate)
+
+    def require(self, backend: Any, what: str, setting: str) -> Any:
+        if backend is None:
+            raise self.http_error(LabError(
+                f"{what} is not configured for this server ({setting} is empty); ask your "
+                "platform admin", status=503, reason=f"{what.lower()}-not-configured"))
+        return backend
+
+
+class ContextHandler(MlopsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish(self.app.server_facts())
+
+
+class GitStatusHandler(MlopsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        api_path = self.query("path", required=True)
+        assert api_path is not None
+        state = await self.call(file_state, self.notebook_path(api_path))
+        self.finish({
+            "path": api_path, "repository": str(state.root), "git_path": state.relpath,
+            "commit": state.commit, "branch": state.branch, "remote_url": state.remote_url,
+            "uncommitted_changes": state.uncommitted_changes, "tracked": state.tracked,
+        })
+
+
+class RunsHandler(MlopsHandler):
+    """Runs of one notebook, newest first, a page at a time."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        backend = self.require(self.app.runs_backend, "MLflow", "MLFLOW_TRACKING_URI")
+        api_path = self.query("path", required=True)
+        assert api_path is not None
+        raw_max = self.query("max_results") or "50"
+        if not raw_max.isdigit():
+            raise self.http_error(InvalidInput("'max_results' must be a whole number"))
+        ids = self.get_query_arguments("experiment_id") or None
+        name = self.query("experiment")
+        if name and not ids:
+            ids = [(await self.call(backend.experiment, name=name))["experiment_id"]]
+        page = await self.call(
+            backend.notebook_runs, str(self.notebook_path(api_path)), experiment_ids=ids,
+            user=self.query("user"), max_results=int(raw_max), page_token=self.query("page_token"),
+        )
+        self.finish({"path": api_path, "runs": page.runs, "next_page_token": page.next_page_token})
+
+
+class ExperimentHandler(MlopsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        backend = self.require(self.app.runs_backend, "MLflow", "MLFLOW_TRACKING_URI")
+        self.finish(await self.call(backend.experiment, name=self.query("name"),
+                                    experiment_id=self.query("experiment_id")))
+
+
+class SaveToGitLabHandler(MlopsHandler):
+    """Commit (optionally without outputs) and push a notebook; optionally open an MR."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        gitlab = self.require(self.app.gitlab_backend, "GitLab", "MLOPS_GITLAB_URL")
+        user = self.username()
+        if self.app.owner and user != self.app.owner:
+            raise self.http_error(LabError(
+                f"only {self.app.owner}, who owns this server, can save to GitLab from it",
+                status=403, reason="not-owner"))
+        body = self.body()
+        try:
+            req = SaveRequest.from_json(body)
+            api_path = body.get("path")
+            if not isinstance(api_path, str) or not api_path:
+                raise InvalidInput("'path' is required: the notebook's path in the file browser")
+            publisher = NotebookPublisher(self.app.gitlab_url, gitlab, self.app.token_source,
+                                          push_timeout=self.app.git_push_timeout)
+            result = await publisher.save(user, self.notebook_path(api_path), req)
+        except LabError as exc:
+            raise self.http_error(exc) from None
+        self.log.info("mlops-hub: %s saved %s to %s@%s", user, api_path, result["project"],
+                      result["branch"])
+        self.finish(result)
+
+
+class TokenHandler(MlopsHandler):
+    """A GitLab token the user hands to this server; kept in memory, never on disk."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish({"saved": self.app.saved_tokens.has(self.username())})
+
+    @web.authenticated
+    @authorized
+    async def put(self) -> None:
+        body = self.body()
+        token = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token.strip() or len(token) > 1024:
+            raise self.http_error(InvalidInput(
+                "'token' is required: a GitLab personal access token (at most 1024 characters)"))
+        self.app.saved_tokens.save(self.username(), token.strip())
+        self.set_status(204)
+        self.finish()
+
+    @web.authenticated
+    @authorized
+    async def delete(self) -> None:
+        self.app.saved_tokens.forget(self.username())
+        self.set_status(204)
+        self.finish()
+
+
+HANDLERS: list[tuple[str, type[MlopsHandler]]] = [
+    (f"{PREFIX}/context", ContextHandler),
+    (f"{PREFIX}/git/status", GitStatusHandler),
+    (f"{PREFIX}/mlflow/runs", RunsHandler),
+    (f"{PREFIX}/mlflow/experiment", ExperimentHandler),
+    (f"{PREFIX}/gitlab/save", SaveToGitLabHandler),
+    (f"{PREFIX}/gitlab/token", TokenHandler),
+]
+
+
+def handlers(app: MlopsLabApp) -> list[tuple[str, type[MlopsHandler], dict[str, Any]]]:
+    return [(url, cls, {"app": app}) for url, cls in HANDLERS]
