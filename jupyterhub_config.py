@@ -1,0 +1,76 @@
+"""The hub configuration the Swarm stack deploys.
+
+Everything site-specific comes from the environment (set in swarm-stack.yml), from Swarm
+secrets under /run/secrets, and from the platform settings file (environments and role
+limits) mounted as a Swarm config at /etc/mlops-hub/platform.yaml.
+"""
+
+import os
+from pathlib import Path
+
+import yaml
+
+c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
+
+SECRETS = Path(os.environ.get("MLOPS_SECRETS_DIR", "/run/secrets"))
+PLATFORM = Path(os.environ.get("MLOPS_PLATFORM_CONFIG", "/etc/mlops-hub/platform.yaml"))
+
+
+def secret(name: str) -> str | None:
+    path = SECRETS / name
+    return path.read_text().strip() if path.exists() else None
+
+
+# ---- hub and proxy: the proxy is its own service, so user traffic survives a hub restart
+c.JupyterHub.bind_url = "http://:8000"
+c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
+c.JupyterHub.hub_connect_url = f"http://{os.environ.get('MLOPS_HUB_HOST', 'hub')}:8081"
+c.JupyterHub.proxy_class = "configurable-http-proxy"
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.api_url = f"http://{os.environ.get('MLOPS_PROXY_HOST', 'proxy')}:8001"
+c.ConfigurableHTTPProxy.auth_token = secret("proxy_token") or ""
+c.JupyterHub.db_url = os.environ.get("MLOPS_HUB_DB_URL", "sqlite:////srv/jupyterhub/jupyterhub.sqlite")
+c.JupyterHub.cookie_secret_file = "/srv/jupyterhub/jupyterhub_cookie_secret"
+c.JupyterHub.cleanup_servers = False  # user servers outlive a hub restart
+c.JupyterHub.allow_named_servers = True
+c.JupyterHub.named_server_limit_per_user = 0  # role policies set the limit
+c.JupyterHub.log_level = os.environ.get("MLOPS_HUB_LOG_LEVEL", "INFO")
+
+# ---- login: shared passwords from Swarm secrets; OIDC replaces this in a later release
+c.JupyterHub.authenticator_class = "shared-password"
+admin_users = {u for u in os.environ.get("MLOPS_HUB_ADMIN_USERS", "admin").split(",") if u}
+c.Authenticator.admin_users = admin_users
+c.Authenticator.allow_all = True
+if secret("admin_password"):
+    c.SharedPasswordAuthenticator.admin_password = secret("admin_password")
+if secret("user_password"):
+    c.SharedPasswordAuthenticator.user_password = secret("user_password")
+
+# ---- the CLI and tests talk to the hub API with a token from a Swarm secret
+if secret("api_token"):
+    c.JupyterHub.services = [{"name": "mlops-cli", "api_token": secret("api_token")}]
+    c.JupyterHub.load_roles = [{"name": "admin", "services": ["mlops-cli"]}]
+
+# ---- user servers
+spawner_kind = os.environ.get("MLOPS_HUB_SPAWNER", "mlops")
+if spawner_kind == "swarm":
+    # plain dockerspawner SwarmSpawner, for benchmarks side by side with ours
+    c.JupyterHub.spawner_class = "dockerspawner.SwarmSpawner"
+    spawner = c.SwarmSpawner
+    c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
+else:
+    c.JupyterHub.spawner_class = "mlops_hub.spawner.MLOpsSwarmSpawner"
+    spawner = c.MLOpsSwarmSpawner
+spawner.image = os.environ.get("MLOPS_LAB_IMAGE", "mlops-hub/lab-base:latest")
+spawner.network_name = os.environ.get("MLOPS_HUB_NETWORK", "mlops-hub")
+spawner.use_internal_ip = True
+spawner.prefix = os.environ.get("MLOPS_HUB_PREFIX", "mlops-lab")
+spawner.extra_placement_spec = {"constraints": ["node.platform.os == linux"]}
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 60
+c.Spawner.default_url = "/lab"
+
+if spawner_kind != "swarm" and PLATFORM.exists():
+    settings = yaml.safe_load(PLATFORM.read_text()) or {}
+    for key, value in (settings.get("spawner") or {}).items():
+        setattr(c.MLOpsSwarmSpawner, key, value)

@@ -1,0 +1,118 @@
+"""`mlops-hub`: build the images and run the platform on this machine's swarm."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .deploy.images import build_all
+from .deploy.shell import DeployError, run, say
+from .deploy.stack import StackSettings, deploy, remove, wait_for_hub
+
+HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def find_repo() -> Path:
+    """The checkout holding swarm-stack.yml (the CLI runs from an editable install)."""
+    for candidate in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        if (candidate / "swarm-stack.yml").exists():
+            return candidate
+    raise DeployError("swarm-stack.yml not found: run mlops-hub from the mlops-hub checkout")
+
+
+def default_ca_bundle() -> str | None:
+    # the images trust what this host trusts (corporate CA included) unless told otherwise
+    chosen = os.environ.get("MLOPS_HUB_CA_BUNDLE")
+    if chosen is not None:
+        return chosen or None
+    return HOST_CA_BUNDLE if Path(HOST_CA_BUNDLE).exists() else None
+
+
+def _settings(args) -> StackSettings:
+    return StackSettings(
+        repo=find_repo(), stack=args.stack, port=getattr(args, "port", 8000),
+        state_dir=Path(args.state_dir),
+        platform_config=Path(args.platform_config) if getattr(args, "platform_config", None) else None,
+    )
+
+
+def cmd_build(args) -> None:
+    tags = build_all(find_repo(), args.ca_bundle, force=args.force)
+    for name, tag in tags.items():
+        print(f"{name}: {tag}")
+
+
+def cmd_up(args) -> None:
+    settings = _settings(args)
+    tags = build_all(settings.repo, args.ca_bundle)
+    settings.hub_image, settings.lab_image = tags["hub"], tags["lab-base"]
+    deploy(settings)
+    wait_for_hub(settings)
+    secrets = settings.secrets_dir
+    print(f"""
+mlops-hub is running: {settings.url}/hub/
+  log in as an admin:  user 'admin', password: cat {secrets / 'admin_password'}
+  log in as a user:    any user name,  password: cat {secrets / 'user_password'}
+  API token (admin):   {secrets / 'api_token'}
+  stop it:             .venv/bin/mlops-hub down --stack {settings.stack}
+""")
+
+
+def cmd_down(args) -> None:
+    remove(_settings(args))
+    say(f"stack {args.stack} removed (its volumes are kept: docker volume ls)")
+
+
+def cmd_status(args) -> None:
+    print(run(["docker", "stack", "services", args.stack], quiet=True))
+    print(run(["docker", "service", "ls", "--filter", f"label=mlops-hub.prefix={args.stack}-lab"],
+              quiet=True))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mlops-hub", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp, stack=True):
+        sp.add_argument("--ca-bundle", default=default_ca_bundle(),
+                        help="extra CA bundle trusted inside the images (default: this host's)")
+        if stack:
+            sp.add_argument("--stack", default="mlops-hub", help="stack name (default mlops-hub)")
+            sp.add_argument("--state-dir", default="/var/lib/mlops-hub",
+                            help="where generated secrets are kept")
+
+    b = sub.add_parser("build", help="build the images (only what changed)")
+    common(b, stack=False)
+    b.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    b.set_defaults(func=cmd_build)
+
+    u = sub.add_parser("up", help="build, deploy the stack and wait for the hub")
+    common(u)
+    u.add_argument("--port", type=int, default=8000, help="published hub port (default 8000)")
+    u.add_argument("--platform-config", help="environments and role limits (default config/platform.yaml)")
+    u.set_defaults(func=cmd_up)
+
+    d = sub.add_parser("down", help="remove the stack and the user servers it started")
+    common(d)
+    d.set_defaults(func=cmd_down)
+
+    s = sub.add_parser("status", help="show the stack's services and user servers")
+    common(s)
+    s.set_defaults(func=cmd_status)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except DeployError as e:
+        print(f"mlops-hub: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Bringing the platform up on a swarm: images, secrets, the stack. Used by the CLI and tests."""

@@ -1,0 +1,105 @@
+"""Build the platform's images, only when their inputs changed (content hash in the tag)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .shell import DeployError, run, say, succeeds
+
+BASE_IMAGE = "debian:bookworm-slim"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+IMAGE_REPO = "mlops-hub"
+
+
+@dataclass(frozen=True)
+class ImageRecipe:
+    name: str
+    # paths (relative to the repo) whose content decides whether to rebuild
+    inputs: tuple[str, ...]
+
+    @property
+    def dockerfile(self) -> str:
+        return f"images/{self.name}/Dockerfile"
+
+
+COMMON_INPUTS = ("images/common", "images/_ca", "pyproject.toml", "README.md", "mlops_hub")
+RECIPES = {
+    "hub": ImageRecipe("hub", COMMON_INPUTS + ("images/hub", "jupyterhub_config.py")),
+    "lab-base": ImageRecipe("lab-base", COMMON_INPUTS + ("images/lab-base",)),
+}
+
+
+def _files(repo: Path, rel: str):
+    path = repo / rel
+    if path.is_file():
+        yield path
+    elif path.is_dir():
+        for f in sorted(path.rglob("*")):
+            if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc":
+                yield f
+
+
+def input_hash(repo: Path, recipe: ImageRecipe, base_id: str) -> str:
+    digest = hashlib.sha256(base_id.encode())
+    for rel in recipe.inputs:
+        for f in _files(repo, rel):
+            digest.update(str(f.relative_to(repo)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def image_id(ref: str) -> str | None:
+    try:
+        return run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], quiet=True).strip()
+    except DeployError:
+        return None
+
+
+def ensure_base_image() -> str:
+    """debian:bookworm-slim: present, pulled, or (no registry here) built with debootstrap."""
+    found = image_id(BASE_IMAGE)
+    if found:
+        return found
+    say(f"{BASE_IMAGE} is not present; trying to pull it")
+    if succeeds(["docker", "pull", BASE_IMAGE]):
+        return image_id(BASE_IMAGE) or ""
+    if not shutil.which("debootstrap"):
+        raise DeployError(f"cannot pull {BASE_IMAGE} and debootstrap is missing: apt-get install debootstrap")
+    say(f"no registry reachable: building {BASE_IMAGE} with debootstrap (about a minute)")
+    with tempfile.TemporaryDirectory(prefix="mlops-rootfs-") as root:
+        run(["debootstrap", "--variant=minbase", "--include=ca-certificates", "bookworm", root,
+             DEBIAN_MIRROR], quiet=True)
+        run(["sh", "-c", f"tar -C {root} -c . | docker import - {BASE_IMAGE}"], quiet=True)
+    return image_id(BASE_IMAGE) or ""
+
+
+def stage_ca_bundle(repo: Path, ca_bundle: str | None) -> None:
+    """Copy the extra CA bundle into the build context (an empty file means none)."""
+    target = repo / "images/_ca/extra-ca.crt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    content = Path(ca_bundle).read_bytes() if ca_bundle else b""
+    if not target.exists() or target.read_bytes() != content:
+        target.write_bytes(content)
+
+
+def build_image(repo: Path, name: str, base_id: str, force: bool = False) -> str:
+    """Build one image if its input hash has no image yet; return the hashed tag."""
+    recipe = RECIPES[name]
+    tag = f"{IMAGE_REPO}/{name}:{input_hash(repo, recipe, base_id)}"
+    if image_id(tag) and not force:
+        say(f"{tag} is up to date")
+    else:
+        say(f"building {tag}")
+        run(["docker", "build", "-f", str(repo / recipe.dockerfile), "-t", tag,
+             "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", str(repo)], quiet=True)
+    run(["docker", "tag", tag, f"{IMAGE_REPO}/{name}:latest"], quiet=True)
+    return tag
+
+
+def build_all(repo: Path, ca_bundle: str | None = None, force: bool = False) -> dict[str, str]:
+    base_id = ensure_base_image()
+    stage_ca_bundle(repo, ca_bundle)
+    return {name: build_image(repo, name, base_id, force) for name in RECIPES}

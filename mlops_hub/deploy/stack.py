@@ -1,0 +1,146 @@
+"""Deploy and remove the platform's Swarm stack, with generated secrets kept across upgrades."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .shell import DeployError, run, say
+
+SECRET_NAMES = ("proxy_token", "api_token", "admin_password", "user_password")
+
+
+@dataclass
+class StackSettings:
+    repo: Path
+    stack: str = "mlops-hub"
+    port: int = 8000
+    state_dir: Path = Path("/var/lib/mlops-hub")
+    platform_config: Path | None = None
+    hub_image: str = "mlops-hub/hub:latest"
+    lab_image: str = "mlops-hub/lab-base:latest"
+    spawner: str = "mlops"
+    log_level: str = "INFO"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def network(self) -> str:
+        return f"{self.stack}-net"
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.stack}-lab"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.state_dir / self.stack / "secrets"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def ensure_secrets(directory: Path) -> dict[str, Path]:
+    """Generate each secret once (0600, root-only) and keep it for later deploys."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    paths = {}
+    for name in SECRET_NAMES:
+        path = directory / name
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(24 if "password" in name else 32))
+        paths[name] = path
+    return paths
+
+
+def _content_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def stack_env(settings: StackSettings) -> dict[str, str]:
+    platform = settings.platform_config or settings.repo / "config" / "platform.yaml"
+    env = dict(os.environ)
+    env.update(
+        MLOPS_STACK=settings.stack,
+        MLOPS_HUB_PORT=str(settings.port),
+        MLOPS_HUB_NETWORK=settings.network,
+        MLOPS_HUB_PREFIX=settings.prefix,
+        MLOPS_HUB_IMAGE=settings.hub_image,
+        MLOPS_LAB_IMAGE=settings.lab_image,
+        MLOPS_HUB_SPAWNER=settings.spawner,
+        MLOPS_HUB_LOG_LEVEL=settings.log_level,
+        MLOPS_SECRETS_DIR=str(settings.secrets_dir),
+        MLOPS_PLATFORM_CONFIG=str(platform),
+        MLOPS_PLATFORM_HASH=_content_hash(platform),
+    )
+    for name, path in ensure_secrets(settings.secrets_dir).items():
+        env[f"MLOPS_SECRET_HASH_{name}"] = _content_hash(path)
+    env.update(settings.extra_env)
+    return env
+
+
+def deploy(settings: StackSettings) -> None:
+    say(f"deploying stack {settings.stack} (hub image {settings.hub_image})")
+    run(["docker", "stack", "deploy", "--resolve-image", "never", "--prune",
+         "-c", str(settings.repo / "swarm-stack.yml"), settings.stack],
+        env=stack_env(settings), quiet=True)
+
+
+def wait_for_hub(settings: StackSettings, timeout: float = 180) -> None:
+    """Wait until the hub answers through the proxy's published port."""
+    say(f"waiting for the hub at {settings.url}")
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{settings.url}/hub/api/", timeout=3) as resp:
+                if resp.status == 200 and "version" in json.loads(resp.read()):
+                    return
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            last = str(e)
+        time.sleep(0.5)
+    raise DeployError(f"the hub did not answer at {settings.url} within {timeout:.0f}s ({last});"
+                      f" see `docker service logs {settings.stack}_hub`")
+
+
+def _ids(cmd: list[str]) -> list[str]:
+    return [line for line in run(cmd, quiet=True).split() if line]
+
+
+def remove_user_servers(prefix: str) -> int:
+    ids = _ids(["docker", "service", "ls", "-q", "--filter", f"label=mlops-hub.prefix={prefix}"])
+    if ids:
+        run(["docker", "service", "rm", *ids], quiet=True)
+    return len(ids)
+
+
+def remove(settings: StackSettings, timeout: float = 60) -> None:
+    """Remove the stack, the user servers it spawned, and its secrets and configs."""
+    removed = remove_user_servers(settings.prefix)
+    if removed:
+        say(f"removed {removed} user server(s)")
+    run(["docker", "stack", "rm", settings.stack], quiet=True)
+    deadline = time.monotonic() + timeout
+    label = f"label=com.docker.stack.namespace={settings.stack}"
+    while time.monotonic() < deadline:
+        left = (_ids(["docker", "service", "ls", "-q", "--filter", label])
+                + _ids(["docker", "network", "ls", "-q", "--filter", label]))
+        if not left:
+            break
+        time.sleep(0.5)
+    for kind in ("secret", "config"):
+        ids = _ids(["docker", kind, "ls", "-q", "--filter", f"name={settings.stack}_"])
+        if ids:
+            try:
+                run(["docker", kind, "rm", *ids], quiet=True)
+            except DeployError:
+                pass  # still attached to a container that is shutting down; next down removes it

@@ -1,0 +1,98 @@
+"""The environment catalogue: which images users may start, under which names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .units import QuantityError, parse_cpu, parse_memory
+
+SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_ENV_KEYS = {"slug", "display_name", "description", "image", "default_cpu", "default_mem",
+             "roles", "default"}
+
+
+class ConfigError(ValueError):
+    """Admin configuration that cannot work; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Environment:
+    slug: str
+    display_name: str
+    image: str
+    description: str = ""
+    default_cpu: float | None = None
+    default_mem: int | None = None
+    # None: every role may use it; otherwise only these roles
+    roles: frozenset[str] | None = None
+    default: bool = False
+
+    def allows_role(self, role: str) -> bool:
+        return self.roles is None or role in self.roles
+
+
+def _environment_from_config(index: int, raw: object) -> Environment:
+    where = f"environments[{index}]"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping with slug, display_name, image")
+    unknown = set(raw) - _ENV_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_ENV_KEYS)}")
+    slug = raw.get("slug")
+    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+        raise ConfigError(f"{where}.slug: must be lowercase letters, digits and '-', got {slug!r}")
+    image = raw.get("image")
+    if not isinstance(image, str) or not image.strip():
+        raise ConfigError(f"{where}.image: required (a Docker image reference)")
+    roles = raw.get("roles")
+    if roles is not None:
+        if isinstance(roles, str) or not isinstance(roles, Iterable):
+            raise ConfigError(f"{where}.roles: expected a list of role names")
+        roles = frozenset(roles)
+    try:
+        default_cpu = parse_cpu(raw["default_cpu"]) if raw.get("default_cpu") is not None else None
+        default_mem = (
+            parse_memory(raw["default_mem"]) if raw.get("default_mem") is not None else None
+        )
+    except QuantityError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return Environment(
+        slug=slug,
+        display_name=str(raw.get("display_name") or slug),
+        image=image,
+        description=str(raw.get("description") or ""),
+        default_cpu=default_cpu,
+        default_mem=default_mem,
+        roles=roles,
+        default=bool(raw.get("default", False)),
+    )
+
+
+class EnvironmentCatalogue:
+    """The admin's list of environments, in the order the form shows them."""
+
+    def __init__(self, environments: Iterable[Environment]) -> None:
+        self._by_slug: dict[str, Environment] = {}
+        for env in environments:
+            if env.slug in self._by_slug:
+                raise ConfigError(f"environments: slug {env.slug!r} is defined twice")
+            self._by_slug[env.slug] = env
+
+    @classmethod
+    def from_config(cls, raw: Iterable[object]) -> EnvironmentCatalogue:
+        return cls(_environment_from_config(i, item) for i, item in enumerate(raw))
+
+    def __iter__(self):
+        return iter(self._by_slug.values())
+
+    def __len__(self) -> int:
+        return len(self._by_slug)
+
+    def get(self, slug: str) -> Environment | None:
+        return self._by_slug.get(slug)
+
+    @property
+    def slugs(self) -> list[str]:
+        return list(self._by_slug)

@@ -1,0 +1,121 @@
+"""Validation of a spawn request: one function for form posts and REST `user_options`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .environments import Environment
+from .errors import SpawnOptionError
+from .roles import UserAccess
+from .units import QuantityError, format_cpu, format_memory, parse_cpu, parse_memory
+
+OPTION_KEYS = ("environment", "cpu_limit", "mem_limit")
+MIN_CPU = 0.1
+MIN_MEM = 128 * 1024**2
+
+
+@dataclass(frozen=True)
+class SpawnRequest:
+    """A validated request: what swarm will be asked to run."""
+
+    environment: Environment
+    cpu_limit: float
+    mem_limit: int
+    role: str
+
+
+def cpu_range_text(access: UserAccess) -> str:
+    return f"{format_cpu(MIN_CPU)} to {format_cpu(access.max_cpu)} CPUs"
+
+
+def mem_range_text(access: UserAccess) -> str:
+    return f"{format_memory(MIN_MEM)} to {format_memory(access.max_mem)}"
+
+
+def _choose_environment(options: Mapping[str, object], access: UserAccess) -> Environment:
+    allowed = ", ".join(e.slug for e in access.environments) or "none"
+    if "environment" not in options or options["environment"] in (None, ""):
+        env = access.default_environment
+        if env is None:
+            raise SpawnOptionError("environment", "no environment is available to your roles")
+        return env
+    slug = options["environment"]
+    if not isinstance(slug, str):
+        raise SpawnOptionError("environment", f"expected one of: {allowed}; got {type(slug).__name__}")
+    env = access.environment(slug)
+    if env is None:
+        if "/" in slug or ":" in slug:
+            raise SpawnOptionError(
+                "environment", f"takes an environment name, not an image; choose one of: {allowed}"
+            )
+        raise SpawnOptionError(
+            "environment", f"{slug[:64]!r} is not available to you; choose one of: {allowed}"
+        )
+    return env
+
+
+def _default_size(env_value, access_default, maximum):
+    value = env_value if env_value is not None else access_default
+    return maximum if value is None else min(value, maximum)
+
+
+def _cpu(options: Mapping[str, object], env: Environment, access: UserAccess) -> float:
+    raw = options.get("cpu_limit")
+    if raw is None or raw == "":
+        return max(MIN_CPU, _default_size(env.default_cpu, access.default_cpu, access.max_cpu))
+    try:
+        cpu = parse_cpu(raw)
+    except QuantityError as e:
+        raise SpawnOptionError("cpu_limit", f"{e}; allowed: {cpu_range_text(access)}") from None
+    if not MIN_CPU <= cpu <= access.max_cpu:
+        raise SpawnOptionError(
+            "cpu_limit", f"{str(raw)[:40]} is outside the allowed range {cpu_range_text(access)}"
+        )
+    return round(cpu, 3)
+
+
+def _mem(options: Mapping[str, object], env: Environment, access: UserAccess) -> int:
+    raw = options.get("mem_limit")
+    if raw is None or raw == "":
+        return max(MIN_MEM, _default_size(env.default_mem, access.default_mem, access.max_mem))
+    try:
+        mem = parse_memory(raw)
+    except QuantityError as e:
+        raise SpawnOptionError("mem_limit", f"{e}; allowed: {mem_range_text(access)}") from None
+    if not MIN_MEM <= mem <= access.max_mem:
+        raise SpawnOptionError(
+            "mem_limit", f"{str(raw)[:40]} is outside the allowed range {mem_range_text(access)}"
+        )
+    return mem
+
+
+def charged_role(env: Environment, access: UserAccess, policies) -> str:
+    """The role a server runs under: the first of the user's roles that allows its environment."""
+    for role in access.roles:
+        policy = policies.get(role)
+        if policy is not None and policy.allows_environment(env):
+            return role
+    return access.roles[0]
+
+
+def validate_spawn_options(
+    options: object, access: UserAccess, policies: Mapping[str, object]
+) -> SpawnRequest:
+    """Turn raw user options into a SpawnRequest, or raise SpawnOptionError naming the field."""
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise SpawnOptionError("user_options", f"expected an object with keys {list(OPTION_KEYS)}")
+    unknown = sorted(str(k)[:40] for k in options if k not in OPTION_KEYS)
+    if unknown:
+        raise SpawnOptionError(
+            unknown[0], f"unknown option; allowed options are: {', '.join(OPTION_KEYS)}"
+        )
+    env = _choose_environment(options, access)
+    return SpawnRequest(
+        environment=env,
+        cpu_limit=_cpu(options, env, access),
+        mem_limit=_mem(options, env, access),
+        role=charged_role(env, access, policies),
+    )

@@ -1,0 +1,141 @@
+"""Role limits, and the rule that merges the roles of a user in several groups.
+
+Merge rule: a user in several roles gets the most permissive value per dimension
+(largest CPU and RAM limits, largest defaults, most servers, union of environments).
+Roles are JupyterHub groups; a user in no configured role gets the `default` role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .environments import ConfigError, Environment, EnvironmentCatalogue
+from .errors import PolicyRefusal
+from .units import QuantityError, parse_cpu, parse_memory
+
+DEFAULT_ROLE = "default"
+ALL_ENVIRONMENTS = "*"
+_ROLE_KEYS = {"max_cpu", "max_mem", "default_cpu", "default_mem", "environments", "max_servers"}
+
+
+@dataclass(frozen=True)
+class RolePolicy:
+    name: str
+    max_cpu: float
+    max_mem: int
+    default_cpu: float | None = None
+    default_mem: int | None = None
+    # None means every environment in the catalogue
+    environments: frozenset[str] | None = None
+    max_servers: int = 1
+
+    def allows_environment(self, env: Environment) -> bool:
+        in_role = self.environments is None or env.slug in self.environments
+        return in_role and env.allows_role(self.name)
+
+    @classmethod
+    def from_config(cls, name: str, raw: object) -> RolePolicy:
+        where = f"role_policies[{name!r}]"
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where}: expected a mapping of limits")
+        unknown = set(raw) - _ROLE_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_ROLE_KEYS)}")
+        for required in ("max_cpu", "max_mem"):
+            if raw.get(required) is None:
+                raise ConfigError(f"{where}.{required}: required")
+        try:
+            max_cpu = parse_cpu(raw["max_cpu"])
+            max_mem = parse_memory(raw["max_mem"])
+            default_cpu = parse_cpu(raw["default_cpu"]) if raw.get("default_cpu") is not None else None
+            default_mem = parse_memory(raw["default_mem"]) if raw.get("default_mem") is not None else None
+        except QuantityError as e:
+            raise ConfigError(f"{where}: {e}") from None
+        if max_cpu <= 0 or max_mem <= 0:
+            raise ConfigError(f"{where}: max_cpu and max_mem must be positive")
+        envs = raw.get("environments", ALL_ENVIRONMENTS)
+        if envs == ALL_ENVIRONMENTS or envs is None:
+            environments = None
+        elif isinstance(envs, str) or not isinstance(envs, Iterable):
+            raise ConfigError(f"{where}.environments: expected a list of slugs or '*'")
+        else:
+            environments = frozenset(envs)
+        max_servers = raw.get("max_servers", 1)
+        if isinstance(max_servers, bool) or not isinstance(max_servers, int) or max_servers < 0:
+            raise ConfigError(f"{where}.max_servers: expected a whole number >= 0")
+        return cls(name, max_cpu, max_mem, default_cpu, default_mem, environments, max_servers)
+
+
+def role_policies_from_config(raw: Mapping[str, object]) -> dict[str, RolePolicy]:
+    return {name: RolePolicy.from_config(name, spec) for name, spec in raw.items()}
+
+
+def check_catalogue_references(
+    policies: Mapping[str, RolePolicy], catalogue: EnvironmentCatalogue
+) -> None:
+    """Fail at start-up, not at spawn, when a role names an environment that does not exist."""
+    for policy in policies.values():
+        missing = sorted((policy.environments or frozenset()) - set(catalogue.slugs))
+        if missing:
+            raise ConfigError(
+                f"role_policies[{policy.name!r}].environments: unknown {missing};"
+                f" defined: {catalogue.slugs}"
+            )
+
+
+@dataclass(frozen=True)
+class UserAccess:
+    """What one user may start: the merged limits of all their roles."""
+
+    roles: tuple[str, ...]
+    max_cpu: float
+    max_mem: int
+    default_cpu: float | None
+    default_mem: int | None
+    max_servers: int
+    environments: tuple[Environment, ...] = field(default_factory=tuple)
+
+    def environment(self, slug: str) -> Environment | None:
+        return next((e for e in self.environments if e.slug == slug), None)
+
+    @property
+    def default_environment(self) -> Environment | None:
+        marked = [e for e in self.environments if e.default]
+        return (marked or list(self.environments) or [None])[0]
+
+
+def _max_optional(values: Iterable[float | int | None]):
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def resolve_access(
+    groups: Iterable[str],
+    policies: Mapping[str, RolePolicy],
+    catalogue: EnvironmentCatalogue,
+    admin_contact: str = "your platform administrators",
+) -> UserAccess:
+    """Merge the user's roles (most permissive per dimension) and list usable environments."""
+    roles = sorted(set(groups) & set(policies))
+    if not roles:
+        if DEFAULT_ROLE not in policies:
+            configured = ", ".join(sorted(policies)) or "none"
+            raise PolicyRefusal(
+                f"You are not in any role that may start a server (roles: {configured})."
+                f" Ask {admin_contact} to add you to one."
+            )
+        roles = [DEFAULT_ROLE]
+    chosen = [policies[r] for r in roles]
+    usable = tuple(
+        env for env in catalogue if any(policy.allows_environment(env) for policy in chosen)
+    )
+    return UserAccess(
+        roles=tuple(roles),
+        max_cpu=max(p.max_cpu for p in chosen),
+        max_mem=max(p.max_mem for p in chosen),
+        default_cpu=_max_optional(p.default_cpu for p in chosen),
+        default_mem=_max_optional(p.default_mem for p in chosen),
+        max_servers=max(p.max_servers for p in chosen),
+        environments=usable,
+    )

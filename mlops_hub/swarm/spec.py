@@ -1,0 +1,106 @@
+"""Build the Swarm service spec of a user server from already-validated values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from docker.types import (
+    ContainerSpec,
+    EndpointSpec,
+    Placement,
+    Resources,
+    RestartPolicy,
+    TaskTemplate,
+)
+
+LABEL_PREFIX = "mlops-hub"
+
+
+def label(name: str) -> str:
+    return f"{LABEL_PREFIX}.{name}"
+
+
+@dataclass
+class ServerSpec:
+    """Everything the service needs; the spawner fills it from its traits and the request."""
+
+    name: str
+    image: str
+    command: list[str]
+    env: dict[str, str]
+    network: str = ""
+    user: str | None = None
+    cpu_limit: float | None = None
+    cpu_reservation: float | None = None
+    mem_limit: int | None = None
+    mem_reservation: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    mounts: list[Any] = field(default_factory=list)
+    # dockerspawner's extra_* traits keep their meaning: merged last, admin wins
+    extra_container_spec: dict = field(default_factory=dict)
+    extra_resources_spec: dict = field(default_factory=dict)
+    extra_placement_spec: dict = field(default_factory=dict)
+    extra_task_spec: dict = field(default_factory=dict)
+    extra_endpoint_spec: dict = field(default_factory=dict)
+    extra_create_kwargs: dict = field(default_factory=dict)
+
+
+def nano_cpus(cpu: float | None) -> int | None:
+    return int(cpu * 1e9) if cpu else None
+
+
+def reservation(limit: float | int | None, absolute, fraction: float | None):
+    """Reservation from an absolute guarantee or a fraction of the limit, never above the limit."""
+    if limit is None:
+        return absolute or None
+    if absolute:
+        return min(absolute, limit)
+    if fraction:
+        return type(limit)(limit * fraction)
+    return None
+
+
+def build_service_kwargs(spec: ServerSpec) -> dict[str, Any]:
+    """Keyword arguments for docker.APIClient.create_service."""
+    container_kwargs: dict[str, Any] = dict(
+        image=spec.image,
+        command=spec.command or None,
+        env=spec.env,
+        mounts=spec.mounts or None,
+        labels=spec.labels,
+    )
+    if spec.user:
+        container_kwargs["user"] = spec.user
+    container_kwargs.update(spec.extra_container_spec)
+
+    resources_kwargs: dict[str, Any] = dict(
+        cpu_limit=nano_cpus(spec.cpu_limit),
+        cpu_reservation=nano_cpus(spec.cpu_reservation),
+        mem_limit=spec.mem_limit,
+        mem_reservation=spec.mem_reservation,
+    )
+    resources_kwargs.update(spec.extra_resources_spec)
+
+    task_kwargs: dict[str, Any] = dict(
+        container_spec=ContainerSpec(**container_kwargs),
+        resources=Resources(**resources_kwargs),
+        # a crashing server is reported to the user, not restarted in a loop
+        restart_policy=RestartPolicy(condition="none"),
+        networks=[spec.network] if spec.network else [],
+        placement=Placement(**spec.extra_placement_spec),
+    )
+    task_kwargs.update(spec.extra_task_spec)
+
+    # DNS round-robin: works without IPVS and needs no virtual IP for a one-task service
+    endpoint_kwargs: dict[str, Any] = {"mode": "dnsrr"}
+    endpoint_kwargs.update(spec.extra_endpoint_spec)
+
+    kwargs: dict[str, Any] = dict(
+        name=spec.name,
+        task_template=TaskTemplate(**task_kwargs),
+        endpoint_spec=EndpointSpec(**endpoint_kwargs),
+        labels=spec.labels,
+    )
+    kwargs.update(spec.extra_create_kwargs)
+    return kwargs

@@ -1,0 +1,118 @@
+"""Read Swarm task states and wait for a user server's task to run, or fail fast with the reason."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Phase(Enum):
+    WAITING = "waiting for the scheduler"
+    SCHEDULED = "task scheduled on a node"
+    STARTING = "container starting"
+    RUNNING = "container running"
+    UNSCHEDULABLE = "cannot be scheduled"
+    FAILED = "failed"
+
+
+_ENDED = {"complete", "shutdown", "failed", "rejected", "orphaned", "remove"}
+_STARTING = {"preparing", "ready", "starting"}
+_SCHEDULED = {"assigned", "accepted"}
+# Swarm's words for a task that no node can take (resources or constraints)
+_UNSCHEDULABLE_MARKERS = ("no suitable node", "insufficient resources", "constraints not satisfied")
+
+
+class ServerStartFailed(Exception):
+    """The server's task cannot run; the message is Swarm's reason, written for the user."""
+
+
+@dataclass(frozen=True)
+class TaskView:
+    state: str
+    phase: Phase
+    reason: str
+    node_id: str = ""
+    container_id: str = ""
+    # network name -> this task's IP on it; unique to the task, unlike the service's DNS name
+    addresses: tuple[tuple[str, str], ...] = ()
+
+    def address_on(self, network: str) -> str | None:
+        return dict(self.addresses).get(network)
+
+
+def classify_task(task: dict) -> TaskView:
+    status = task.get("Status") or {}
+    state = str(status.get("State", "new")).lower()
+    err = status.get("Err") or ""
+    message = status.get("Message") or ""
+    reason = err or message
+    container = (status.get("ContainerStatus") or {}).get("ContainerID", "")
+    if state == "running":
+        phase = Phase.RUNNING
+    elif state in _ENDED:
+        phase = Phase.FAILED
+        exit_code = (status.get("ContainerStatus") or {}).get("ExitCode")
+        if exit_code not in (None, 0) and "exit" not in reason:
+            reason = f"{reason} (exit code {exit_code})".strip()
+        reason = reason or f"task {state}"
+    elif state == "pending" and any(m in err.lower() for m in _UNSCHEDULABLE_MARKERS):
+        phase = Phase.UNSCHEDULABLE
+    elif state in _STARTING:
+        phase = Phase.STARTING
+    elif state in _SCHEDULED:
+        phase = Phase.SCHEDULED
+    else:
+        phase = Phase.WAITING
+    return TaskView(state, phase, reason, task.get("NodeID", ""), container, _addresses(task))
+
+
+def _addresses(task: dict) -> tuple[tuple[str, str], ...]:
+    found = []
+    for attachment in task.get("NetworksAttachments") or []:
+        name = ((attachment.get("Network") or {}).get("Spec") or {}).get("Name", "")
+        for cidr in attachment.get("Addresses") or []:
+            found.append((name, cidr.split("/")[0]))
+    return tuple(found)
+
+
+def newest_task(tasks: list[dict]) -> dict | None:
+    if not tasks:
+        return None
+    return max(tasks, key=lambda t: (t.get("Version", {}).get("Index", 0), t.get("CreatedAt", "")))
+
+
+async def wait_for_task_running(
+    list_tasks: Callable[[], Awaitable[list[dict]]],
+    on_phase: Callable[[TaskView], None],
+    unschedulable_grace: float = 3.0,
+    poll_interval: float = 0.05,
+) -> TaskView:
+    """Poll the service's tasks until one runs; raise ServerStartFailed with Swarm's reason.
+
+    An unschedulable task gets `unschedulable_grace` seconds (resources may be freeing up).
+    """
+    last_phase = None
+    unschedulable_since = None
+    while True:
+        task = newest_task(await list_tasks())
+        view = classify_task(task) if task else TaskView("new", Phase.WAITING, "")
+        if view.phase != last_phase:
+            on_phase(view)
+            last_phase = view.phase
+        if view.phase is Phase.RUNNING:
+            return view
+        if view.phase is Phase.FAILED:
+            raise ServerStartFailed(f"Your server's container {view.state}: {view.reason}")
+        if view.phase is Phase.UNSCHEDULABLE:
+            unschedulable_since = unschedulable_since or time.monotonic()
+            if time.monotonic() - unschedulable_since >= unschedulable_grace:
+                raise ServerStartFailed(
+                    f"Docker Swarm cannot place your server: {view.reason}."
+                    " Ask for fewer CPUs or less memory, or try again when others stop."
+                )
+        else:
+            unschedulable_since = None
+        await asyncio.sleep(poll_interval)

@@ -1,0 +1,81 @@
+"""Integration fixtures: the real images, and the platform deployed as a Swarm stack."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops_hub.cli import default_ca_bundle
+from mlops_hub.deploy.images import build_all
+from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
+
+from .hubclient import HubClient
+
+REPO = Path(__file__).resolve().parents[2]
+STACK = "mlopstest"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def images() -> dict[str, str]:
+    """The platform's images, rebuilt only when their inputs changed."""
+    return build_all(REPO, default_ca_bundle())
+
+
+def platform_settings(images: dict[str, str]) -> dict:
+    lab = images["lab-base"]
+    return {"spawner": {
+        "admin_contact": "the test admins (#mlops-test)",
+        "environments": [
+            {"slug": "python", "display_name": "Python", "description": "JupyterLab for everyone",
+             "image": lab, "default": True},
+            {"slug": "python-restricted", "display_name": "Restricted Python",
+             "description": "only for scientists", "image": lab, "roles": ["scientists"]},
+            # the hub image cannot run as a user server: a server that crashes on start
+            {"slug": "broken", "display_name": "Broken", "image": images["hub"], "roles": ["scientists"]},
+        ],
+        "role_policies": {
+            "analysts": {"max_cpu": 1, "max_mem": "2G", "default_cpu": 0.5, "default_mem": "1G",
+                         "environments": ["python"], "max_servers": 1},
+            "scientists": {"max_cpu": 2, "max_mem": "4G", "max_servers": 2},
+            "big": {"max_cpu": 64, "max_mem": "8G", "environments": ["python"], "max_servers": 1},
+        },
+        "cpu_guarantee_fraction": 0.5,
+        "mem_guarantee_fraction": 0.25,
+        "unschedulable_grace": 2,
+    }}
+
+
+@pytest.fixture(scope="session")
+def stack_settings(images, tmp_path_factory) -> StackSettings:
+    state = tmp_path_factory.mktemp("state")
+    platform = state / "platform.yaml"
+    platform.write_text(yaml.safe_dump(platform_settings(images)))
+    return StackSettings(repo=REPO, stack=STACK, port=free_port(), state_dir=state,
+                         platform_config=platform, hub_image=images["hub"], lab_image=images["lab-base"])
+
+
+@pytest.fixture(scope="session")
+def hub(stack_settings) -> HubClient:
+    """The platform deployed as a stack, as `mlops-hub up` does; removed afterwards."""
+    remove(stack_settings)  # leftovers of a killed run: our stack name and label only
+    deploy(stack_settings)
+    wait_for_hub(stack_settings)
+    token = (stack_settings.secrets_dir / "api_token").read_text().strip()
+    yield HubClient(stack_settings.url, token, stack_settings.prefix, STACK)
+    remove(stack_settings)
+
+
+@pytest.fixture
+def user_name(request) -> str:
+    """A fresh user name per test, so tests do not share servers."""
+    base = request.node.name.split("[")[0].removeprefix("test_").replace("_", "-")[:20]
+    return f"{base}-{free_port() % 10000}"

@@ -1,0 +1,85 @@
+"""A small client for the deployed hub's REST API and the Swarm objects it creates."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import docker
+import requests
+
+
+@dataclass
+class HubClient:
+    url: str
+    token: str
+    prefix: str
+    stack: str
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"token {self.token}"}
+        return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, timeout=120, **kwargs)
+
+    def create_user(self, name: str, groups: list[str] = ()) -> None:
+        r = self.api("POST", f"/users/{name}")
+        assert r.status_code in (201, 409), r.text
+        for group in groups:
+            r = self.api("POST", f"/groups/{group}")
+            assert r.status_code in (201, 409), r.text
+            r = self.api("POST", f"/groups/{group}/users", json={"users": [name]})
+            assert r.status_code == 200, r.text
+
+    def server_path(self, user: str, server: str = "") -> str:
+        return f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+
+    def spawn(self, user: str, options: dict | None = None, server: str = "") -> requests.Response:
+        body = None if options is None else json.dumps(options)
+        return self.api("POST", self.server_path(user, server), data=body)
+
+    def server_model(self, user: str, server: str = "") -> dict | None:
+        return self.api("GET", f"/users/{user}").json()["servers"].get(server)
+
+    def wait_ready(self, user: str, server: str = "", timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            model = self.server_model(user, server)
+            if model and model["ready"]:
+                return model
+            if model is None or (not model["pending"] and not model["ready"]):
+                raise AssertionError(f"server {user}/{server} stopped while waiting: {model}")
+            time.sleep(0.2)
+        raise AssertionError(f"server {user}/{server} not ready after {timeout}s")
+
+    def stop(self, user: str, server: str = "", timeout: float = 60) -> None:
+        r = self.api("DELETE", self.server_path(user, server))
+        assert r.status_code in (202, 204), r.text
+        deadline = time.monotonic() + timeout
+        while self.server_model(user, server) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def progress_events(self, user: str, server: str = "") -> list[dict]:
+        """Read the progress event stream until it ends."""
+        path = f"/users/{user}/servers/{server}/progress" if server else f"/users/{user}/server/progress"
+        r = self.api("GET", path, stream=True)
+        events = []
+        for line in r.iter_lines():
+            if line.startswith(b"data:"):
+                events.append(json.loads(line[5:]))
+        return events
+
+    # ---- the Swarm side ----------------------------------------------------------------
+    @property
+    def docker(self) -> docker.APIClient:
+        return docker.APIClient()
+
+    def user_services(self, user: str | None = None) -> list[dict]:
+        filters = [f"mlops-hub.prefix={self.prefix}"]
+        if user:
+            filters.append(f"mlops-hub.user={user}")
+        return self.docker.services(filters={"label": filters})
+
+    def only_service(self, user: str) -> dict:
+        services = self.user_services(user)
+        assert len(services) == 1, [s["Spec"]["Name"] for s in services]
+        return services[0]
