@@ -57,9 +57,21 @@ class MlopsHandler(APIHandler):
         err.mlops_reason = exc.reason  # type: ignore[attr-defined]
         return err
 
-    def username(self) -> str:
-        user = self.current_user
-        return getattr(user, "username", None) or str(user)
+    def acting_user(self) -> str:
+        """Whose GitLab identity this request acts with: only the server's owner's.
+
+        Without a hub (no owner configured) the server belongs to whoever holds its token,
+        and jupyter-server names token users anonymously per request, so one fixed key is used.
+        """
+        owner = self.app.owner
+        if not owner:
+            return "local"
+        name = getattr(self.current_user, "username", None)
+        if name != owner:
+            raise self.http_error(LabError(
+                f"only {owner}, who owns this server, can use GitLab from it", status=403,
+                reason="not-owner"))
+        return owner
 
     def query(self, name: str, *, required: bool = False) -> str | None:
         value = self.get_query_argument(name, None)
@@ -150,11 +162,7 @@ class SaveToGitLabHandler(MlopsHandler):
     @authorized
     async def post(self) -> None:
         gitlab = self.require(self.app.gitlab_backend, "GitLab", "MLOPS_GITLAB_URL")
-        user = self.username()
-        if self.app.owner and user != self.app.owner:
-            raise self.http_error(LabError(
-                f"only {self.app.owner}, who owns this server, can save to GitLab from it",
-                status=403, reason="not-owner"))
+        user = self.acting_user()
         body = self.body()
         try:
             req = SaveRequest.from_json(body)
@@ -177,7 +185,7 @@ class TokenHandler(MlopsHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.finish({"saved": self.app.saved_tokens.has(self.username())})
+        self.finish({"saved": self.app.saved_tokens.has(self.acting_user())})
 
     @web.authenticated
     @authorized
@@ -187,14 +195,14 @@ class TokenHandler(MlopsHandler):
         if not isinstance(token, str) or not token.strip() or len(token) > 1024:
             raise self.http_error(InvalidInput(
                 "'token' is required: a GitLab personal access token (at most 1024 characters)"))
-        self.app.saved_tokens.save(self.username(), token.strip())
+        self.app.saved_tokens.save(self.acting_user(), token.strip())
         self.set_status(204)
         self.finish()
 
     @web.authenticated
     @authorized
     async def delete(self) -> None:
-        self.app.saved_tokens.forget(self.username())
+        self.app.saved_tokens.forget(self.acting_user())
         self.set_status(204)
         self.finish()
 
