@@ -113,24 +113,39 @@ def push_branch(root: Path, remote: str, branch: str, token: str, *, timeout: fl
                 username: str = "oauth2") -> None:
     """Push `branch` to `remote`, authenticating with `token` via GIT_ASKPASS."""
     try:
-        run_git([*NO_CREDENTIAL_HELPERS, "push", "--porcelain", remote,
-                 f"refs/heads/{branch}:refs/heads/{branch}"],
-                root, env=git_auth_env(token, username), timeout=timeout)
-    except GitFailed as exc:
-        text = exc.message.replace(token, "***")  # belt and braces: git never echoes it
-        url = strip_userinfo(run_git(["remote", "get-url", remote], root).stdout.decode().strip())
-        if any(s in text for s in ("[rejected]", "non-fast-forward", "fetch first")):
-            raise PushRejected(
-                f"the push to branch '{branch}' was rejected: {url} has commits on it that "
-                "this copy does not. Pull them first (`git pull --rebase` in a terminal), "
-                "then save again, or save to a new branch"
-            ) from None
-        if any(s in text for s in ("Authentication failed", "could not read", "401", "403")):
-            raise LabError(
-                f"{url} refused your GitLab token for pushing; log in to the hub again, or "
-                "save a token with the write_repository scope", status=403,
-                reason="gitlab-token-refused") from None
-        if any(s in text for s in ("Could not resolve host", "Failed to connect",
-                                   "Connection refused", "timed out", "did not finish")):
-            raise GitLabUnavailable(f"GitLab at {url} is unreachable; try again later") from None
-        raise GitFailed(redact_urls(text)) from None
+        proc = run_git([*NO_CREDENTIAL_HELPERS, "push", "--porcelain", remote,
+                        f"refs/heads/{branch}:refs/heads/{branch}"],
+                       root, env=git_auth_env(token, username), timeout=timeout, check=False)
+    except GitFailed:
+        raise GitLabUnavailable(f"the push of '{branch}' did not finish within {timeout:.0f} s; "
+                                "GitLab may be slow or unreachable, try again later") from None
+    if proc.returncode == 0:
+        return
+    # --porcelain reports refused refs on stdout, transport errors on stderr
+    text = (proc.stdout + proc.stderr).decode(errors="replace").replace(token, "***")
+    url = strip_userinfo(run_git(["remote", "get-url", remote], root).stdout.decode().strip())
+    if any(s in text for s in ("[rejected]", "non-fast-forward", "fetch first")):
+        raise PushRejected(
+            f"the push to branch '{branch}' was rejected: {url} has commits on it that "
+            "this copy does not. Pull them first (`git pull --rebase` in a terminal), "
+            "then save again, or save to a new branch"
+        )
+    if any(s in text for s in ("[remote rejected]", "protected branch")):
+        raise PushRejected(f"GitLab refused the push to '{branch}' ({_errors(text)}); the "
+                           "branch may be protected: save to a new branch and open a merge "
+                           "request")
+    if any(s in text for s in ("Authentication failed", "could not read", "401", "403")):
+        raise LabError(
+            f"{url} refused your GitLab token for pushing; log in to the hub again, or "
+            "save a token with the write_repository scope", status=403,
+            reason="gitlab-token-refused")
+    if any(s in text for s in ("Could not resolve host", "Failed to connect",
+                               "Connection refused", "timed out")):
+        raise GitLabUnavailable(f"GitLab at {url} is unreachable; try again later")
+    raise GitFailed(f"git push to {url} failed: {redact_urls(_errors(text))}")
+
+
+def _errors(text: str) -> str:
+    """git's error lines without its hints."""
+    lines = [ln for ln in text.splitlines() if ln.startswith(("error:", "fatal:", "!"))]
+    return " ".join(lines)[:500] or text.strip()[:500]

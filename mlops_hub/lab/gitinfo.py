@@ -61,10 +61,11 @@ def run_git(
     except FileNotFoundError as exc:
         raise GitFailed("git is not installed in this environment") from exc
     except subprocess.TimeoutExpired as exc:
-        raise GitFailed(f"git {args[0]} did not finish within {timeout:.0f} s") from exc
+        raise GitFailed(f"git did not finish within {timeout:.0f} s") from exc
     if check and proc.returncode != 0:
+        command = next((a for a in args if not a.startswith("-") and "=" not in a), "")
         raise GitFailed(
-            f"git {args[0]} failed: {redact_urls(proc.stderr.decode(errors='replace').strip())}"
+            f"git {command} failed: {redact_urls(proc.stderr.decode(errors='replace').strip())}"
         )
     return proc
 
