@@ -37,7 +37,7 @@ from tests.support.ports import free_port, wait_for_http
 from tests.support.postgres import PostgresCluster
 
 TARGET_P50_MS = 150.0
-NOTEBOOKS = 20  # the 10,000 runs are spread over this many notebooks
+NOTEBOOKS = 20  # default: the 10,000 runs are spread over this many notebooks
 
 
 def notebook_path(root: Path, i: int) -> str:
@@ -120,7 +120,10 @@ def main() -> None:
     ap.add_argument("--api-sample", type=int, default=200, help="runs created via the API")
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--page-size", type=int, default=50)
+    ap.add_argument("--notebooks", type=int, default=NOTEBOOKS,
+                    help="notebooks the runs are spread over (1: every run is the target's)")
     args = ap.parse_args()
+    globals()["NOTEBOOKS"] = args.notebooks
 
     root = Path(tempfile.mkdtemp(prefix="mlops-hub-bench-"))
     pg = PostgresCluster().start()
@@ -147,7 +150,7 @@ def main() -> None:
         jupyter, url = start_jupyter(root, mlflow.url, token)
         session = requests.Session()
         session.headers["Authorization"] = f"token {token}"
-        target = "project/nb01.ipynb"
+        target = f"project/nb{1 % NOTEBOOKS:02d}.ipynb"
         endpoint = f"{url}/mlops-hub/mlflow/runs"
         per_notebook = args.runs // NOTEBOOKS
 
