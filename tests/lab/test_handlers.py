@@ -47,26 +47,82 @@ def test_every_handler_method_is_authenticated_and_authorized() -> None:
     assert checked >= 7
 
 
-@pytest.mark.parametrize("method,url", [
-    ("GET", "mlops-hub/context"),
-    ("GET", "mlops-hub/git/status?path=x.ipynb"),
-    ("GET", "mlops-hub/mlflow/runs?path=x.ipynb"),
-    ("GET", "mlops-hub/mlflow/experiment?name=x"),
-    ("POST", "mlops-hub/gitlab/save"),
-    ("GET", "mlops-hub/gitlab/token"),
-    ("PUT", "mlops-hub/gitlab/token"),
-    ("DELETE", "mlops-hub/gitlab/token"),
-])
-async def test_unauthenticated_requests_are_refused(jp_fetch: Any, lab_app: Any, method: str,
-                                                    url: str) -> None:
-    path, _, query = url.partition("?")
-    params = dict(p.split("=") for p in query.split("&")) if query else None
-    body = json.dumps({"token": "x", "path": "x.ipynb", "message": "m"}) if method in (
+def _routes() -> list[tuple[str, str]]:
+    """(method, url) for every HTTP method every routed handler defines."""
+    return [(name.upper(), url.removeprefix("/")) for url, cls in HANDLERS
+            for name in HTTP_METHODS if name in cls.__dict__]
+
+
+def _body(method: str) -> str | None:
+    return json.dumps({"token": "x", "path": "x.ipynb", "message": "m"}) if method in (
         "POST", "PUT") else None
-    with pytest.raises(HTTPClientError) as err:
-        await jp_fetch(path, method=method, params=params, body=body,
-                       headers={"Authorization": ""})
-    assert err.value.code == 403
+
+
+async def test_unauthenticated_requests_are_refused(jp_fetch: Any, lab_app: Any) -> None:
+    routes = _routes()
+    assert len(routes) >= 7
+    for method, url in routes:
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch(url, method=method, params={"path": "x.ipynb", "name": "x"},
+                           body=_body(method), headers={"Authorization": ""})
+        assert err.value.code == 403, (method, url)
+
+
+async def test_authorizer_is_consulted_for_the_mlops_hub_resource(jp_fetch: Any, lab_app: Any,
+                                                                  jp_serverapp: Any,
+                                                                  monkeypatch: Any) -> None:
+    """@authorized really asks the server's authorizer, with our resource and the action."""
+    asked: list[tuple[str, str]] = []
+
+    def deny(handler: Any, user: Any, action: str, resource: str) -> bool:
+        asked.append((action, resource))
+        return False
+
+    monkeypatch.setattr(jp_serverapp.authorizer, "is_authorized", deny)
+    for method, url in _routes():
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch(url, method=method, params={"path": "x.ipynb", "name": "x"},
+                           body=_body(method))
+        assert err.value.code == 403, (method, url)
+    assert {r for _, r in asked} == {"mlops_hub"}
+    assert {"read", "write"} <= {a for a, _ in asked}
+
+
+def test_lab_imports_no_hub_only_module() -> None:
+    """User containers may lack the hub's dependencies: the lab side must not need them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "for m in ('docker', 'dockerspawner', 'jupyterhub.app', 'jupyterhub.spawner'):\n"
+        "    sys.modules[m] = None  # importing any of them now raises ImportError\n"
+        "import pkgutil, importlib, mlops_hub.lab as lab\n"
+        "for m in pkgutil.iter_modules(lab.__path__):\n"
+        "    importlib.import_module('mlops_hub.lab.' + m.name)\n"
+        "assert not any(k.startswith('mlops_hub.') and k.split('.')[1] not in ('lab',)\n"
+        "               for k in sys.modules), sorted(sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_extension_and_context_provider_are_registered() -> None:
+    from importlib.metadata import entry_points
+
+    from mlops_hub.lab import _jupyter_server_extension_points
+    from mlops_hub.lab.app import MlopsLabApp
+    from mlops_hub.lab.context import NotebookRunContext
+
+    config = Path(handlers_module.__file__).with_name("jupyter-config") / "mlops_hub.json"
+    assert json.loads(config.read_text())["ServerApp"]["jpserver_extensions"] == {
+        "mlops_hub.lab": True}
+    assert _jupyter_server_extension_points() == [{"module": "mlops_hub.lab",
+                                                   "app": MlopsLabApp}]
+    (ep,) = [e for e in entry_points(group="mlflow.run_context_provider")
+             if e.value.startswith("mlops_hub.")]
+    assert ep.load() is NotebookRunContext
 
 
 @pytest.fixture
