@@ -28,10 +28,13 @@ PROJECT = "team/analysis"
 
 
 @pytest.fixture
-def jp_asyncio_loop(_function_scoped_runner: Any) -> Any:
+def jp_asyncio_loop(request: pytest.FixtureRequest) -> Any:
     """Serve the jupyter server on the loop pytest-asyncio (asyncio_mode=auto) runs the test
     on; pytest-jupyter's own loop would never run while the test awaits."""
-    return _function_scoped_runner.get_loop()
+    try:  # pytest-asyncio >= 1.0 runs each test in this runner's loop
+        return request.getfixturevalue("_function_scoped_runner").get_loop()
+    except pytest.FixtureLookupError:  # older pytest-asyncio: the event_loop fixture
+        return request.getfixturevalue("event_loop")
 
 
 @pytest.fixture(scope="session")

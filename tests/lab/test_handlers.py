@@ -218,6 +218,40 @@ async def test_mlflow_unreachable_is_a_clear_502(fetch_json: Any, lab_app: Any) 
     assert dead in body["message"] and "check that the MLflow service is running" in body["message"]
 
 
+async def test_mlflow_host_check_refusal_names_the_fix(fetch_json: Any, lab_app: Any) -> None:
+    """MLflow >= 3 refuses unknown Host headers with a plain-text 403 (services-here.md)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from mlops_hub.lab.mlflow_backend import MlflowRunsBackend
+
+    class Refusing(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = b"Invalid Host header - possible DNS rebinding attack detected"
+            self.send_response(403)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        lab_app.runs_backend = MlflowRunsBackend(
+            f"http://127.0.0.1:{server.server_address[1]}", timeout=5, max_retries=0)
+        status, body = await fetch_json("mlops-hub/mlflow/runs", params={"path": "a.ipynb"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 502
+    assert "--allowed-hosts" in body["message"]
+
+
 async def test_mlflow_not_configured_is_a_clear_503(fetch_json: Any, lab_app: Any) -> None:
     lab_app.runs_backend = None
     status, body = await fetch_json("mlops-hub/mlflow/experiment", params={"name": "x"})
