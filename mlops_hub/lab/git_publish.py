@@ -56,13 +56,20 @@ def commit_file(
     author: Author,
     branch: str | None = None,
     strip: bool = False,
+    remote: str | None = None,
 ) -> CommitResult:
-    """Commit the current content of `path` (outputs stripped if `strip`) onto `branch`."""
+    """Commit the current content of `path` (outputs stripped if `strip`) onto `branch`.
+
+    The branch's parent is its local tip, else `remote`'s copy of it, else HEAD.
+    """
     if not message.strip():
         raise InvalidInput("'message' must not be empty: say what changed")
-    root = repo_root(path).resolve()
     abspath = path.resolve()
-    relpath = abspath.relative_to(root).as_posix()
+    root = repo_root(abspath).resolve()
+    try:
+        relpath = abspath.relative_to(root).as_posix()
+    except ValueError:
+        raise InvalidInput(f"{path.name} links to a file outside its repository") from None
     checked_out = current_branch(root)
     branch = validate_branch(root, branch) if branch else checked_out
     if not branch:
@@ -76,7 +83,13 @@ def commit_file(
                                ) from None
     tip = run_git(["rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"],
                   root, check=False)
-    parent = tip.stdout.decode().strip() if tip.returncode == 0 else head_commit(root)
+    parent = tip.stdout.decode().strip() if tip.returncode == 0 else None
+    if parent is None and remote:
+        # a branch saved before from another clone continues where it is, not from HEAD
+        tracked = run_git(["rev-parse", "--verify", "--quiet",
+                           f"refs/remotes/{remote}/{branch}^{{commit}}"], root, check=False)
+        parent = tracked.stdout.decode().strip() if tracked.returncode == 0 else None
+    parent = parent or head_commit(root)
 
     blob = run_git(["hash-object", "-w", "--stdin", f"--path={relpath}"], root,
                    input_bytes=raw).stdout.decode().strip()

@@ -111,7 +111,7 @@ class NotebookPublisher:
         who = await asyncio.to_thread(self.gitlab.current_user, token)
         commit = await asyncio.to_thread(
             commit_file, notebook, message=req.message, author=Author(who.name, who.email),
-            branch=req.branch, strip=req.strip_outputs,
+            branch=req.branch, strip=req.strip_outputs, remote=remote,
         )
         await asyncio.to_thread(push_branch, root, remote, commit.branch, token,
                                 timeout=self.push_timeout)

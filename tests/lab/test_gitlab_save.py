@@ -160,6 +160,31 @@ async def test_rejected_push_says_to_pull_first(fetch_json: Any, clone: Path, pr
     assert TOKEN not in body["message"]
 
 
+async def test_saving_to_a_branch_that_exists_only_on_the_remote_continues_it(
+        fetch_json: Any, clone: Path, project: str, tmp_path: Path,
+        git_server: GitHttpServer) -> None:
+    from mlops_hub.lab.askpass import git_auth_env
+
+    other = tmp_path / "colleague"
+    git("clone", "-q", project, str(other), cwd=tmp_path, env=git_auth_env(TOKEN))
+    git("checkout", "-qb", "feature/shared", cwd=other)
+    (other / "notes.md").write_text("theirs\n")
+    git("add", "notes.md", cwd=other)
+    git("-c", "user.name=Bo", "-c", "user.email=bo@example.org", "commit", "-qm", "theirs",
+        cwd=other)
+    git("push", "-q", "origin", "feature/shared", cwd=other, env=git_auth_env(TOKEN))
+    git("fetch", "-q", "origin", cwd=clone, env=git_auth_env(TOKEN))
+    theirs = git("rev-parse", "origin/feature/shared", cwd=clone)
+
+    (clone / "nb.ipynb").write_text(notebook_json("1"))
+    status, body = await save(fetch_json, path="analysis/nb.ipynb", message="mine",
+                              branch="feature/shared")
+    assert status == 200, body
+    remote = bare(git_server, clone)
+    assert git("--git-dir", str(remote), "rev-parse", "feature/shared^", cwd=clone) == theirs
+    assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=clone) == "main"  # checkout untouched
+
+
 def test_push_with_a_refused_token_is_explained(clone: Path) -> None:
     (clone / "a.txt").write_text("a")
     with pytest.raises(LabError) as err:
