@@ -34,9 +34,10 @@ class MlopsHandler(APIHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, web.HTTPError) and exc.log_message:
-            reply = {"message": exc.log_message, "reason": getattr(exc, "mlops_reason", None)
-                     or exc.reason}
+        if isinstance(exc, web.HTTPError) and getattr(exc, "mlops_message", None):
+            reply = {"message": exc.mlops_message, "reason": exc.mlops_reason}
+        elif isinstance(exc, web.HTTPError) and exc.log_message:
+            reply = {"message": exc.log_message, "reason": exc.reason}
         elif isinstance(exc, web.HTTPError):
             reply = {"message": self._reason, "reason": None}
         else:
@@ -53,7 +54,9 @@ class MlopsHandler(APIHandler):
 
     @staticmethod
     def http_error(exc: LabError) -> web.HTTPError:
+        # tornado uses log_message as a %-format when logging; the reply gets the raw text
         err = web.HTTPError(exc.status, exc.message.replace("%", "%%"))
+        err.mlops_message = exc.message  # type: ignore[attr-defined]
         err.mlops_reason = exc.reason  # type: ignore[attr-defined]
         return err
 

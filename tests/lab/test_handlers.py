@@ -194,6 +194,13 @@ async def test_runs_without_path_names_the_missing_field(fetch_json: Any) -> Non
     assert "'path'" in body["message"]
 
 
+async def test_error_messages_keep_percent_signs(fetch_json: Any) -> None:
+    status, body = await fetch_json("mlops-hub/mlflow/runs",
+                                    params={"path": "../100%/x.ipynb"})
+    assert status == 400
+    assert "'../100%/x.ipynb'" in body["message"]
+
+
 async def test_runs_rejects_a_path_outside_the_root(fetch_json: Any) -> None:
     status, body = await fetch_json("mlops-hub/mlflow/runs", params={"path": "../../etc/x"})
     assert status == 400
