@@ -316,3 +316,15 @@ def test_askpass_helper_holds_no_secret() -> None:
     out = subprocess.run([str(script), "Password for 'http://h': "], env=env,
                          capture_output=True, text=True, check=True).stdout
     assert out == TOKEN + "\n"
+
+
+async def test_git_status_of_a_notebook(fetch_json: Any, clone: Path, project: str) -> None:
+    (clone / "new.ipynb").write_text(notebook_json("1"))
+    status, body = await fetch_json("mlops-hub/git/status", params={"path": "analysis/new.ipynb"})
+    assert status == 200, body
+    assert body["git_path"] == "new.ipynb" and body["branch"] == "main"
+    assert body["commit"] == git("rev-parse", "HEAD", cwd=clone)
+    assert body["remote_url"] == project
+    assert body["uncommitted_changes"] is True and body["tracked"] is False
+    status, body = await fetch_json("mlops-hub/git/status", params={"path": "analysis/README.md"})
+    assert body["uncommitted_changes"] is False and body["tracked"] is True
