@@ -14,8 +14,14 @@ from urllib.parse import urlsplit
 
 import requests
 from mlflow.exceptions import MlflowException, RestException
-from mlflow.utils.credentials import get_default_host_creds
 from mlflow.utils.rest_utils import http_request, verify_rest_response
+
+try:
+    from mlflow.utils.credentials import get_default_host_creds
+except ImportError:  # older mlflow-skinny 2.x kept it with the tracking service
+    from mlflow.tracking._tracking_service.utils import (
+        _get_default_host_creds as get_default_host_creds,
+    )
 
 from .context import (
     ENVIRONMENT,
