@@ -2,14 +2,20 @@
 
 Registered under the `mlflow.run_context_provider` entry point; MLflow applies entry-point
 providers after its own, so these tags replace `ipykernel_launcher` and the missing commit.
+
+This module must not import mlflow: `import mlflow` loads every registered provider, and
+if that import started here, MLflow would find this module half-initialised and drop the
+provider. MLflow only needs a class with `in_context()` and `tags()` (its
+`RunContextProvider` interface), so the class implements that interface without the base.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-
-from mlflow.tracking.context.abstract_context import RunContextProvider
+import platform
+import sys
 
 from .errors import LabError
 from .gitinfo import file_state
@@ -32,6 +38,9 @@ IMAGE_DIGEST = "mlops_hub.image_digest"
 CPU_LIMIT = "mlops_hub.cpu_limit"
 MEM_LIMIT = "mlops_hub.mem_limit"
 SERVER_NAME = "mlops_hub.server_name"
+PACKAGES_SHA256 = "mlops_hub.packages.sha256"
+PACKAGES_COUNT = "mlops_hub.packages.count"
+PYTHON_VERSION = "mlops_hub.python_version"
 
 # environment variable the spawner sets -> tag
 _ENV_TAGS = {
@@ -44,10 +53,31 @@ _ENV_TAGS = {
 }
 
 
+def installed_packages() -> list[str]:
+    """`name-version.dist-info` entries on sys.path: what is installed right now.
+
+    Users may `pip install` into their server's environment, so the image digest alone
+    does not say which packages a run used. Directory names are read (sub-millisecond)
+    rather than every package's metadata (about 100 ms).
+    """
+    found: set[str] = set()
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as it:
+                found.update(e.name for e in it if e.name.endswith((".dist-info", ".egg-info")))
+        except OSError:
+            continue
+    return sorted(found)
+
+
 def notebook_tags(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The tags describing this kernel's notebook, its git state and its server."""
     env = os.environ if environ is None else environ
     tags = {tag: env[var] for var, tag in _ENV_TAGS.items() if env.get(var)}
+    packages = installed_packages()
+    tags[PACKAGES_SHA256] = hashlib.sha256("\n".join(packages).encode()).hexdigest()
+    tags[PACKAGES_COUNT] = str(len(packages))
+    tags[PYTHON_VERSION] = platform.python_version()
     path = current_notebook_path()
     if path is None:
         return tags
@@ -71,8 +101,11 @@ def notebook_tags(environ: dict[str, str] | None = None) -> dict[str, str]:
     return tags
 
 
-class NotebookRunContext(RunContextProvider):
-    """Adds notebook, git and environment tags to runs started inside a lab server."""
+class NotebookRunContext:
+    """Adds notebook, git and environment tags to runs started inside a lab server.
+
+    Implements mlflow.tracking.context.abstract_context.RunContextProvider.
+    """
 
     def in_context(self) -> bool:
         return any(os.environ.get(v) for v in ("JPY_SESSION_NAME", "JUPYTERHUB_USER",

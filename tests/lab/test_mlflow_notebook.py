@@ -5,6 +5,9 @@ extension's runs endpoint and notebook API find the run."""
 from __future__ import annotations
 
 import json
+import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -77,6 +80,9 @@ async def test_notebook_run_is_tagged_and_found(executed: dict[str, Any],
     assert tags["mlops_hub.cpu_limit"] == "2.0"
     assert tags["mlops_hub.mem_limit"] == "4294967296"
     assert tags["mlflow.user"] == "ada"
+    assert len(tags["mlops_hub.packages.sha256"]) == 64
+    assert int(tags["mlops_hub.packages.count"]) > 50
+    assert tags["mlops_hub.python_version"] == platform.python_version()
 
     # the notebook API, called from the notebook itself, saw its own run
     assert executed["api_rows"] == [[executed["run_id"], 0.25, executed["commit"]]]
@@ -172,3 +178,30 @@ def test_notebook_outside_git_still_gets_source_tags(tmp_path: Path, monkeypatch
     assert tags["mlflow.source.type"] == "NOTEBOOK"
     assert tags["mlops_hub.environment"] == "py311-cpu"
     assert not any(k.startswith("mlflow.source.git") for k in tags)
+
+
+@pytest.mark.parametrize("first", [
+    "import mlops_hub.lab.context",
+    "from mlops_hub.lab import notebook_runs",
+    "import mlflow",
+])
+def test_provider_registers_whatever_is_imported_first(first: str) -> None:
+    """`import mlflow` loads providers; starting that import from our own module must not
+    leave MLflow with a half-initialised one (it would drop it with only a warning)."""
+    code = (f"{first}\n"
+            "import mlflow.tracking.context.registry as r\n"
+            "names = [type(p).__name__ for p in r._run_context_provider_registry]\n"
+            "assert names[-1] == 'NotebookRunContext', names\n")
+    proc = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_package_fingerprint_changes_when_a_package_is_installed(tmp_path: Path,
+                                                                 monkeypatch: Any) -> None:
+    before = notebook_tags()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "extra_tool-1.2.dist-info").mkdir()
+    after = notebook_tags()
+    assert int(after["mlops_hub.packages.count"]) == int(before["mlops_hub.packages.count"]) + 1
+    assert after["mlops_hub.packages.sha256"] != before["mlops_hub.packages.sha256"]
