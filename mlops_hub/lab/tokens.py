@@ -64,10 +64,16 @@ class HubAuthStateTokenSource:
     async def token_for(self, user: str) -> str | None:
         if not (self.api_url and self._api_token):
             return None  # not running under JupyterHub
+        # with JupyterHub's internal_ssl the hub API wants the server's client certificate
+        ssl = {k: os.environ[v] for k, v in (("ca_certs", "JUPYTERHUB_SSL_CLIENT_CA"),
+                                             ("client_cert", "JUPYTERHUB_SSL_CERTFILE"),
+                                             ("client_key", "JUPYTERHUB_SSL_KEYFILE"))
+               if os.environ.get(v)}
         req = HTTPRequest(
             f"{self.api_url}/user",
             headers={"Authorization": f"token {self._api_token}"},
             request_timeout=self.timeout,
+            **ssl,
         )
         try:
             resp = await AsyncHTTPClient().fetch(req)
