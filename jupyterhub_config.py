@@ -29,6 +29,10 @@ c.JupyterHub.proxy_class = "configurable-http-proxy"
 c.ConfigurableHTTPProxy.should_start = False
 c.ConfigurableHTTPProxy.api_url = f"http://{os.environ.get('MLOPS_PROXY_HOST', 'proxy')}:8001"
 c.ConfigurableHTTPProxy.auth_token = secret("proxy_token") or ""
+# the proxy's address changes when it restarts: resolve it afresh (see mlops_hub.hubdns)
+from mlops_hub.hubdns import resolve_names_afresh  # noqa: E402
+
+resolve_names_afresh()
 c.JupyterHub.db_url = os.environ.get("MLOPS_HUB_DB_URL", "sqlite:////srv/jupyterhub/jupyterhub.sqlite")
 c.JupyterHub.cookie_secret_file = "/srv/jupyterhub/jupyterhub_cookie_secret"
 c.JupyterHub.cleanup_servers = False  # user servers outlive a hub restart
@@ -70,7 +74,9 @@ c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
 c.Spawner.default_url = "/lab"
 
-if spawner_kind != "swarm" and PLATFORM.exists():
+if PLATFORM.exists():
     settings = yaml.safe_load(PLATFORM.read_text()) or {}
-    for key, value in (settings.get("spawner") or {}).items():
-        setattr(c.MLOpsSwarmSpawner, key, value)
+    # `swarm_spawner` holds settings for the plain SwarmSpawner (benchmarks compare with it)
+    section = settings.get("swarm_spawner" if spawner_kind == "swarm" else "spawner") or {}
+    for key, value in section.items():
+        setattr(spawner, key, value)
