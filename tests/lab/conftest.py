@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_jupyter.jupyter_server import *  # registers the jp_* fixtures in this directory
+from pytest_jupyter.jupyter_server import *  # noqa: F403 - registers the jp_* fixtures here
 from traitlets.config import Config
 
 from mlops_hub.lab.app import MlopsLabApp
