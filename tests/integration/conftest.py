@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
 from .hubclient import HubClient
 
 REPO = Path(__file__).resolve().parents[2]
-STACK = "mlopstest"
+STACK = os.environ.get("MLOPS_TEST_STACK", "mlopstest")  # a second checkout runs beside this one
 
 
 def free_port() -> int:
