@@ -9,6 +9,7 @@ dnsrr endpoint, fail-fast with Swarm's reason, progress events).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from pathlib import Path
 
@@ -30,16 +31,15 @@ from .policy import (
     resolve_access,
     validate_spawn_options,
 )
-from .policy.environments import ConfigError
+from .policy.environments import ConfigError, Environment
 from .policy.form import user_options_from_form
-from .policy.request import MIN_CPU, MIN_MEM
 from .policy.roles import (
     DEFAULT_ROLE,
     RolePolicy,
     check_catalogue_references,
     role_policies_from_config,
 )
-from .policy.units import format_cpu, format_memory, format_number
+from .policy.units import MIN_CPU, MIN_MEM, format_cpu, format_memory, format_number
 from .swarm.spec import ServerSpec, build_service_kwargs, label, reservation
 from .swarm.tasks import (
     Phase,
@@ -56,8 +56,13 @@ _ROOT_USERS = {"", "root", "0", "0:0"}
 _PHASE_PROGRESS = {Phase.WAITING: 25, Phase.SCHEDULED: 40, Phase.STARTING: 55, Phase.RUNNING: 70}
 
 
+def _floor3(value: float) -> str:
+    """Rounded down to 3 decimals: a bound shown on the form must itself pass validation."""
+    return format_number(math.floor(value * 1000) / 1000)
+
+
 def _gib(size: int) -> str:
-    return format_number(size / 1024**3)
+    return _floor3(size / 1024**3)
 
 
 class MLOpsSwarmSpawner(SwarmSpawner):
@@ -144,7 +149,18 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     def policy_enabled(self) -> bool:
         return bool(self.environments or self.role_policies)
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._events = []
+        # apply_request overwrites cpu_limit/mem_limit per spawn; the implicit role keeps the configured ones
+        self._configured_limits = (self.cpu_limit, self.mem_limit)
+        if self.policy_enabled:
+            self._policies()  # a role naming an unknown environment fails here, at hub start-up
+
     def _catalogue(self) -> EnvironmentCatalogue:
+        if not self.environments:
+            # role limits without a catalogue: the one environment is dockerspawner's `image`
+            return EnvironmentCatalogue([Environment("default", self.image, self.image, default=True)])
         return EnvironmentCatalogue.from_config(self.environments)
 
     def _policies(self) -> dict[str, RolePolicy]:
@@ -152,9 +168,8 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             policies = role_policies_from_config(self.role_policies)
         else:
             # environments without roles: everyone shares one role bounded by the hub's limits
-            policies = {
-                DEFAULT_ROLE: RolePolicy(DEFAULT_ROLE, self.cpu_limit or 1.0, self.mem_limit or 2 * 1024**3)
-            }
+            cpu, mem = self._configured_limits
+            policies = {DEFAULT_ROLE: RolePolicy(DEFAULT_ROLE, cpu or 1.0, mem or 2 * 1024**3)}
         check_catalogue_references(policies, self._catalogue())
         return policies
 
@@ -184,17 +199,21 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             selected_request = validate_spawn_options(saved, access, spawner._policies())
         except SpawnOptionError:
             # saved options no longer fit today's policy: offer the defaults instead
-            selected_request = validate_spawn_options({}, access, spawner._policies())
+            try:
+                selected_request = validate_spawn_options({}, access, spawner._policies())
+            except SpawnOptionError as e:
+                return _jinja.get_template("refusal.html").render(
+                    message=f"{e.message}. Ask {spawner.admin_contact} for access to an environment.")
         return _jinja.get_template("options_form.html").render(
             access=access,
-            max_cpu=format_cpu(access.max_cpu),
+            max_cpu=_floor3(access.max_cpu),
             max_mem=format_memory(access.max_mem),
             min_cpu=format_cpu(MIN_CPU),
             min_mem_gib=_gib(MIN_MEM),
             max_mem_gib=_gib(access.max_mem),
             selected={
                 "environment": selected_request.environment.slug,
-                "cpu": format_cpu(selected_request.cpu_limit),
+                "cpu": _floor3(selected_request.cpu_limit),
                 "mem_gib": _gib(selected_request.mem_limit),
             },
         )
@@ -258,8 +277,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         self.log.info("%s: %s", self._log_name, message)
         self._events.append({"progress": progress, "message": message})
 
-    # per-spawn state, reset by start(); class defaults so progress() works before any start
-    _events: list = []
+    # per-spawn state, reset by start()
     mlops_request: SpawnRequest | None = None
     _spawn_done = False
     _task: TaskView | None = None

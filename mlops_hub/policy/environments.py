@@ -51,13 +51,13 @@ def _environment_from_config(index: int, raw: object) -> Environment:
         if isinstance(roles, str) or not isinstance(roles, Iterable):
             raise ConfigError(f"{where}.roles: expected a list of role names")
         roles = frozenset(roles)
-    try:
-        default_cpu = parse_cpu(raw["default_cpu"]) if raw.get("default_cpu") is not None else None
-        default_mem = (
-            parse_memory(raw["default_mem"]) if raw.get("default_mem") is not None else None
-        )
-    except QuantityError as e:
-        raise ConfigError(f"{where}: {e}") from None
+    sizes = {}
+    for key, parse in (("default_cpu", parse_cpu), ("default_mem", parse_memory)):
+        try:
+            sizes[key] = parse(raw[key]) if raw.get(key) is not None else None
+        except QuantityError as e:
+            raise ConfigError(f"{where}.{key}: {e}") from None
+    default_cpu, default_mem = sizes["default_cpu"], sizes["default_mem"]
     return Environment(
         slug=slug,
         display_name=str(raw.get("display_name") or slug),

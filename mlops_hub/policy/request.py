@@ -8,11 +8,9 @@ from dataclasses import dataclass
 from .environments import Environment
 from .errors import SpawnOptionError
 from .roles import UserAccess
-from .units import QuantityError, format_cpu, format_memory, parse_cpu, parse_memory
+from .units import MIN_CPU, MIN_MEM, QuantityError, format_cpu, format_memory, parse_cpu, parse_memory
 
 OPTION_KEYS = ("environment", "cpu_limit", "mem_limit")
-MIN_CPU = 0.1
-MIN_MEM = 128 * 1024**2
 
 
 @dataclass(frozen=True)

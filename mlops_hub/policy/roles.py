@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .environments import ConfigError, Environment, EnvironmentCatalogue
 from .errors import PolicyRefusal
-from .units import QuantityError, parse_cpu, parse_memory
+from .units import MIN_CPU, MIN_MEM, QuantityError, format_cpu, format_memory, parse_cpu, parse_memory
 
 DEFAULT_ROLE = "default"
 ALL_ENVIRONMENTS = "*"
@@ -45,15 +45,14 @@ class RolePolicy:
         for required in ("max_cpu", "max_mem"):
             if raw.get(required) is None:
                 raise ConfigError(f"{where}.{required}: required")
-        try:
-            max_cpu = parse_cpu(raw["max_cpu"])
-            max_mem = parse_memory(raw["max_mem"])
-            default_cpu = parse_cpu(raw["default_cpu"]) if raw.get("default_cpu") is not None else None
-            default_mem = parse_memory(raw["default_mem"]) if raw.get("default_mem") is not None else None
-        except QuantityError as e:
-            raise ConfigError(f"{where}: {e}") from None
-        if max_cpu <= 0 or max_mem <= 0:
-            raise ConfigError(f"{where}: max_cpu and max_mem must be positive")
+        max_cpu = _quantity(where, raw, "max_cpu", parse_cpu)
+        max_mem = _quantity(where, raw, "max_mem", parse_memory)
+        default_cpu = _quantity(where, raw, "default_cpu", parse_cpu)
+        default_mem = _quantity(where, raw, "default_mem", parse_memory)
+        if max_cpu < MIN_CPU:
+            raise ConfigError(f"{where}.max_cpu: must be at least {format_cpu(MIN_CPU)}")
+        if max_mem < MIN_MEM:
+            raise ConfigError(f"{where}.max_mem: must be at least {format_memory(MIN_MEM)}")
         envs = raw.get("environments", ALL_ENVIRONMENTS)
         if envs == ALL_ENVIRONMENTS or envs is None:
             environments = None
@@ -65,6 +64,15 @@ class RolePolicy:
         if isinstance(max_servers, bool) or not isinstance(max_servers, int) or max_servers < 0:
             raise ConfigError(f"{where}.max_servers: expected a whole number >= 0")
         return cls(name, max_cpu, max_mem, default_cpu, default_mem, environments, max_servers)
+
+
+def _quantity(where: str, raw: Mapping, key: str, parse):
+    if raw.get(key) is None:
+        return None
+    try:
+        return parse(raw[key])
+    except QuantityError as e:
+        raise ConfigError(f"{where}.{key}: {e}") from None
 
 
 def role_policies_from_config(raw: Mapping[str, object]) -> dict[str, RolePolicy]:

@@ -12,6 +12,11 @@ _MEMORY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _MEMORY_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMGT]?)i?B?\s*$", re.I)
 
 
+# the smallest server anyone may ask for; roles may not set limits below these
+MIN_CPU = 0.1
+MIN_MEM = 128 * 1024**2
+
+
 class QuantityError(ValueError):
     """A value that is not a usable CPU or memory quantity."""
 

@@ -47,7 +47,7 @@ class ServerSpec:
 
 
 def nano_cpus(cpu: float | None) -> int | None:
-    return int(cpu * 1e9) if cpu else None
+    return round(cpu * 1e9) if cpu else None  # round: 1.001 * 1e9 is 1000999999.99...
 
 
 def reservation(limit: float | int | None, absolute, fraction: float | None):

@@ -51,7 +51,7 @@ def test_duplicate_environment_slug_is_refused():
 
 
 def test_environment_with_bad_default_size_names_the_item():
-    with pytest.raises(ConfigError, match=r"environments\[0\]: .*'huge'"):
+    with pytest.raises(ConfigError, match=r"environments\[0\]\.default_mem: .*'huge'"):
         EnvironmentCatalogue.from_config([{"slug": "x", "image": "x:1", "default_mem": "huge"}])
 
 
@@ -115,8 +115,8 @@ def test_role_policy_with_bad_size_names_the_role_and_the_value(raw, bad):
 
 @pytest.mark.parametrize("raw", [{"max_cpu": 0, "max_mem": "4G"}, {"max_cpu": -1, "max_mem": "4G"},
                                  {"max_cpu": 1, "max_mem": 0}])
-def test_role_policy_maximum_must_be_positive(raw):
-    with pytest.raises(ConfigError, match=r"role_policies\['team'\]: max_cpu and max_mem must be positive"):
+def test_role_policy_maximum_must_be_at_least_the_smallest_server(raw):
+    with pytest.raises(ConfigError, match=r"role_policies\['team'\]\.max_(cpu|mem): must be at least (0\.1|128M)"):
         role_policies_from_config({"team": raw})
 
 

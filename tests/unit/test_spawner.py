@@ -91,7 +91,11 @@ def test_without_policy_form_data_is_read_like_dockerspawner():
     assert spawner.run_options_from_form({"image": ["lab-torch:1"], "_xsrf": ["x"]}) == {"image": "lab-torch:1"}
 
 
-@pytest.mark.parametrize("settings", [{"environments": ENVIRONMENTS}, {"role_policies": ROLE_POLICIES},
+# role policies alone may not name environments: the only one is dockerspawner's `image`
+ROLES_WITHOUT_ENVIRONMENTS = {"default": {"max_cpu": 1, "max_mem": "2G"}}
+
+
+@pytest.mark.parametrize("settings", [{"environments": ENVIRONMENTS}, {"role_policies": ROLES_WITHOUT_ENVIRONMENTS},
                                       {"environments": ENVIRONMENTS, "role_policies": ROLE_POLICIES}])
 def test_environments_or_role_policies_turn_the_policy_on(settings):
     spawner = MLOpsSwarmSpawner(config=spawner_config(**settings), user=fake_user())
@@ -230,8 +234,7 @@ async def test_form_for_a_user_without_role_explains_whom_to_ask():
 
 
 async def test_environments_without_roles_are_bounded_by_the_hubs_cpu_and_mem_limit():
-    spawner = make_spawner(environments=ENVIRONMENTS, role_policies={})
-    spawner.cpu_limit, spawner.mem_limit = 2.0, 3 * GiB
+    spawner = make_spawner(environments=ENVIRONMENTS, role_policies={}, cpu_limit=2.0, mem_limit=3 * GiB)
     parsed = FormInputs(await rendered_form(spawner))
     assert float(parsed.one("cpu_limit")["max"]) == 2.0
     assert float(parsed.one("mem_limit")["max"]) == 3.0
