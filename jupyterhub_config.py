@@ -73,6 +73,11 @@ spawner.extra_placement_spec = {"constraints": ["node.platform.os == linux"]}
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
 c.Spawner.default_url = "/lab"
+# what the lab extension links notebooks to (see docs/lab-extension.md)
+c.Spawner.environment = {
+    "MLFLOW_TRACKING_URI": os.environ.get("MLOPS_MLFLOW_URL", "http://mlflow:5000"),
+    "MLOPS_MLFLOW_UI_URL": os.environ.get("MLOPS_MLFLOW_UI_URL", ""),
+}
 
 if PLATFORM.exists():
     settings = yaml.safe_load(PLATFORM.read_text()) or {}

@@ -58,6 +58,7 @@ def time_spawns(hub: HubClient, count: int, options: dict | None) -> list[float]
 
 def run_stack(settings: StackSettings, spawner: str, count: int, options) -> list[float]:
     settings.spawner = spawner
+    remove(settings)  # a fresh hub: an update in place would still answer from the old one
     deploy(settings)
     wait_for_hub(settings)
     time.sleep(3)  # the hub's start-up work settles
@@ -101,7 +102,8 @@ def main() -> None:
         "swarm_spawner": {"cpu_limit": CPU, "mem_limit": MEM},
     }))
     settings = StackSettings(repo=REPO, stack="mlopsbench", port=args.port, state_dir=state,
-                             platform_config=platform, hub_image=images["hub"], lab_image=images["lab-base"])
+                             platform_config=platform, hub_image=images["hub"], lab_image=images["lab-base"],
+                             mlflow_image=images["mlflow"], mlflow_port=args.port + 1)
     remove(settings)
     try:
         print(f"MLOpsSwarmSpawner, {args.count} spawns ({CPU} CPUs, {MEM}):")

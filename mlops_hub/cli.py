@@ -33,7 +33,7 @@ def default_ca_bundle() -> str | None:
 def _settings(args) -> StackSettings:
     return StackSettings(
         repo=find_repo(), stack=args.stack, port=getattr(args, "port", 8000),
-        state_dir=Path(args.state_dir),
+        state_dir=Path(args.state_dir), mlflow_port=getattr(args, "mlflow_port", 5000),
         platform_config=Path(args.platform_config) if getattr(args, "platform_config", None) else None,
     )
 
@@ -47,12 +47,13 @@ def cmd_build(args) -> None:
 def cmd_up(args) -> None:
     settings = _settings(args)
     tags = build_all(settings.repo, args.ca_bundle)
-    settings.hub_image, settings.lab_image = tags["hub"], tags["lab-base"]
+    settings.hub_image, settings.lab_image, settings.mlflow_image = tags["hub"], tags["lab-base"], tags["mlflow"]
     deploy(settings)
     wait_for_hub(settings)
     secrets = settings.secrets_dir
     print(f"""
 mlops-hub is running: {settings.url}/hub/
+  MLflow:              http://127.0.0.1:{settings.mlflow_port}/
   log in as an admin:  user 'admin', password: cat {secrets / 'admin_password'}
   log in as a user:    any user name,  password: cat {secrets / 'user_password'}
   API token (admin):   {secrets / 'api_token'}
@@ -91,6 +92,7 @@ def parser() -> argparse.ArgumentParser:
     u = sub.add_parser("up", help="build, deploy the stack and wait for the hub")
     common(u)
     u.add_argument("--port", type=int, default=8000, help="published hub port (default 8000)")
+    u.add_argument("--mlflow-port", type=int, default=5000, help="published MLflow port (default 5000)")
     u.add_argument("--platform-config", help="environments and role limits (default config/platform.yaml)")
     u.set_defaults(func=cmd_up)
 

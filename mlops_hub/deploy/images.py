@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .shell import DeployError, run, say, succeeds
+from .shell import DeployError, run, run_showing_steps, say, succeeds
 
 BASE_IMAGE = "debian:bookworm-slim"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -30,6 +30,7 @@ COMMON_INPUTS = ("images/common", "images/_ca", "pyproject.toml", "README.md", "
 RECIPES = {
     "hub": ImageRecipe("hub", COMMON_INPUTS + ("images/hub", "jupyterhub_config.py")),
     "lab-base": ImageRecipe("lab-base", COMMON_INPUTS + ("images/lab-base",)),
+    "mlflow": ImageRecipe("mlflow", ("images/common", "images/_ca", "images/mlflow")),
 }
 
 
@@ -93,8 +94,8 @@ def build_image(repo: Path, name: str, base_id: str, force: bool = False) -> str
         say(f"{tag} is up to date")
     else:
         say(f"building {tag}")
-        run(["docker", "build", "-f", str(repo / recipe.dockerfile), "-t", tag,
-             "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", str(repo)], quiet=True)
+        run_showing_steps(["docker", "build", "-f", str(repo / recipe.dockerfile), "-t", tag,
+                           "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", str(repo)], prefix=name)
     run(["docker", "tag", tag, f"{IMAGE_REPO}/{name}:latest"], quiet=True)
     return tag
 

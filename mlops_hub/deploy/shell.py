@@ -31,5 +31,18 @@ def run(cmd: Sequence[str], *, quiet: bool = False, input: bytes | None = None,
     return out
 
 
+def run_showing_steps(cmd: Sequence[str], prefix: str) -> None:
+    """Run a long command (an image build), echoing its `Step N/M` lines as progress."""
+    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    tail: list[str] = []
+    for raw in proc.stdout:
+        line = raw.decode("utf8", "replace").rstrip()
+        tail = (tail + [line])[-25:]
+        if line.startswith("Step "):
+            say(f"{prefix}: {line[:110]}")
+    if proc.wait() != 0:
+        raise DeployError(f"`{' '.join(cmd[:3])} ...` failed (exit {proc.returncode}):\n" + "\n".join(tail))
+
+
 def succeeds(cmd: Sequence[str]) -> bool:
     return subprocess.run(list(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0

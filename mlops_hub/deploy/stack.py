@@ -26,6 +26,8 @@ class StackSettings:
     platform_config: Path | None = None
     hub_image: str = "mlops-hub/hub:latest"
     lab_image: str = "mlops-hub/lab-base:latest"
+    mlflow_image: str = "mlops-hub/mlflow:latest"
+    mlflow_port: int = 5000
     spawner: str = "mlops"
     log_level: str = "INFO"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -76,6 +78,9 @@ def stack_env(settings: StackSettings) -> dict[str, str]:
         MLOPS_HUB_PREFIX=settings.prefix,
         MLOPS_HUB_IMAGE=settings.hub_image,
         MLOPS_LAB_IMAGE=settings.lab_image,
+        MLOPS_MLFLOW_IMAGE=settings.mlflow_image,
+        MLOPS_MLFLOW_PORT=str(settings.mlflow_port),
+        MLOPS_MLFLOW_UI_URL=f"http://127.0.0.1:{settings.mlflow_port}",
         MLOPS_HUB_SPAWNER=settings.spawner,
         MLOPS_HUB_LOG_LEVEL=settings.log_level,
         MLOPS_SECRETS_DIR=str(settings.secrets_dir),
