@@ -58,34 +58,30 @@ def _default_size(env_value, access_default, maximum):
     return maximum if value is None else min(value, maximum)
 
 
-def _cpu(options: Mapping[str, object], env: Environment, access: UserAccess) -> float:
-    raw = options.get("cpu_limit")
+def _size(field: str, raw, parse, minimum, maximum, default, range_text: str):
+    """One CPU or memory option: the default when absent, else parsed and range-checked."""
     if raw is None or raw == "":
-        return max(MIN_CPU, _default_size(env.default_cpu, access.default_cpu, access.max_cpu))
+        return max(minimum, default)
     try:
-        cpu = parse_cpu(raw)
+        value = parse(raw)
     except QuantityError as e:
-        raise SpawnOptionError("cpu_limit", f"{e}; allowed: {cpu_range_text(access)}") from None
-    if not MIN_CPU <= cpu <= access.max_cpu:
-        raise SpawnOptionError(
-            "cpu_limit", f"{str(raw)[:40]} is outside the allowed range {cpu_range_text(access)}"
-        )
+        raise SpawnOptionError(field, f"{e}; allowed: {range_text}") from None
+    if not minimum <= value <= maximum:
+        raise SpawnOptionError(field, f"{str(raw)[:40]} is outside the allowed range {range_text}")
+    return value
+
+
+def _cpu(options: Mapping[str, object], env: Environment, access: UserAccess) -> float:
+    default = _default_size(env.default_cpu, access.default_cpu, access.max_cpu)
+    cpu = _size("cpu_limit", options.get("cpu_limit"), parse_cpu, MIN_CPU, access.max_cpu, default,
+                cpu_range_text(access))
     return round(cpu, 3)
 
 
 def _mem(options: Mapping[str, object], env: Environment, access: UserAccess) -> int:
-    raw = options.get("mem_limit")
-    if raw is None or raw == "":
-        return max(MIN_MEM, _default_size(env.default_mem, access.default_mem, access.max_mem))
-    try:
-        mem = parse_memory(raw)
-    except QuantityError as e:
-        raise SpawnOptionError("mem_limit", f"{e}; allowed: {mem_range_text(access)}") from None
-    if not MIN_MEM <= mem <= access.max_mem:
-        raise SpawnOptionError(
-            "mem_limit", f"{str(raw)[:40]} is outside the allowed range {mem_range_text(access)}"
-        )
-    return mem
+    default = _default_size(env.default_mem, access.default_mem, access.max_mem)
+    return _size("mem_limit", options.get("mem_limit"), parse_memory, MIN_MEM, access.max_mem, default,
+                 mem_range_text(access))
 
 
 def charged_role(env: Environment, access: UserAccess, policies) -> str:
