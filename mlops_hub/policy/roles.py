@@ -17,6 +17,8 @@ from .units import MIN_CPU, MIN_MEM, QuantityError, format_cpu, format_memory, p
 DEFAULT_ROLE = "default"
 ALL_ENVIRONMENTS = "*"
 _ROLE_KEYS = {"max_cpu", "max_mem", "default_cpu", "default_mem", "environments", "max_servers"}
+# team pool keys are validated by policy.quota_spec; RolePolicy itself ignores them
+_POOL_KEYS = {"pool_cpu", "pool_mem", "pool_servers"}
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,11 @@ class RolePolicy:
         where = f"role_policies[{name!r}]"
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{where}: expected a mapping of limits")
-        unknown = set(raw) - _ROLE_KEYS
+        unknown = set(raw) - _ROLE_KEYS - _POOL_KEYS
         if unknown:
-            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_ROLE_KEYS)}")
+            raise ConfigError(
+                f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_ROLE_KEYS | _POOL_KEYS)}"
+            )
         for required in ("max_cpu", "max_mem"):
             if raw.get(required) is None:
                 raise ConfigError(f"{where}.{required}: required")

@@ -1,0 +1,177 @@
+"""Team pools: the total CPU, memory and servers all running servers of one role may use.
+
+Pure arithmetic and refusal messages; the hub keeps the usage and the lock (mlops_hub.quotas).
+A pool dimension that is None is unlimited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .errors import PolicyRefusal
+from .roles import RolePolicy
+from .units import format_cpu, format_memory
+
+POOL_KEYS = ("pool_cpu", "pool_mem", "pool_servers")
+
+
+@dataclass(frozen=True)
+class TeamPool:
+    role: str
+    cpu: float | None = None
+    mem: int | None = None
+    servers: int | None = None
+
+    @property
+    def unlimited(self) -> bool:
+        return self.cpu is None and self.mem is None and self.servers is None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What running (and starting) servers of one role hold."""
+
+    cpu: float = 0.0
+    mem: int = 0
+    servers: int = 0
+
+    def plus(self, cpu: float, mem: int, servers: int = 1) -> Usage:
+        return Usage(round(self.cpu + cpu, 3), self.mem + mem, self.servers + servers)
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One server's claim on its role's pool."""
+
+    user: str
+    server: str
+    role: str
+    cpu: float
+    mem: int
+    environment: str = ""
+
+
+def usage_by_role(charges: Iterable[Charge]) -> dict[str, Usage]:
+    totals: dict[str, Usage] = {}
+    for c in charges:
+        totals[c.role] = totals.get(c.role, Usage()).plus(c.cpu, c.mem)
+    return totals
+
+
+class PoolRefusal(PolicyRefusal):
+    """The team pool has no room for this server (HTTP 403); names the limit and the numbers."""
+
+    def __init__(self, message: str, dimension: str, used, limit, asked) -> None:
+        super().__init__(message)
+        self.dimension = dimension
+        self.used = used
+        self.limit = limit
+        self.asked = asked
+
+
+def check_pool(
+    pool: TeamPool, usage: Usage, cpu: float, mem: int, admin_contact: str = "your platform administrators"
+) -> None:
+    """Raise PoolRefusal when one more server of this size would not fit the pool."""
+    after = "Try again when one of the team's servers stops, or ask " + admin_contact + " for a larger pool."
+    team = f"Team {pool.role}"
+    if pool.servers is not None and usage.servers + 1 > pool.servers:
+        raise PoolRefusal(
+            f"{team} runs {usage.servers} of {pool.servers} servers; you asked for 1 more. {after}",
+            "servers", usage.servers, pool.servers, 1,
+        )
+    if pool.cpu is not None and usage.cpu + cpu > pool.cpu + 1e-9:
+        raise PoolRefusal(
+            f"{team} uses {format_cpu(usage.cpu)} of {format_cpu(pool.cpu)} CPUs;"
+            f" you asked for {format_cpu(cpu)}. {after}",
+            "cpu", usage.cpu, pool.cpu, cpu,
+        )
+    if pool.mem is not None and usage.mem + mem > pool.mem:
+        raise PoolRefusal(
+            f"{team} uses {format_memory(usage.mem)} of {format_memory(pool.mem)} memory;"
+            f" you asked for {format_memory(mem)}. {after}",
+            "mem", usage.mem, pool.mem, mem,
+        )
+
+
+@dataclass(frozen=True)
+class Headroom:
+    role: str
+    cpu: float | None
+    mem: int | None
+    servers: int | None
+
+    def describe(self) -> str:
+        parts = []
+        if self.servers is not None:
+            parts.append(f"{self.servers} server(s)")
+        if self.cpu is not None:
+            parts.append(f"{format_cpu(self.cpu)} CPUs")
+        if self.mem is not None:
+            parts.append(f"{format_memory(self.mem)} memory")
+        return ", ".join(parts) + " free" if parts else "no team limit"
+
+
+def headroom(pool: TeamPool, usage: Usage) -> Headroom:
+    def left(limit, used):
+        return None if limit is None else max(limit - used, 0)
+
+    cpu = left(pool.cpu, usage.cpu)
+    return Headroom(pool.role, None if cpu is None else round(cpu, 3), left(pool.mem, usage.mem),
+                    left(pool.servers, usage.servers))
+
+
+@dataclass(frozen=True)
+class Excess:
+    """A running server, or a whole pool, that a proposed policy would no longer allow."""
+
+    user: str
+    server: str
+    reasons: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        return {"user": self.user, "server": self.server, "reasons": list(self.reasons)}
+
+
+def servers_exceeding(
+    charges: Iterable[Charge], policy: RolePolicy, pool: TeamPool, environments_allowed=None
+) -> tuple[list[Excess], list[str]]:
+    """Running servers of `policy.name` over the proposed limits, and pool dimensions over the pool.
+
+    `environments_allowed(slug) -> bool` says whether the proposed policy allows an environment.
+    """
+    mine = [c for c in charges if c.role == policy.name]
+    found: list[Excess] = []
+    per_user: dict[str, int] = {}
+    for c in mine:
+        per_user[c.user] = per_user.get(c.user, 0) + 1
+    for c in mine:
+        reasons = []
+        if c.cpu > policy.max_cpu + 1e-9:
+            reasons.append(f"cpu {format_cpu(c.cpu)} > max_cpu {format_cpu(policy.max_cpu)}")
+        if c.mem > policy.max_mem:
+            reasons.append(f"mem {format_memory(c.mem)} > max_mem {format_memory(policy.max_mem)}")
+        if environments_allowed is not None and c.environment and not environments_allowed(c.environment):
+            reasons.append(f"environment {c.environment!r} no longer allowed")
+        if per_user[c.user] > policy.max_servers:
+            reasons.append(f"user runs {per_user[c.user]} servers > max_servers {policy.max_servers}")
+        if reasons:
+            found.append(Excess(c.user, c.server, tuple(reasons)))
+    total = usage_by_role(mine).get(policy.name, Usage())
+    over = []
+    if pool.servers is not None and total.servers > pool.servers:
+        over.append(f"team runs {total.servers} servers > pool_servers {pool.servers}")
+    if pool.cpu is not None and total.cpu > pool.cpu + 1e-9:
+        over.append(f"team uses {format_cpu(total.cpu)} CPUs > pool_cpu {format_cpu(pool.cpu)}")
+    if pool.mem is not None and total.mem > pool.mem:
+        over.append(f"team uses {format_memory(total.mem)} > pool_mem {format_memory(pool.mem)}")
+    return found, over
+
+
+def pools_from_specs(specs: Mapping[str, Mapping]) -> dict[str, TeamPool]:
+    """Pools from normalized role documents (see quota_spec.normalize_role_spec)."""
+    return {
+        name: TeamPool(name, spec.get("pool_cpu"), spec.get("pool_mem"), spec.get("pool_servers"))
+        for name, spec in specs.items()
+    }

@@ -1,0 +1,65 @@
+"""Pool admission in one process: atomic under concurrency, released on failure/stop, rebuilt."""
+
+import asyncio
+
+import pytest
+
+from mlops_hub.policy.pools import Charge, PoolRefusal, TeamPool, Usage
+from mlops_hub.quotas.running import charges_from_services
+from mlops_hub.quotas.service import QuotaService
+
+GiB = 1024**3
+
+
+async def test_concurrent_admissions_never_overcommit_the_pool():
+    service = QuotaService()
+    loads = []
+
+    async def load_running():
+        loads.append(1)
+        await asyncio.sleep(0.01)  # a slow Docker call: others queue behind the lock meanwhile
+        return [Charge("old", "", "team", 1, GiB)]
+
+    pool = TeamPool("team", cpu=5, servers=10)
+
+    async def spawn(i):
+        await asyncio.sleep(0)
+        return await service.admit(Charge(f"u{i}", "", "team", 1, GiB), lambda role: pool, load_running)
+
+    results = await asyncio.gather(*(spawn(i) for i in range(20)), return_exceptions=True)
+    admitted = [r for r in results if isinstance(r, Charge)]
+    refused = [r for r in results if isinstance(r, PoolRefusal)]
+    assert (len(admitted), len(refused)) == (4, 16)  # 1 already running + 4 = 5 CPUs
+    assert str(refused[0]).startswith("Team team uses 5 of 5 CPUs; you asked for 1.")
+    assert service.usage()["team"] == Usage(5.0, 5 * GiB, 5)
+    assert loads == [1]  # usage rebuilt once, not per spawn
+
+
+async def test_release_frees_room_and_restart_of_same_server_replaces_its_charge():
+    service = QuotaService()
+    pool = TeamPool("team", servers=1)
+
+    async def nothing():
+        return []
+
+    await service.admit(Charge("a", "", "team", 1, GiB), lambda r: pool, nothing)
+    with pytest.raises(PoolRefusal):
+        await service.admit(Charge("b", "", "team", 1, GiB), lambda r: pool, nothing)
+    # the same server started again (its old charge is stale) is not counted twice
+    await service.admit(Charge("a", "", "team", 2, GiB), lambda r: pool, nothing)
+    assert service.release("a", "").cpu == 2
+    assert service.release("a", "") is None
+    await service.admit(Charge("b", "", "team", 1, GiB), lambda r: pool, nothing)
+
+
+def test_charges_rebuilt_from_service_labels_and_old_services_from_limits():
+    services = [
+        {"Spec": {"Labels": {"mlops-hub.user": "a", "mlops-hub.server-name": "", "mlops-hub.role": "t",
+                             "mlops-hub.cpu": "1.5", "mlops-hub.mem": str(2 * GiB),
+                             "mlops-hub.environment": "python"}}},
+        {"Spec": {"Labels": {"mlops-hub.user": "b", "mlops-hub.server-name": "x", "mlops-hub.role": "t"},
+                  "TaskTemplate": {"Resources": {"Limits": {"NanoCPUs": 500_000_000, "MemoryBytes": GiB}}}}},
+        {"Spec": {"Labels": {"mlops-hub.user": "c"}}},  # no role: plain SwarmSpawner server
+    ]
+    assert charges_from_services(services) == [Charge("a", "", "t", 1.5, 2 * GiB, "python"),
+                                               Charge("b", "x", "t", 0.5, GiB, "")]
