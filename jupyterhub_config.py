@@ -79,6 +79,12 @@ c.Spawner.environment = {
     "MLOPS_MLFLOW_UI_URL": os.environ.get("MLOPS_MLFLOW_UI_URL", ""),
 }
 
+# ---- role quotas and team pools in the hub's database, edited at /hub/mlops/quotas (docs/quotas.md)
+if spawner_kind != "swarm":
+    from mlops_hub.quotas.hubconfig import configure_quotas
+
+    configure_quotas(c)
+
 if PLATFORM.exists():
     settings = yaml.safe_load(PLATFORM.read_text()) or {}
     # `swarm_spawner` holds settings for the plain SwarmSpawner (benchmarks compare with it)

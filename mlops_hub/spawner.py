@@ -19,8 +19,8 @@ from jinja2 import Environment as JinjaEnvironment
 from jinja2 import FileSystemLoader, select_autoescape
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from traitlets import Bool, Float, List, Unicode, default, validate
 from traitlets import Dict as DictTrait
-from traitlets import Float, List, Unicode, default, validate
 
 from .policy import (
     EnvironmentCatalogue,
@@ -40,6 +40,7 @@ from .policy.roles import (
     role_policies_from_config,
 )
 from .policy.units import MIN_CPU, MIN_MEM, format_cpu, format_memory, format_number
+from .quotas import glue as quota_glue
 from .swarm.spec import ServerSpec, build_service_kwargs, label, reservation
 from .swarm.tasks import (
     Phase,
@@ -126,6 +127,13 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         help="Seconds between checks of the new task and of the server's HTTP port.",
     )
 
+    quota_store = Bool(
+        False,
+        config=True,
+        help="""Keep role limits and team pools in the hub's database (seeded from `role_policies`,
+        edited at /hub/mlops/quotas or /hub/api/mlops/quotas) and admit spawns to the pools.""",
+    )
+
     # ---- configuration parsed once, errors at hub start-up -------------------------------
 
     @validate("environments")
@@ -164,6 +172,8 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         return EnvironmentCatalogue.from_config(self.environments)
 
     def _policies(self) -> dict[str, RolePolicy]:
+        if self.quota_store and (stored := quota_glue.store_policies(self)):
+            return stored  # admin edits in the store win over role_policies
         if self.role_policies:
             policies = role_policies_from_config(self.role_policies)
         else:
@@ -186,6 +196,8 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     def _default_options_form(self):
         if not self.policy_enabled:
             return super()._default_options_form()
+        if self.quota_store:
+            return quota_glue.form_with_headroom(MLOpsSwarmSpawner._render_options_form)
         return MLOpsSwarmSpawner._render_options_form
 
     @staticmethod
@@ -302,7 +314,14 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             if self.policy_enabled and self.mlops_request is None:
                 # an admin-supplied apply_user_options replaced ours: still enforce the policy
                 self.apply_request(self.user_options)
-            return await super().start()
+            if self.quota_store and self.mlops_request is not None:
+                await quota_glue.admit(self, self.mlops_request)  # HTTP 403 before any Docker object
+            try:
+                return await super().start()
+            except BaseException:
+                if self.quota_store:
+                    quota_glue.release(self)
+                raise
         finally:
             self._spawn_done = True
             self.mlops_request = None
@@ -317,6 +336,9 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         if self.mlops_request is not None:
             labels[label("environment")] = self.mlops_request.environment.slug
             labels[label("role")] = self.mlops_request.role
+            # the request, so team pool usage can be rebuilt from the services after a hub restart
+            labels[label("cpu")] = format_number(self.mlops_request.cpu_limit)
+            labels[label("mem")] = str(self.mlops_request.mem_limit)
         return labels
 
     def _env_for_request(self, env: dict) -> dict:
@@ -434,6 +456,11 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         if self.use_internal_ip and address:
             return address, self.port
         return await super().get_ip_and_port()
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        if self.quota_store:
+            quota_glue.release(self)
 
     async def remove_object(self):
         try:
