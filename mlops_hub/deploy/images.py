@@ -26,11 +26,13 @@ class ImageRecipe:
         return f"images/{self.name}/Dockerfile"
 
 
-COMMON_INPUTS = ("images/common", "images/_ca", "pyproject.toml", "README.md", "mlops_hub")
+# `base` is built from debian:bookworm-slim; every other image FROM base (its ID is in their hash)
+BASE_RECIPE = ImageRecipe("base", ("images/base", "images/common", "images/_ca"))
+PACKAGE_INPUTS = ("images/common", "pyproject.toml", "README.md", "mlops_hub")
 RECIPES = {
-    "hub": ImageRecipe("hub", COMMON_INPUTS + ("images/hub", "jupyterhub_config.py")),
-    "lab-base": ImageRecipe("lab-base", COMMON_INPUTS + ("images/lab-base",)),
-    "mlflow": ImageRecipe("mlflow", ("images/common", "images/_ca", "images/mlflow")),
+    "hub": ImageRecipe("hub", PACKAGE_INPUTS + ("images/hub", "jupyterhub_config.py")),
+    "lab-base": ImageRecipe("lab-base", PACKAGE_INPUTS + ("images/lab-base",)),
+    "mlflow": ImageRecipe("mlflow", ("images/mlflow",)),
 }
 
 
@@ -86,21 +88,22 @@ def stage_ca_bundle(repo: Path, ca_bundle: str | None) -> None:
         target.write_bytes(content)
 
 
-def build_image(repo: Path, name: str, base_id: str, force: bool = False) -> str:
-    """Build one image if its input hash has no image yet; return the hashed tag."""
-    recipe = RECIPES[name]
-    tag = f"{IMAGE_REPO}/{name}:{input_hash(repo, recipe, base_id)}"
+def build_image(repo: Path, recipe: ImageRecipe, parent: str, force: bool = False) -> str:
+    """Build one image FROM `parent` if its input hash has no image yet; return the hashed tag."""
+    parent_id = image_id(parent) or parent
+    tag = f"{IMAGE_REPO}/{recipe.name}:{input_hash(repo, recipe, parent_id)}"
     if image_id(tag) and not force:
         say(f"{tag} is up to date")
     else:
         say(f"building {tag}")
         run_showing_steps(["docker", "build", "-f", str(repo / recipe.dockerfile), "-t", tag,
-                           "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", str(repo)], prefix=name)
-    run(["docker", "tag", tag, f"{IMAGE_REPO}/{name}:latest"], quiet=True)
+                           "--build-arg", f"BASE_IMAGE={parent}", str(repo)], prefix=recipe.name)
+    run(["docker", "tag", tag, f"{IMAGE_REPO}/{recipe.name}:latest"], quiet=True)
     return tag
 
 
 def build_all(repo: Path, ca_bundle: str | None = None, force: bool = False) -> dict[str, str]:
-    base_id = ensure_base_image()
+    ensure_base_image()
     stage_ca_bundle(repo, ca_bundle)
-    return {name: build_image(repo, name, base_id, force) for name in RECIPES}
+    base = build_image(repo, BASE_RECIPE, BASE_IMAGE, force)
+    return {"base": base, **{name: build_image(repo, recipe, base, force) for name, recipe in RECIPES.items()}}

@@ -128,8 +128,8 @@ def remove_user_servers(prefix: str) -> int:
     return len(ids)
 
 
-def remove(settings: StackSettings, timeout: float = 60) -> None:
-    """Remove the stack, the user servers it spawned, and its secrets and configs."""
+def remove(settings: StackSettings, timeout: float = 60, volumes: bool = False) -> None:
+    """Remove the stack, the user servers it spawned, its secrets and configs (and volumes)."""
     removed = remove_user_servers(settings.prefix)
     if removed:
         say(f"removed {removed} user server(s)")
@@ -149,3 +149,20 @@ def remove(settings: StackSettings, timeout: float = 60) -> None:
                 run(["docker", kind, "rm", *ids], quiet=True)
             except DeployError:
                 pass  # still attached to a container that is shutting down; next down removes it
+    if volumes:
+        _remove_volumes(label, deadline)
+
+
+def _remove_volumes(label: str, deadline: float) -> None:
+    """The stack's volumes, once their containers are gone (removal fails while one is in use)."""
+    while True:
+        ids = _ids(["docker", "volume", "ls", "-q", "--filter", label])
+        if not ids:
+            return
+        try:
+            run(["docker", "volume", "rm", *ids], quiet=True)
+            return
+        except DeployError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -68,12 +68,12 @@ def stack_settings(images, tmp_path_factory) -> StackSettings:
 @pytest.fixture(scope="session")
 def hub(stack_settings) -> HubClient:
     """The platform deployed as a stack, as `mlops-hub up` does; removed afterwards."""
-    remove(stack_settings)  # leftovers of a killed run: our stack name and label only
+    remove(stack_settings, volumes=True)  # leftovers of a killed run: our stack name and label only
     deploy(stack_settings)
     wait_for_hub(stack_settings)
     token = (stack_settings.secrets_dir / "api_token").read_text().strip()
     yield HubClient(stack_settings.url, token, stack_settings.prefix, STACK)
-    remove(stack_settings)
+    remove(stack_settings, volumes=True)
 
 
 @pytest.fixture

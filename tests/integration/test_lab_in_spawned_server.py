@@ -6,6 +6,7 @@ import json
 import uuid
 
 import pytest
+import requests
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
@@ -64,24 +65,24 @@ async def test_notebook_run_in_spawned_lab_records_notebook_commit_and_environme
     model = hub.wait_ready(user_name)
     base = f"{hub.url}{model['url']}"
     headers = {"Authorization": f"token {hub.token}"}
-    import requests
 
-    # a notebook in a git repository, committed, in the user's home
-    assert requests.put(f"{base}api/contents/project", json={"type": "directory"},
+    # a notebook in a git repository, committed, in the user's home (a new folder each run)
+    project = f"project-{uuid.uuid4().hex[:8]}"
+    assert requests.put(f"{base}api/contents/{project}", json={"type": "directory"},
                         headers=headers, timeout=10).status_code in (200, 201)
     notebook = {"type": "notebook", "content": {
         "nbformat": 4, "nbformat_minor": 5, "metadata": {},
         "cells": [{"cell_type": "code", "id": "train", "metadata": {}, "execution_count": None,
                    "outputs": [], "source": TRAIN}]}}
-    r = requests.put(f"{base}api/contents/project/train.ipynb", json=notebook, headers=headers, timeout=10)
+    r = requests.put(f"{base}api/contents/{project}/train.ipynb", json=notebook, headers=headers, timeout=10)
     assert r.status_code in (200, 201), r.text
     commit = _exec_in_server(hub, user_name, (
-        "cd ~/project && git init -q -b main && git add train.ipynb"
+        f"cd ~/{project} && git init -q -b main && git add train.ipynb"
         " && git -c user.name=Test -c user.email=test@example.org commit -qm 'train' && git rev-parse HEAD"))
 
     # a kernel for the notebook, started the way JupyterLab starts it
     r = requests.post(f"{base}api/sessions", headers=headers, timeout=60, json={
-        "path": "project/train.ipynb", "name": "train.ipynb", "type": "notebook",
+        "path": f"{project}/train.ipynb", "name": "train.ipynb", "type": "notebook",
         "kernel": {"name": "python3"}})
     assert r.status_code == 201, r.text
     kernel_id = r.json()["kernel"]["id"]
@@ -90,13 +91,13 @@ async def test_notebook_run_in_spawned_lab_records_notebook_commit_and_environme
     run_id = output.split("RUN", 1)[1].split()[0]
 
     # the lab's runs endpoint finds the run by its notebook, with commit and environment
-    r = requests.get(f"{base}mlops-hub/mlflow/runs", params={"path": "project/train.ipynb"},
+    r = requests.get(f"{base}mlops-hub/mlflow/runs", params={"path": f"{project}/train.ipynb"},
                      headers=headers, timeout=30)
     assert r.status_code == 200, r.text
     runs = r.json()["runs"]
     assert [run["run_id"] for run in runs] == [run_id]
     run = runs[0]
-    assert run["notebook"].endswith("/project/train.ipynb")
+    assert run["notebook"].endswith(f"/{project}/train.ipynb")
     assert run["git_commit"] == commit
     assert run["environment"] == "python"
     assert run["metrics"] == {"accuracy": 0.91}
