@@ -77,6 +77,7 @@ c.Spawner.default_url = "/lab"
 c.Spawner.environment = {
     "MLFLOW_TRACKING_URI": os.environ.get("MLOPS_MLFLOW_URL", "http://mlflow:5000"),
     "MLOPS_MLFLOW_UI_URL": os.environ.get("MLOPS_MLFLOW_UI_URL", ""),
+    "MLOPS_GITLAB_URL": os.environ.get("MLOPS_GITLAB_URL", ""),
 }
 
 # ---- role quotas and team pools in the hub's database, edited at /hub/mlops/quotas (docs/quotas.md)

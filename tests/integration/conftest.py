@@ -62,7 +62,8 @@ def stack_settings(images, tmp_path_factory) -> StackSettings:
     platform.write_text(yaml.safe_dump(platform_settings(images)))
     return StackSettings(repo=REPO, stack=STACK, port=free_port(), state_dir=state,
                          platform_config=platform, hub_image=images["hub"], lab_image=images["lab-base"],
-                         mlflow_image=images["mlflow"], mlflow_port=free_port())
+                         mlflow_image=images["mlflow"], mlflow_port=free_port(),
+                         extra_env={"MLOPS_GITLAB_URL": f"http://{STACK}-git:8080"})
 
 
 @pytest.fixture(scope="session")

@@ -102,3 +102,62 @@ async def test_notebook_run_in_spawned_lab_records_notebook_commit_and_environme
     assert run["environment"] == "python"
     assert run["metrics"] == {"accuracy": 0.91}
     hub.stop(user_name)
+
+
+@pytest.fixture(scope="module")
+def git_service(hub, stack_settings):
+    from .gitservice import start_git_service
+
+    return start_git_service(stack_settings.stack, stack_settings.network, stack_settings.lab_image,
+                             stack_settings.prefix)
+
+
+def test_notebook_saved_to_git_with_one_request_from_spawned_lab(hub, user_name, git_service):
+    """Real git over HTTP (git http-backend) with askpass; GitLab's REST API is a double."""
+    hub.create_user(user_name, ["analysts"])
+    assert hub.spawn(user_name, {"environment": "python"}).status_code in (201, 202)
+    model = hub.wait_ready(user_name)
+    base = f"{hub.url}{model['url']}"
+    # the user's own API token: GitLab may be used only by the server's owner
+    r = hub.api("POST", f"/users/{user_name}/tokens", json={"note": "e2e"})
+    assert r.status_code == 201, r.text
+    headers = {"Authorization": f"token {r.json()['token']}"}
+
+    project = f"analysis-{uuid.uuid4().hex[:8]}"
+    assert requests.put(f"{base}api/contents/{project}", json={"type": "directory"},
+                        headers=headers, timeout=10).status_code in (200, 201)
+    notebook = {"type": "notebook", "content": {
+        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+        "cells": [{"cell_type": "code", "id": "c1", "metadata": {}, "execution_count": 1,
+                   "outputs": [{"output_type": "stream", "name": "stdout", "text": "result 42\n"}],
+                   "source": "print('result', 42)"}]}}
+    r = requests.put(f"{base}api/contents/{project}/model.ipynb", json=notebook, headers=headers, timeout=10)
+    assert r.status_code in (200, 201), r.text
+    remote = f"{git_service.url}/team/analysis.git"
+    _exec_in_server(hub, user_name, (
+        f"cd ~/{project} && git init -q -b main && git remote add origin {remote}"))
+
+    # the user's GitLab token, saved in the server's memory (never on disk)
+    r = requests.put(f"{base}mlops-hub/gitlab/token", json={"token": git_service.token},
+                     headers=headers, timeout=10)
+    assert r.status_code in (200, 204), r.text
+    branch = f"notebook-{project}"
+    r = requests.post(f"{base}mlops-hub/gitlab/save", headers=headers, timeout=120, json={
+        "path": f"{project}/model.ipynb", "message": "Train the model", "branch": branch,
+        "strip_outputs": True, "merge_request": True, "target_branch": "main"})
+    assert r.status_code == 200, r.text
+    saved = r.json()
+    assert saved["branch"] == branch and saved["project"] == "team/analysis"
+    assert saved["merge_request"]["url"].startswith(git_service.url)
+
+    # the commit arrived in the real repository, authored as the GitLab user, without outputs
+    log = git_service.git("--git-dir", "/tmp/git/team/analysis.git", "log", "-1",
+                          "--format=%an|%ae|%s|%H", branch)
+    assert log.strip() == f"Ada Lovelace|ada@example.org|Train the model|{saved['commit']}"
+    pushed = json.loads(git_service.git("--git-dir", "/tmp/git/team/analysis.git", "show",
+                                        f"{branch}:model.ipynb"))
+    assert pushed["cells"][0]["outputs"] == []
+    # the token is in no file of the user's repository
+    assert git_service.token not in _exec_in_server(hub, user_name, f"cat ~/{project}/.git/config")
+    assert _exec_in_server(hub, user_name, f"grep -rl {git_service.token} ~/{project}/.git || true") == ""
+    hub.stop(user_name)

@@ -22,15 +22,20 @@ ApiHandler = Callable[[str, str, str, dict[str, str], bytes], tuple[int, dict[st
 
 
 class GitHttpServer:
-    def __init__(self, password: str, api: ApiHandler | None = None) -> None:
+    def __init__(self, password: str, api: ApiHandler | None = None, root: Path | None = None,
+                 public_url: str | None = None) -> None:
         self.password = password
         self.api = api
-        self.root = Path(tempfile.mkdtemp(prefix="mlops-hub-git-"))
+        self.root = root or Path(tempfile.mkdtemp(prefix="mlops-hub-git-"))
+        # how clients reach this server when it runs as a Swarm service (not on loopback)
+        self.public_url = public_url
         self.auth_attempts: list[tuple[str, bool]] = []  # (user name, accepted)
         self._server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
+        if self.public_url:
+            return self.public_url
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
@@ -60,7 +65,7 @@ class GitHttpServer:
     def bare_repo(self, path: str) -> Path:
         return self.root / path
 
-    def start(self) -> GitHttpServer:
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> GitHttpServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -147,7 +152,7 @@ class GitHttpServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
