@@ -49,6 +49,11 @@ if secret("admin_password"):
     c.SharedPasswordAuthenticator.admin_password = secret("admin_password")
 if secret("user_password"):
     c.SharedPasswordAuthenticator.user_password = secret("user_password")
+# OpenID Connect (Keycloak, GitLab, ADFS) replaces the shared passwords when MLOPS_OIDC_ISSUER is set;
+# the provider's groups become the user's JupyterHub groups, i.e. the quota roles (docs/quotas.md)
+from mlops_hub.identity import configure_oidc  # noqa: E402
+
+configure_oidc(c)
 
 # ---- the CLI and tests talk to the hub API with a token from a Swarm secret
 if secret("api_token"):

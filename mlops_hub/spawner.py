@@ -172,8 +172,10 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         return EnvironmentCatalogue.from_config(self.environments)
 
     def _policies(self) -> dict[str, RolePolicy]:
-        if self.quota_store and (stored := quota_glue.store_policies(self)):
-            return stored  # admin edits in the store win over role_policies
+        if self.quota_store:
+            stored = quota_glue.store_policies(self)
+            if stored or self.role_policies:
+                return stored  # admin edits (and deletes) in the store win over role_policies
         if self.role_policies:
             policies = role_policies_from_config(self.role_policies)
         else:

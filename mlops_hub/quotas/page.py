@@ -76,7 +76,9 @@ class QuotaPageHandler(QuotaOps, BaseHandler):
         actor = actor_name(self)
         try:
             if action == "delete":
-                self.quotas.store.delete(self.db, role, int(form["version"] or 0), actor)
+                if not form["version"].isdigit():
+                    raise QuotaSpecError("version", "missing; reload the page")
+                self.quotas.store.delete(self.db, role, int(form["version"]), actor)
                 return await self._render(message=f"Deleted the quota of role {role}.")
             spec = self.validate_doc(ctx, role, doc_from_form(form))
             if action == "dry_run":

@@ -71,10 +71,12 @@ class HubProcess:
     tokens: dict = field(default_factory=lambda: {k: secrets.token_hex(16) for k in
                                                   ("admin", "manager", "reader", "plain")})
     prefix: str = field(default_factory=lambda: f"mlopsqt-{secrets.token_hex(3)}")
+    env: dict = field(default_factory=dict)  # extra environment for the hub process
+    extra_config: str = ""                   # appended to the config file
+    hub_port: int = field(default_factory=free_port)
 
     def __post_init__(self):
         self.dir = Path(tempfile.mkdtemp(prefix="mlops-quota-hub-"))
-        self.hub_port = free_port()
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -87,8 +89,9 @@ class HubProcess:
         settings = {"proxy_port": free_port(), "hub_port": self.hub_port, "db_url": self.db_url,
                     "dir": str(self.dir), "password": self.password, "prefix": self.prefix,
                     "role_policies": self.role_policies, "tokens": self.tokens}
-        (self.dir / "jupyterhub_config.py").write_text(CONFIG.format(settings=json.dumps(settings)))
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        config = CONFIG.format(settings=json.dumps(settings)) + self.extra_config
+        (self.dir / "jupyterhub_config.py").write_text(config)
+        env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
         self.log = open(self.dir / "hub.log", "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
                                      cwd=self.dir, env=env, stdout=self.log, stderr=subprocess.STDOUT,
