@@ -41,6 +41,7 @@ from .policy.roles import (
 )
 from .policy.units import MIN_CPU, MIN_MEM, format_cpu, format_memory, format_number
 from .quotas import glue as quota_glue
+from .swarm import token_secret
 from .swarm.spec import ServerSpec, build_service_kwargs, label, reservation
 from .swarm.tasks import (
     Phase,
@@ -113,6 +114,15 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         config=True,
         help="""User (uid[:gid]) the server runs as. None: the image's USER, or 1000:100 when the
         image would run as root (Jupyter refuses to run as root). '' forces the image's user.""",
+    )
+
+    api_token_secret = Bool(
+        True,
+        config=True,
+        help="""Deliver the server's JupyterHub API token as a Swarm secret (mounted 0400 for the
+        server's user) instead of an environment variable that `docker service inspect` shows.
+        A /bin/sh wrapper exports it before the image's command; set False for images without
+        /bin/sh.""",
     )
 
     unschedulable_grace = Float(
@@ -359,14 +369,21 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         image_info = await self.docker("inspect_image", self.image)
         env = self._env_for_request(self.get_env())
         env["MLOPS_IMAGE_DIGEST"] = image_info.get("Id", "")
-        cmd = (self.cmd or image_info["Config"]["Cmd"] or []) + self.get_args()
+        args = (self.cmd or image_info["Config"]["Cmd"] or []) + self.get_args()
+        user = await self._container_user(image_info)
+        secrets = []
+        if self.api_token_secret:
+            run_as = user or (image_info.get("Config") or {}).get("User") or ""
+            secrets.append(await self._create_token_secret(token_secret.take_token(env), run_as))
+            args = token_secret.wrap_args(args)
         spec = ServerSpec(
             name=self.service_name,
             image=self.image,
-            command=cmd,
+            args=args,
             env=env,
             network=self.network_name,
-            user=await self._container_user(image_info),
+            user=user,
+            secrets=secrets,
             cpu_limit=self.cpu_limit,
             cpu_reservation=reservation(self.cpu_limit, self.cpu_guarantee, self.cpu_guarantee_fraction),
             mem_limit=self.mem_limit,
@@ -390,6 +407,23 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         service = await self.docker("create_service", **build_service_kwargs(spec))
         self._report(20, f"Service {self.service_name} created")
         return service
+
+    def _token_secret_labels(self) -> dict[str, str]:
+        return {label("prefix"): self.prefix, label("service"): self.service_name, label("kind"): "api-token"}
+
+    async def _create_token_secret(self, token: str, run_as: str):
+        await self._remove_token_secrets()  # left by a server that did not stop cleanly
+        name = token_secret.secret_name(self.service_name, token)
+        created = await self.docker("create_secret", name, token.encode(), labels=self._token_secret_labels())
+        return token_secret.secret_reference(created["ID"], name, run_as)
+
+    async def _remove_token_secrets(self) -> None:
+        selector = [f"{k}={v}" for k, v in self._token_secret_labels().items()]
+        for secret in await self.docker("secrets", filters={"label": selector}):
+            try:
+                await self.docker("remove_secret", secret["ID"])
+            except APIError as e:
+                self.log.warning("Could not remove secret %s yet: %s", secret["Spec"]["Name"], e)
 
     async def _list_tasks(self) -> list[dict]:
         return await self.docker("tasks", filters={"service": self.service_name})
@@ -470,3 +504,4 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         except APIError as e:
             if e.response is None or e.response.status_code != 404:
                 raise
+        await self._remove_token_secrets()

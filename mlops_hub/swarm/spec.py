@@ -27,7 +27,8 @@ class ServerSpec:
 
     name: str
     image: str
-    command: list[str]
+    # arguments after the image's ENTRYPOINT, as dockerspawner passes them
+    args: list[str]
     env: dict[str, str]
     network: str = ""
     user: str | None = None
@@ -37,6 +38,8 @@ class ServerSpec:
     mem_reservation: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
     mounts: list[Any] = field(default_factory=list)
+    secrets: list[Any] = field(default_factory=list)
+    configs: list[Any] = field(default_factory=list)
     # dockerspawner's extra_* traits keep their meaning: merged last, admin wins
     extra_container_spec: dict = field(default_factory=dict)
     extra_resources_spec: dict = field(default_factory=dict)
@@ -65,9 +68,11 @@ def build_service_kwargs(spec: ServerSpec) -> dict[str, Any]:
     """Keyword arguments for docker.APIClient.create_service."""
     container_kwargs: dict[str, Any] = dict(
         image=spec.image,
-        command=spec.command or None,
+        args=spec.args or None,
         env=spec.env,
         mounts=spec.mounts or None,
+        secrets=spec.secrets or None,
+        configs=spec.configs or None,
         labels=spec.labels,
     )
     if spec.user:

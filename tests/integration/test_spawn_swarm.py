@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import threading
@@ -46,6 +47,17 @@ def test_rest_spawn_runs_with_requested_limits_and_reservations(hub, user_name):
     container = task["Status"]["ContainerStatus"]["ContainerID"]
     uid = hub.docker.exec_start(hub.docker.exec_create(container, ["id", "-u"])).decode().strip()
     assert uid != "0"
+
+    # the hub API token is a Swarm secret for that user only, in no spec, env or hub log
+    token_file = "/run/secrets/jupyterhub_api_token"
+    token = hub.docker.exec_start(hub.docker.exec_create(container, ["cat", token_file])).decode().strip()
+    assert len(token) >= 32
+    mode = hub.docker.exec_start(hub.docker.exec_create(container, ["stat", "-c", "%a %u", token_file]))
+    assert mode.decode().split() == ["400", uid]
+    assert "JUPYTERHUB_API_TOKEN_FILE" in env and "JUPYTERHUB_API_TOKEN" not in env
+    assert token not in json.dumps(hub.docker.inspect_service(spec["Name"]))
+    hub_logs = subprocess.run(["docker", "service", "logs", f"{hub.stack}_hub"], capture_output=True).stdout
+    assert token.encode() not in hub_logs
     status = hub.api("GET", "/users/" + user_name).json()["servers"][""]
     lab = requests.get(f"{hub.url}{status['url']}api/status",
                        headers={"Authorization": f"token {hub.token}"}, timeout=10)

@@ -424,6 +424,10 @@ class FakeDocker:
             return self.tasks
         if method == "service_logs":
             return self.logs
+        if method == "create_secret":
+            return {"ID": "secret-1"}
+        if method == "secrets":
+            return []
         return None
 
     def called(self, method):

@@ -13,7 +13,7 @@ def server_spec(**overrides) -> ServerSpec:
     values = {
         "name": "mlops-lab-alice",
         "image": "mlops-hub/lab-torch:2.4",
-        "command": ["jupyterhub-singleuser"],
+        "args": ["jupyterhub-singleuser"],
         "env": {"JUPYTERHUB_USER": "alice"},
         "network": "mlops-hub",
         "cpu_limit": 2.0,
@@ -59,12 +59,14 @@ def test_no_reservation_means_no_reservation_section():
     assert resources == {"Limits": {"NanoCPUs": 2_000_000_000, "MemoryBytes": 4 * GiB}}
 
 
-def test_service_name_image_command_env_network_and_user():
+def test_service_name_image_args_env_network_and_user():
     kwargs = build_service_kwargs(server_spec(user="1000:100"))
     container = kwargs["task_template"]["ContainerSpec"]
     assert kwargs["name"] == "mlops-lab-alice"
     assert container["Image"] == "mlops-hub/lab-torch:2.4"
-    assert container["Command"] == ["jupyterhub-singleuser"]
+    # arguments, like dockerspawner: the image's ENTRYPOINT (e.g. tini) still runs first
+    assert container["Args"] == ["jupyterhub-singleuser"]
+    assert container.get("Command") is None
     assert container["Env"] == ["JUPYTERHUB_USER=alice"]
     assert container["User"] == "1000:100"
     assert kwargs["task_template"]["Networks"] == [{"Target": "mlops-hub"}]

@@ -1,0 +1,50 @@
+"""The server's JupyterHub API token as a Swarm secret, never in the service's environment.
+
+dockerspawner puts JUPYTERHUB_API_TOKEN in the container environment, where
+`docker service inspect` shows it to anyone with Docker access. Here the token is a Swarm
+secret mounted 0400 for the server's user; a `/bin/sh` wrapper exports it just before the
+server's own command runs, so any image with a shell works unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from docker.types import SecretReference
+
+TOKEN_VARIABLES = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
+SECRET_FILENAME = "jupyterhub_api_token"
+SECRET_PATH = f"/run/secrets/{SECRET_FILENAME}"
+_EXPORT = (
+    'JUPYTERHUB_API_TOKEN="$(cat "$JUPYTERHUB_API_TOKEN_FILE")"; JPY_API_TOKEN="$JUPYTERHUB_API_TOKEN";'
+    ' export JUPYTERHUB_API_TOKEN JPY_API_TOKEN; exec "$@"'
+)
+
+
+def take_token(env: dict[str, str]) -> str:
+    """Remove the token from `env` (it points at the secret file instead) and return it."""
+    token = ""
+    for name in TOKEN_VARIABLES:
+        token = env.pop(name, "") or token
+    env["JUPYTERHUB_API_TOKEN_FILE"] = SECRET_PATH
+    return token
+
+
+def secret_name(service_name: str, token: str) -> str:
+    """Unique per token, and within Swarm's 64-character limit for names."""
+    digest = hashlib.sha256(f"{service_name}\0{token}".encode()).hexdigest()[:10]
+    return f"{service_name[:42]}-api-token-{digest}"
+
+
+def wrap_args(args: list[str]) -> list[str]:
+    """Arguments that export the token from the secret file, then run `args`."""
+    return ["/bin/sh", "-c", _EXPORT, "mlops-hub-start", *args]
+
+
+def secret_reference(secret_id: str, name: str, user: str | None) -> SecretReference:
+    """Readable by the server's user only when its uid is known; else by everyone in the container."""
+    uid, _, gid = (user or "").partition(":")
+    if uid.isdigit():
+        return SecretReference(secret_id, name, filename=SECRET_FILENAME, uid=uid,
+                               gid=gid if gid.isdigit() else uid, mode=0o400)
+    return SecretReference(secret_id, name, filename=SECRET_FILENAME, mode=0o444)

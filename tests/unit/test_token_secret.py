@@ -1,0 +1,73 @@
+"""The hub API token travels as a Swarm secret, never in the service's environment."""
+
+from __future__ import annotations
+
+import subprocess
+
+from mlops_hub.swarm import token_secret
+
+from .test_spawner import FakeDocker, make_spawner, offline
+
+TOKEN = "0123456789abcdef0123456789abcdef"
+
+
+async def test_token_is_a_secret_and_not_in_the_service_spec():
+    spawner = make_spawner(["data-scientists"])
+    spawner.apply_request({})
+    docker = FakeDocker(image_user="1000:100")
+    offline(spawner, docker)
+    spawner.get_env = lambda: {"JUPYTERHUB_USER": "alice", "JUPYTERHUB_API_TOKEN": TOKEN, "JPY_API_TOKEN": TOKEN}
+    await spawner.create_object()
+    ((_, kwargs),) = docker.called("create_service")
+    assert TOKEN not in repr(kwargs)
+    container = kwargs["task_template"]["ContainerSpec"]
+    assert "JUPYTERHUB_API_TOKEN_FILE=/run/secrets/jupyterhub_api_token" in container["Env"]
+    ((secret_args, secret_kwargs),) = docker.called("create_secret")
+    assert secret_args[1] == TOKEN.encode()
+    assert secret_kwargs["labels"]["mlops-hub.kind"] == "api-token"
+    (reference,) = container["Secrets"]
+    assert reference["File"] == {"Name": "jupyterhub_api_token", "UID": "1000", "GID": "100", "Mode": 0o400}
+    assert container["Args"][:2] == ["/bin/sh", "-c"]
+    assert container["Args"][-2:] == ["start.sh", "--ServerApp.port=8888"]
+
+
+async def test_without_the_setting_the_token_stays_in_the_environment_like_dockerspawner():
+    spawner = make_spawner(["data-scientists"], api_token_secret=False)
+    spawner.apply_request({})
+    docker = FakeDocker()
+    offline(spawner, docker)
+    spawner.get_env = lambda: {"JUPYTERHUB_API_TOKEN": TOKEN}
+    await spawner.create_object()
+    ((_, kwargs),) = docker.called("create_service")
+    assert f"JUPYTERHUB_API_TOKEN={TOKEN}" in kwargs["task_template"]["ContainerSpec"]["Env"]
+    assert docker.called("create_secret") == []
+
+
+async def test_removing_the_server_removes_its_token_secrets():
+    spawner = make_spawner(["data-scientists"])
+    docker = FakeDocker()
+    offline(spawner, docker)
+    await spawner.remove_object()
+    ((_, kwargs),) = docker.called("secrets")
+    assert f"mlops-hub.service={spawner.service_name}" in kwargs["filters"]["label"]
+
+
+def test_the_wrapper_exports_the_token_from_the_file_and_runs_the_command(tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text(TOKEN)
+    args = token_secret.wrap_args(["sh", "-c", 'echo "$JUPYTERHUB_API_TOKEN $JPY_API_TOKEN $1"', "x", "arg 1"])
+    out = subprocess.run(args, env={"JUPYTERHUB_API_TOKEN_FILE": str(secret), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"{TOKEN} {TOKEN} arg 1"
+
+
+def test_a_named_image_user_gets_a_readable_secret_without_uid():
+    ref = token_secret.secret_reference("id", "name", "jovyan")
+    assert ref["File"]["Mode"] == 0o444
+
+
+def test_secret_names_fit_swarms_limit_and_differ_per_token():
+    long_service = "mlops-lab-" + "a" * 53
+    names = {token_secret.secret_name(long_service, t) for t in ("one", "two")}
+    assert len(names) == 2
+    assert all(len(n) <= 64 and n[0].isalnum() and n[-1].isalnum() for n in names)
