@@ -50,9 +50,15 @@ class QuotaOps:
 
     async def overview(self, ctx: HubQuotaContext) -> list[dict]:
         self.ready_store(ctx)
-        await self.quotas.ensure_loaded(ctx.load_running)
+        await self.load_usage(ctx)
         usage = self.quotas.usage()
         return [self.role_view(r, usage.get(r.name, Usage())) for r in self.quotas.store.roles(self.db)]
+
+    async def load_usage(self, ctx: HubQuotaContext) -> None:
+        try:
+            await self.quotas.ensure_loaded(ctx.load_running)
+        except Exception as e:
+            raise web.HTTPError(503, f"cannot read the running servers from Docker: {e}") from None
 
     def role_view(self, record: RoleRecord, usage: Usage) -> dict:
         pool = QuotaService.pool_of(record.name, record.spec)
@@ -75,7 +81,7 @@ class QuotaOps:
         return normalize_role_spec(raw, ctx.catalogue)
 
     async def dry_run(self, ctx: HubQuotaContext, role: str, spec: dict) -> dict:
-        await self.quotas.ensure_loaded(ctx.load_running)
+        await self.load_usage(ctx)
         policy = QuotaService.policies_from_specs({role: spec})[role]
         envs = spec.get("environments")
 
@@ -174,7 +180,7 @@ class QuotaRoleHandler(QuotaAPIHandler):
             record = self.quotas.store.get(self.db, role)
         except QuotaError as e:
             self._fail(e)
-        await self.quotas.ensure_loaded(ctx.load_running)
+        await self.load_usage(ctx)
         self._set_etag(record.version)
         self.write_json(self.role_view(record, self.quotas.usage().get(role, Usage())))
 

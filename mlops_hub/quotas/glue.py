@@ -66,7 +66,11 @@ def form_with_headroom(render):
         except PolicyRefusal:
             return form
         service = quota_service()
-        await service.ensure_loaded(_loader(spawner))
+        try:
+            await service.ensure_loaded(_loader(spawner))
+        except Exception as e:  # the form still works; admission reports the problem at spawn
+            spawner.log.warning("team pool usage unavailable for the spawn form: %s", e)
+            return form
         specs = service.specs(_db(spawner))
         usage = service.usage()
         lines = []

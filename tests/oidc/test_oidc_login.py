@@ -37,10 +37,11 @@ def idp_and_hub(tmp_path_factory):
     try:
         hub.start()
     except Exception:
+        hub.remove()
         idp.stop()
         raise
     yield idp, hub
-    hub.stop()
+    hub.remove()
     idp.stop()
 
 

@@ -25,4 +25,4 @@ def quota_hub(request, tmp_path_factory):
         db_url = pg.create_database(f"hub_{tmp_path_factory.mktemp('x').name.replace('-', '_')}")
     hub = HubProcess(db_url).start()
     yield hub
-    hub.stop()
+    hub.remove()

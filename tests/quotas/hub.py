@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -120,6 +121,11 @@ class HubProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         self.proc = None
+
+    def remove(self) -> None:
+        """Stop, and delete the config, logs and SQLite files."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def api(self, method: str, path: str, token: str = "admin", **kwargs) -> requests.Response:
         headers = {"Authorization": f"token {self.tokens[token]}", **kwargs.pop("headers", {})}

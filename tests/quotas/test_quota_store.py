@@ -27,7 +27,7 @@ def test_admin_edits_survive_restart_and_config_changes_follow_untouched_roles(d
                     json={"max_cpu": 2, "max_mem": "4G", "pool_cpu": 6, "version": version})
         assert r.status_code == 200, r.text
     finally:
-        hub.stop()
+        hub.remove()
 
     changed = copy.deepcopy(ROLE_POLICIES)
     changed["risk-models"]["max_cpu"] = 8  # the admin's edit wins over this
@@ -42,7 +42,7 @@ def test_admin_edits_survive_restart_and_config_changes_follow_untouched_roles(d
         seeds = [e for e in hub2.api("GET", "/mlops/quotas/audit?role=default").json()["entries"]]
         assert [e["action"] for e in seeds] == ["seed", "seed"]
     finally:
-        hub2.stop()
+        hub2.remove()
 
     engine = create_engine(db_url)
     with engine.connect() as conn:
