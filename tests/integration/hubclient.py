@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import time
 from dataclasses import dataclass
 
 import docker
 import requests
+
+from mlops_hub.deploy.stack import StackSettings, wait_for_hub
 
 
 @dataclass
@@ -67,6 +71,32 @@ class HubClient:
             if line.startswith(b"data:"):
                 events.append(json.loads(line[5:]))
         return events
+
+    def login(self, user: str, password: str) -> requests.Session:
+        """A browser-like session logged in through the hub's login form."""
+        session = requests.Session()
+        page = session.get(f"{self.url}/hub/login", timeout=10)
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+        r = session.post(f"{self.url}/hub/login?next=", timeout=10, allow_redirects=True,
+                         data={"username": user, "password": password, "_xsrf": xsrf})
+        assert r.status_code == 200, r.text[:500]
+        assert session.cookies, "login set no cookie"
+        return session
+
+    def restart_hub(self, settings: StackSettings) -> None:
+        """Replace the hub's task (as an upgrade or a crash would) and wait until it answers."""
+        hub_service = f"{settings.stack}_hub"
+        old_tasks = {t["ID"] for t in self.docker.tasks(filters={"service": hub_service})}
+        subprocess.run(["docker", "service", "update", "--force", "--detach", hub_service],
+                       check=True, capture_output=True)
+        for _ in range(600):
+            running = [t for t in self.docker.tasks(filters={"service": hub_service, "desired-state": "running"})
+                       if t["ID"] not in old_tasks and t["Status"]["State"] == "running"]
+            if running:
+                break
+            time.sleep(0.1)
+        assert running, "the hub was not restarted"
+        wait_for_hub(settings)
 
     # ---- the Swarm side ----------------------------------------------------------------
     @property

@@ -31,6 +31,16 @@ def _exec_in_server(hub, user: str, cmd: str) -> str:
     return out.strip()
 
 
+def _put_notebook(base: str, headers: dict, folder: str, name: str, cell: dict) -> None:
+    """A new folder in the user's home holding a one-cell notebook, through the contents API."""
+    r = requests.put(f"{base}api/contents/{folder}", json={"type": "directory"}, headers=headers, timeout=10)
+    assert r.status_code in (200, 201), r.text
+    notebook = {"type": "notebook", "content": {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                                                "cells": [{"cell_type": "code", "metadata": {}, **cell}]}}
+    r = requests.put(f"{base}api/contents/{folder}/{name}", json=notebook, headers=headers, timeout=10)
+    assert r.status_code in (200, 201), r.text
+
+
 async def _run_code(ws_url: str, token: str, code: str) -> str:
     """Execute code in a kernel over its websocket, as JupyterLab does; return its output."""
     ws = await websocket_connect(HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}))
@@ -68,14 +78,8 @@ async def test_notebook_run_in_spawned_lab_records_notebook_commit_and_environme
 
     # a notebook in a git repository, committed, in the user's home (a new folder each run)
     project = f"project-{uuid.uuid4().hex[:8]}"
-    assert requests.put(f"{base}api/contents/{project}", json={"type": "directory"},
-                        headers=headers, timeout=10).status_code in (200, 201)
-    notebook = {"type": "notebook", "content": {
-        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
-        "cells": [{"cell_type": "code", "id": "train", "metadata": {}, "execution_count": None,
-                   "outputs": [], "source": TRAIN}]}}
-    r = requests.put(f"{base}api/contents/{project}/train.ipynb", json=notebook, headers=headers, timeout=10)
-    assert r.status_code in (200, 201), r.text
+    _put_notebook(base, headers, project, "train.ipynb",
+                  {"id": "train", "execution_count": None, "outputs": [], "source": TRAIN})
     commit = _exec_in_server(hub, user_name, (
         f"cd ~/{project} && git init -q -b main && git add train.ipynb"
         " && git -c user.name=Test -c user.email=test@example.org commit -qm 'train' && git rev-parse HEAD"))
@@ -124,15 +128,9 @@ def test_notebook_saved_to_git_with_one_request_from_spawned_lab(hub, user_name,
     headers = {"Authorization": f"token {r.json()['token']}"}
 
     project = f"analysis-{uuid.uuid4().hex[:8]}"
-    assert requests.put(f"{base}api/contents/{project}", json={"type": "directory"},
-                        headers=headers, timeout=10).status_code in (200, 201)
-    notebook = {"type": "notebook", "content": {
-        "nbformat": 4, "nbformat_minor": 5, "metadata": {},
-        "cells": [{"cell_type": "code", "id": "c1", "metadata": {}, "execution_count": 1,
-                   "outputs": [{"output_type": "stream", "name": "stdout", "text": "result 42\n"}],
-                   "source": "print('result', 42)"}]}}
-    r = requests.put(f"{base}api/contents/{project}/model.ipynb", json=notebook, headers=headers, timeout=10)
-    assert r.status_code in (200, 201), r.text
+    _put_notebook(base, headers, project, "model.ipynb", {
+        "id": "c1", "execution_count": 1, "source": "print('result', 42)",
+        "outputs": [{"output_type": "stream", "name": "stdout", "text": "result 42\n"}]})
     remote = f"{git_service.url}/team/analysis.git"
     _exec_in_server(hub, user_name, (
         f"cd ~/{project} && git init -q -b main && git remote add origin {remote}"))

@@ -5,15 +5,9 @@ Requests are small (0.1 CPU, reserving 0.05) so other stacks on the same node le
 
 from __future__ import annotations
 
-import re
-import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
-
-from mlops_hub.deploy.stack import wait_for_hub
 
 from .conftest import free_port
 
@@ -23,29 +17,6 @@ REQUEST = {"environment": "python", "cpu_limit": 0.1, "mem_limit": "512M"}
 REFUSAL = "Team {team} uses 0.4 of 0.4 CPUs; you asked for 0.1."
 
 
-def _restart_hub(hub, stack_settings) -> None:
-    hub_service = f"{stack_settings.stack}_hub"
-    old_tasks = {t["ID"] for t in hub.docker.tasks(filters={"service": hub_service})}
-    subprocess.run(["docker", "service", "update", "--force", "--detach", hub_service],
-                   check=True, capture_output=True)
-    for _ in range(600):
-        running = [t for t in hub.docker.tasks(filters={"service": hub_service, "desired-state": "running"})
-                   if t["ID"] not in old_tasks and t["Status"]["State"] == "running"]
-        if running:
-            break
-        time.sleep(0.1)
-    assert running, "the hub was not restarted"
-    wait_for_hub(stack_settings)
-
-
-def _login(hub, user: str, password: str) -> requests.Session:
-    session = requests.Session()
-    page = session.get(f"{hub.url}/hub/login", timeout=10)
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-    r = session.post(f"{hub.url}/hub/login?next=", data={"username": user, "password": password, "_xsrf": xsrf},
-                     timeout=10)
-    assert r.status_code == 200, r.text[:500]
-    return session
 
 
 def test_spawn_storm_fills_pool_exactly_and_usage_survives_hub_restart(hub, stack_settings):
@@ -80,10 +51,10 @@ def test_spawn_storm_fills_pool_exactly_and_usage_survives_hub_restart(hub, stac
 
         # the spawn form shows the user's headroom in the team pool
         password = (stack_settings.secrets_dir / "user_password").read_text().strip()
-        form = _login(hub, refused[0][0], password).get(f"{hub.url}/hub/spawn", timeout=10)
+        form = hub.login(refused[0][0], password).get(f"{hub.url}/hub/spawn", timeout=10)
         assert f"Team <strong>{team}</strong>: 6 server(s), 0 CPUs, 6G memory free" in form.text, form.text[-1500:]
 
-        _restart_hub(hub, stack_settings)
+        hub.restart_hub(stack_settings)
 
         assert hub.api("GET", f"/mlops/quotas/{team}").json()["usage"] == usage
         late = users[20]
