@@ -122,9 +122,17 @@ def _ids(cmd: list[str]) -> list[str]:
 
 
 def remove_user_servers(prefix: str) -> int:
-    ids = _ids(["docker", "service", "ls", "-q", "--filter", f"label=mlops-hub.prefix={prefix}"])
+    """The user servers a hub started, and the secrets and configs it made for them."""
+    selector = f"label=mlops-hub.prefix={prefix}"
+    ids = _ids(["docker", "service", "ls", "-q", "--filter", selector])
     if ids:
         run(["docker", "service", "rm", *ids], quiet=True)
+    for kind in ("secret", "config"):
+        for object_id in _ids(["docker", kind, "ls", "-q", "--filter", selector]):
+            try:
+                run(["docker", kind, "rm", object_id], quiet=True)
+            except DeployError:
+                pass  # still attached to a stopping container; the next `down` removes it
     return len(ids)
 
 
