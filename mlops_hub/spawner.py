@@ -33,15 +33,19 @@ from .policy import (
 )
 from .policy.environments import ConfigError, Environment
 from .policy.form import user_options_from_form
+from .policy.package_index import package_index_from_config
 from .policy.roles import (
     DEFAULT_ROLE,
     RolePolicy,
     check_catalogue_references,
     role_policies_from_config,
 )
+from .policy.storage import storage_from_config
 from .policy.units import MIN_CPU, MIN_MEM, format_cpu, format_memory, format_number
+from .provision import provision, server_owner
 from .quotas import glue as quota_glue
 from .swarm import token_secret
+from .swarm.configs import is_missing_reference, remove_unused
 from .swarm.spec import ServerSpec, build_service_kwargs, label, reservation
 from .swarm.tasks import (
     Phase,
@@ -144,6 +148,30 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         edited at /hub/mlops/quotas or /hub/api/mlops/quotas) and admit spawns to the pools.""",
     )
 
+    package_index = DictTrait(
+        config=True,
+        help="""Package index injected into every server (pip.conf, uv.toml, .condarc as Swarm
+        configs; credentials as a .netrc Swarm secret): index_url, extra_index_urls, trusted_hosts,
+        username, password_file (a path on the hub) or password, ca_bundle_file, ca_include_system_roots,
+        conda {channel_alias, channels, custom_channels}, roles {role: overrides, or null for none}.
+        See docs/storage-and-packages.md. Empty: nothing injected.""",
+    )
+
+    storage = DictTrait(
+        config=True,
+        help="""Volumes for every server: backend ('local' or 'nfs'), home_mount, team_mount,
+        datasets_mount, owner ('uid:gid'), nfs {server, export, options},
+        roles {role: {team: bool, datasets: [names]}}. See docs/storage-and-packages.md.""",
+    )
+
+    ca_system_roots_file = Unicode(
+        "/etc/ssl/certs/ca-certificates.crt",
+        allow_none=True,
+        config=True,
+        help="""The hub's public root CAs, delivered before package_index.ca_bundle_file
+        (when ca_include_system_roots is true) so public and internal sites both verify.""",
+    )
+
     # ---- configuration parsed once, errors at hub start-up -------------------------------
 
     @validate("environments")
@@ -154,6 +182,16 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     @validate("role_policies")
     def _check_role_policies(self, proposal):
         role_policies_from_config(proposal["value"])
+        return proposal["value"]
+
+    @validate("package_index")
+    def _check_package_index(self, proposal):
+        package_index_from_config(proposal["value"])
+        return proposal["value"]
+
+    @validate("storage")
+    def _check_storage(self, proposal):
+        storage_from_config(proposal["value"])
         return proposal["value"]
 
     @validate("cpu_guarantee_fraction", "mem_guarantee_fraction")
@@ -365,6 +403,27 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         image_user = (image_info.get("Config") or {}).get("User") or ""
         return "1000:100" if image_user in _ROOT_USERS else None
 
+    async def _provision(self, image_info: dict, container_user: str | None):
+        """Package index files and volumes; None when neither is configured."""
+        index_config = package_index_from_config(self.package_index)
+        role = self.mlops_request.role if self.mlops_request is not None else None
+        index = index_config.for_role(role)
+        storage = storage_from_config(self.storage)
+        if index is None and storage is None:
+            return None
+        try:
+            owner = server_owner(storage, container_user, (image_info.get("Config") or {}).get("User") or "")
+            return await asyncio.wrap_future(self.executor.submit(
+                provision, self.client, prefix=self.prefix, username=self.user.name,
+                roles=self._group_names(), image=self.image, owner=owner, index=index, storage=storage,
+                system_roots_file=self.ca_system_roots_file,
+            ))
+        except ConfigError as e:
+            self.log.error("%s: cannot prepare the server: %s", self._log_name, e)
+            raise web.HTTPError(
+                500, f"The platform is misconfigured ({e}). Please tell {self.admin_contact}.",
+                reason="Server misconfigured") from None
+
     async def create_object(self):
         image_info = await self.docker("inspect_image", self.image)
         env = self._env_for_request(self.get_env())
@@ -376,6 +435,18 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             run_as = user or (image_info.get("Config") or {}).get("User") or ""
             secrets.append(await self._create_token_secret(token_secret.take_token(env), run_as))
             args = token_secret.wrap_args(args)
+        for attempt in range(3):
+            provisioned = await self._provision(image_info, user)
+            if provisioned is not None:
+                env.update(provisioned.env)
+            try:
+                return await self._create_service(env, args, user, secrets, provisioned)
+            except APIError as e:
+                # a stopping server's clean-up removed a config we had just found: create it again
+                if provisioned is None or attempt == 2 or not is_missing_reference(e):
+                    raise
+
+    async def _create_service(self, env, args, user, secrets, provisioned):
         spec = ServerSpec(
             name=self.service_name,
             image=self.image,
@@ -383,13 +454,14 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             env=env,
             network=self.network_name,
             user=user,
-            secrets=secrets,
+            secrets=secrets + (provisioned.secrets if provisioned else []),
+            configs=provisioned.configs if provisioned else [],
             cpu_limit=self.cpu_limit,
             cpu_reservation=reservation(self.cpu_limit, self.cpu_guarantee, self.cpu_guarantee_fraction),
             mem_limit=self.mem_limit,
             mem_reservation=reservation(self.mem_limit, self.mem_guarantee, self.mem_guarantee_fraction),
             labels=self._labels(),
-            mounts=self.mounts,
+            mounts=list(self.mounts or []) + (provisioned.mounts if provisioned else []),
             extra_container_spec=self.extra_container_spec,
             extra_resources_spec=self.extra_resources_spec,
             extra_placement_spec=self.extra_placement_spec,
@@ -505,3 +577,15 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             if e.response is None or e.response.status_code != 404:
                 raise
         await self._remove_token_secrets()
+        if self.package_index:
+            await self._remove_unused_configs()
+
+    async def _remove_unused_configs(self) -> None:
+        """Configs/secrets of this prefix that no service uses any more (a setting changed)."""
+        try:
+            removed = await asyncio.wrap_future(self.executor.submit(remove_unused, self.client, self.prefix))
+        except APIError as e:
+            self.log.warning("%s: could not clean up unused configs/secrets: %s", self._log_name, e)
+            return
+        if removed:
+            self.log.info("%s: removed unused configs/secrets %s", self._log_name, ", ".join(removed))

@@ -34,6 +34,10 @@ RECIPES = {
     "lab-base": ImageRecipe("lab-base", PACKAGE_INPUTS + ("images/lab-base",)),
     "mlflow": ImageRecipe("mlflow", ("images/mlflow",)),
 }
+# built FROM base on demand by the tests that need them (build_test_image), not by `mlops-hub build`
+TEST_RECIPES = {
+    "pypiserver": ImageRecipe("pypiserver", ("images/pypiserver",)),
+}
 
 
 def _files(repo: Path, rel: str):
@@ -100,6 +104,13 @@ def build_image(repo: Path, recipe: ImageRecipe, parent: str, force: bool = Fals
                            "--build-arg", f"BASE_IMAGE={parent}", str(repo)], prefix=recipe.name)
     run(["docker", "tag", tag, f"{IMAGE_REPO}/{recipe.name}:latest"], quiet=True)
     return tag
+
+
+def build_test_image(repo: Path, name: str) -> str:
+    """Build an image of TEST_RECIPES (e.g. the package index the integration tests run)."""
+    ensure_base_image()
+    base = build_image(repo, BASE_RECIPE, BASE_IMAGE)
+    return build_image(repo, TEST_RECIPES[name], base)
 
 
 def build_all(repo: Path, ca_bundle: str | None = None, force: bool = False) -> dict[str, str]:

@@ -1,0 +1,111 @@
+"""A second platform stack with its own spawner settings, and helpers to look inside user servers.
+
+The session's `hub` fixture deploys one stack with shared settings; tests of settings that apply
+to every server (package index, storage) deploy their own stack, named `<MLOPS_TEST_STACK>-<suffix>`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import time
+from pathlib import Path
+
+import docker
+import yaml
+from docker.errors import APIError, NotFound
+
+from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
+
+from .hubclient import HubClient
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stack_settings(stack: str, images: dict[str, str], spawner: dict, state: Path) -> StackSettings:
+    platform = state / "platform.yaml"
+    platform.write_text(yaml.safe_dump({"spawner": spawner}))
+    kwargs = dict(repo=REPO, stack=stack, port=free_port(), state_dir=state, platform_config=platform,
+                  hub_image=images["hub"], lab_image=images["lab-base"], log_level="DEBUG")
+    # optional platform services publish host ports too: give them free ones
+    known = {f.name for f in dataclasses.fields(StackSettings)}
+    for name, image in images.items():
+        if f"{name}_image" in known:
+            kwargs[f"{name}_image"] = image
+        if f"{name}_port" in known:
+            kwargs[f"{name}_port"] = free_port()
+    return StackSettings(**kwargs)
+
+
+def deploy_stack(settings: StackSettings) -> HubClient:
+    remove_stack(settings)  # leftovers of a killed run: this stack's name and labels only
+    deploy(settings)
+    wait_for_hub(settings)
+    token = (settings.secrets_dir / "api_token").read_text().strip()
+    return HubClient(settings.url, token, settings.prefix, settings.stack)
+
+
+def remove_stack(settings: StackSettings) -> None:
+    """The stack, its user servers, and its volumes (a rerun starts with an empty hub database)."""
+    remove(settings)
+    remove_volumes(docker.APIClient(), settings.prefix)
+    remove_volumes(docker.APIClient(), settings.stack, label="com.docker.stack.namespace")
+
+
+def remove_volumes(client: docker.APIClient, value: str, timeout: float = 60, label: str = "mlops-hub.prefix") -> None:
+    """Volumes labelled `label=value`; in use until their containers are gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = client.volumes(filters={"label": f"{label}={value}"}).get("Volumes") or []
+        busy = []
+        for vol in left:
+            try:
+                client.remove_volume(vol["Name"])
+            except NotFound:
+                pass
+            except APIError:
+                busy.append(vol["Name"])
+        if not busy or time.monotonic() > deadline:
+            return
+        time.sleep(0.5)
+
+
+def server_container(client: docker.APIClient, service: str, timeout: float = 60) -> str:
+    """The running container of a user server's service."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = client.containers(filters={"label": f"com.docker.swarm.service.name={service}",
+                                           "status": "running"})
+        if found:
+            return found[0]["Id"]
+        time.sleep(0.2)
+    raise AssertionError(f"no running container for {service}")
+
+
+def run_in(client: docker.APIClient, container: str, cmd: list[str] | str,
+           env: dict[str, str] | None = None) -> tuple[int, str]:
+    """docker exec as the container's own user; returns (exit code, combined output)."""
+    if isinstance(cmd, str):
+        cmd = ["sh", "-c", cmd]
+    exec_id = client.exec_create(container, cmd, environment=env)["Id"]
+    output = client.exec_start(exec_id).decode("utf8", "replace")
+    return client.exec_inspect(exec_id)["ExitCode"], output
+
+
+def service_of(hub: HubClient, user: str) -> dict:
+    services = hub.user_services(user)
+    assert len(services) == 1, services
+    return services[0]
+
+
+def hub_logs(stack: str) -> str:
+    client = docker.APIClient()
+    raw = client.service_logs(f"{stack}_hub", stdout=True, stderr=True, timestamps=False)
+    data = raw if isinstance(raw, bytes) else b"".join(raw)
+    return data.decode("utf8", "replace")
