@@ -62,6 +62,17 @@ class HubClient:
         while self.server_model(user, server) and time.monotonic() < deadline:
             time.sleep(0.2)
 
+    def remove_team(self, team: str, users) -> None:
+        """Stop and delete the users, the team's quota document and its group."""
+        for user in users:
+            if self.server_model(user) is not None:
+                self.stop(user)
+            self.api("DELETE", f"/users/{user}")
+        version = self.api("GET", f"/mlops/quotas/{team}").json().get("version")
+        if version:
+            self.api("DELETE", f"/mlops/quotas/{team}?version={version}")
+        self.api("DELETE", f"/groups/{team}")
+
     def progress_events(self, user: str, server: str = "") -> list[dict]:
         """Read the progress event stream until it ends."""
         path = f"/users/{user}/servers/{server}/progress" if server else f"/users/{user}/server/progress"

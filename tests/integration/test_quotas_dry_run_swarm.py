@@ -42,12 +42,5 @@ def test_dry_run_lists_running_servers_over_the_new_policy(hub):
         r = hub.api("PUT", f"/mlops/quotas/{team}?dry_run=1", json={**tighter, "max_mem": "1G", "pool_servers": 2})
         assert (r.json()["would_exceed"], r.json()["pool_over"]) == ([], [])
     finally:
-        for user in users:
-            if hub.server_model(user) is not None:
-                hub.stop(user)
-            hub.api("DELETE", f"/users/{user}")
-        version = hub.api("GET", f"/mlops/quotas/{team}").json().get("version")
-        if version:
-            hub.api("DELETE", f"/mlops/quotas/{team}?version={version}")
-        hub.api("DELETE", f"/groups/{team}")
+        hub.remove_team(team, users)
     assert [s for s in hub.user_services() if s["Spec"]["Labels"].get("mlops-hub.role") == team] == []

@@ -70,12 +70,5 @@ def test_spawn_storm_fills_pool_exactly_and_usage_survives_hub_restart(hub, stac
         r = hub.spawn(refused[1][0], REQUEST)
         assert r.status_code == 403, r.text
     finally:
-        for user in users:
-            if hub.server_model(user) is not None:
-                hub.stop(user)
-            hub.api("DELETE", f"/users/{user}")
-        version = hub.api("GET", f"/mlops/quotas/{team}").json().get("version")
-        if version:
-            hub.api("DELETE", f"/mlops/quotas/{team}?version={version}")
-        hub.api("DELETE", f"/groups/{team}")
+        hub.remove_team(team, users)
     assert [s for s in hub.user_services() if s["Spec"]["Labels"].get("mlops-hub.role") == team] == []
