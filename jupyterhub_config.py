@@ -34,6 +34,10 @@ from mlops_hub.hubdns import resolve_names_afresh  # noqa: E402
 
 resolve_names_afresh()
 c.JupyterHub.db_url = os.environ.get("MLOPS_HUB_DB_URL", "sqlite:////srv/jupyterhub/jupyterhub.sqlite")
+if c.JupyterHub.db_url.startswith("postgresql") and secret("jupyterhub_db_password"):
+    # libpq reads it from this process's environment: JupyterHub's engine and its schema
+    # migrations (alembic, which only gets the URL) both connect, and no URL or spec carries it
+    os.environ["PGPASSWORD"] = secret("jupyterhub_db_password")
 c.JupyterHub.cookie_secret_file = "/srv/jupyterhub/jupyterhub_cookie_secret"
 c.JupyterHub.cleanup_servers = False  # user servers outlive a hub restart
 c.JupyterHub.allow_named_servers = True

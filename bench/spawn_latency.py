@@ -103,7 +103,8 @@ def main() -> None:
     }))
     settings = StackSettings(repo=REPO, stack="mlopsbench", port=args.port, state_dir=state,
                              platform_config=platform, hub_image=images["hub"], lab_image=images["lab-base"],
-                             mlflow_image=images["mlflow"], mlflow_port=args.port + 1)
+                             mlflow_image=images["mlflow"], mlflow_port=args.port + 1,
+                             postgres_image=images["postgres"])
     remove(settings)
     try:
         print(f"MLOpsSwarmSpawner, {args.count} spawns ({CPU} CPUs, {MEM}):")

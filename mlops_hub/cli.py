@@ -47,7 +47,8 @@ def cmd_build(args) -> None:
 def cmd_up(args) -> None:
     settings = _settings(args)
     tags = build_all(settings.repo, args.ca_bundle)
-    settings.hub_image, settings.lab_image, settings.mlflow_image = tags["hub"], tags["lab-base"], tags["mlflow"]
+    settings.hub_image, settings.lab_image = tags["hub"], tags["lab-base"]
+    settings.mlflow_image, settings.postgres_image = tags["mlflow"], tags["postgres"]
     deploy(settings)
     wait_for_hub(settings)
     secrets = settings.secrets_dir

@@ -141,6 +141,12 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         help="Seconds between checks of the new task and of the server's HTTP port.",
     )
 
+    log_tail_timeout = Float(
+        10.0,
+        config=True,
+        help="Seconds to wait for a failed server's last log lines before reporting without them.",
+    )
+
     quota_store = Bool(
         False,
         config=True,
@@ -523,7 +529,11 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     async def _with_log_tail(self, message: str) -> str:
         """A crashed server's last log lines say why far better than an exit code."""
         try:
-            raw = await self.docker("service_logs", self.service_name, stdout=True, stderr=True, tail=5)
+            # bounded: `docker service logs` was seen to hang on Docker 20.10, and the user waits
+            raw = await asyncio.wait_for(
+                self.docker("service_logs", self.service_name, stdout=True, stderr=True, tail=5),
+                timeout=self.log_tail_timeout,
+            )
             tail = b"".join(raw).decode("utf8", "replace").strip()
         except Exception:
             tail = ""

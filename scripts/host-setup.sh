@@ -6,7 +6,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { printf '[mlops-hub setup] %s\n' "$*"; }
 
 apt_packages=(docker.io iptables debootstrap python3-venv git curl ca-certificates)
-[ "${MLOPS_HUB_WITH_TEST_DEPS:-0}" = 1 ] && apt_packages+=(postgresql)
+# tests also run a PostgreSQL server and drive Debian's Chromium
+[ "${MLOPS_HUB_WITH_TEST_DEPS:-0}" = 1 ] && apt_packages+=(postgresql chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

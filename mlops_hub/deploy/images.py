@@ -33,6 +33,7 @@ RECIPES = {
     "hub": ImageRecipe("hub", PACKAGE_INPUTS + ("images/hub", "jupyterhub_config.py")),
     "lab-base": ImageRecipe("lab-base", PACKAGE_INPUTS + ("images/lab-base",)),
     "mlflow": ImageRecipe("mlflow", ("images/mlflow",)),
+    "postgres": ImageRecipe("postgres", ("images/postgres",)),
 }
 # built FROM base on demand by the tests that need them (build_test_image), not by `mlops-hub build`
 TEST_RECIPES = {

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .shell import DeployError, run, say
 
-SECRET_NAMES = ("proxy_token", "api_token", "admin_password", "user_password")
+SECRET_NAMES = ("proxy_token", "api_token", "admin_password", "user_password",
+                "jupyterhub_db_password", "mlflow_db_password")
 
 
 @dataclass
@@ -27,6 +28,7 @@ class StackSettings:
     hub_image: str = "mlops-hub/hub:latest"
     lab_image: str = "mlops-hub/lab-base:latest"
     mlflow_image: str = "mlops-hub/mlflow:latest"
+    postgres_image: str = "mlops-hub/postgres:latest"
     mlflow_port: int = 5000
     spawner: str = "mlops"
     log_level: str = "INFO"
@@ -79,6 +81,7 @@ def stack_env(settings: StackSettings) -> dict[str, str]:
         MLOPS_HUB_IMAGE=settings.hub_image,
         MLOPS_LAB_IMAGE=settings.lab_image,
         MLOPS_MLFLOW_IMAGE=settings.mlflow_image,
+        MLOPS_POSTGRES_IMAGE=settings.postgres_image,
         MLOPS_MLFLOW_PORT=str(settings.mlflow_port),
         MLOPS_MLFLOW_UI_URL=f"http://127.0.0.1:{settings.mlflow_port}",
         MLOPS_HUB_SPAWNER=settings.spawner,

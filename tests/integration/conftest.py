@@ -63,6 +63,7 @@ def stack_settings(images, tmp_path_factory) -> StackSettings:
     return StackSettings(repo=REPO, stack=STACK, port=free_port(), state_dir=state,
                          platform_config=platform, hub_image=images["hub"], lab_image=images["lab-base"],
                          mlflow_image=images["mlflow"], mlflow_port=free_port(),
+                         postgres_image=images["postgres"],
                          extra_env={"MLOPS_GITLAB_URL": f"http://{STACK}-git:8080"})
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import docker
 from docker.types import ConfigReference, EndpointSpec, RestartPolicy, SecretReference
 
+from .dockerlogs import service_container_logs
+
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 FILES = ("git_http.py", "gitlab_double.py", "git_service_main.py")
 
@@ -59,7 +61,7 @@ def start_git_service(stack: str, network: str, image: str, prefix: str) -> GitS
                           labels={"mlops-hub.prefix": prefix})
     service = GitService(name, f"http://{name}:8080", token, client)
     for _ in range(600):
-        logs = b"".join(client.service_logs(name, stdout=True, stderr=True)).decode("utf8", "replace")
+        logs = service_container_logs(client, name)
         if "git service ready" in logs:
             return service
         time.sleep(0.1)

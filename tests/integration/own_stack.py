@@ -17,6 +17,7 @@ from docker.errors import APIError, NotFound
 
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
 
+from .dockerlogs import service_container_logs
 from .hubclient import HubClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,7 +106,4 @@ def service_of(hub: HubClient, user: str) -> dict:
 
 
 def hub_logs(stack: str) -> str:
-    client = docker.APIClient()
-    raw = client.service_logs(f"{stack}_hub", stdout=True, stderr=True, timestamps=False)
-    data = raw if isinstance(raw, bytes) else b"".join(raw)
-    return data.decode("utf8", "replace")
+    return service_container_logs(docker.APIClient(), f"{stack}_hub")

@@ -10,6 +10,8 @@ import time
 import pytest
 import requests
 
+from .dockerlogs import service_container_logs
+
 pytestmark = pytest.mark.swarm
 
 GiB = 1024**3
@@ -53,10 +55,7 @@ def test_rest_spawn_runs_with_requested_limits_and_reservations(hub, user_name):
     assert mode.decode().split() == ["400", uid]
     assert "JUPYTERHUB_API_TOKEN_FILE" in env and "JUPYTERHUB_API_TOKEN" not in env
     assert token not in json.dumps(hub.docker.inspect_service(spec["Name"]))
-    # the hub container's own log: `docker service logs` was seen to hang on this engine
-    hub_task = hub.docker.tasks(filters={"service": f"{hub.stack}_hub", "desired-state": "running"})[0]
-    hub_logs = hub.docker.logs(hub_task["Status"]["ContainerStatus"]["ContainerID"], stdout=True, stderr=True)
-    assert token.encode() not in hub_logs
+    assert token not in service_container_logs(hub.docker, f"{hub.stack}_hub")
     status = hub.api("GET", "/users/" + user_name).json()["servers"][""]
     lab = requests.get(f"{hub.url}{status['url']}api/status",
                        headers={"Authorization": f"token {hub.token}"}, timeout=10)

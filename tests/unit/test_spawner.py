@@ -555,6 +555,23 @@ async def test_start_object_fails_fast_with_swarms_reason_and_removes_the_servic
     assert spawner._events[-1] == {"progress": 100, "message": info.value.log_message}
 
 
+async def test_a_hanging_log_read_does_not_hold_up_the_failure_report():
+    spawner = make_spawner(readiness_poll_interval=0.001, log_tail_timeout=0.05)
+    docker = FakeDocker(tasks=[task("failed", err="task: non-zero exit (1)")])
+
+    async def hanging_logs(method, *args, **kwargs):
+        if method == "service_logs":
+            await asyncio.sleep(3600)
+        return await FakeDocker.__call__(docker, method, *args, **kwargs)
+
+    offline(spawner, hanging_logs)
+    spawner.object_id = "service-1"
+    with pytest.raises(web.HTTPError) as info:
+        await start_object(spawner)
+    assert info.value.log_message == "Your server's container failed: task: non-zero exit (1)"
+    assert docker.called("remove_service") == [(("service-1",), {})]
+
+
 async def test_start_object_gives_up_on_an_unschedulable_task_after_the_grace():
     spawner = make_spawner(unschedulable_grace=0.05, readiness_poll_interval=0.01)
     err = "no suitable node (insufficient resources on 1 node)"
