@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .deploy.images import build_all
 from .deploy.shell import DeployError, run, say
-from .deploy.stack import StackSettings, deploy, remove, wait_for_hub
+from .deploy.stack import StackSettings, deploy, oidc_enabled, remove, wait_for_hub
 
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -35,6 +35,8 @@ def _settings(args) -> StackSettings:
         repo=find_repo(), stack=args.stack, port=getattr(args, "port", 8000),
         state_dir=Path(args.state_dir), mlflow_port=getattr(args, "mlflow_port", 5000),
         platform_config=Path(args.platform_config) if getattr(args, "platform_config", None) else None,
+        oidc_client_secret_file=Path(args.oidc_client_secret_file) if getattr(args, "oidc_client_secret_file", None)
+        else None,
     )
 
 
@@ -46,18 +48,23 @@ def cmd_build(args) -> None:
 
 def cmd_up(args) -> None:
     settings = _settings(args)
+    # a wrong login setting fails here, not after minutes of image builds
+    oidc = oidc_enabled(settings, {**os.environ, **settings.extra_env})
     tags = build_all(settings.repo, args.ca_bundle)
     settings.hub_image, settings.lab_image = tags["hub"], tags["lab-base"]
     settings.mlflow_image, settings.postgres_image = tags["mlflow"], tags["postgres"]
     deploy(settings)
     wait_for_hub(settings)
     secrets = settings.secrets_dir
+    if oidc:
+        login = f"  log in:              through {os.environ['MLOPS_OIDC_ISSUER']} (your groups are your roles)\n"
+    else:
+        login = (f"  log in as an admin:  user 'admin', password: cat {secrets / 'admin_password'}\n"
+                 f"  log in as a user:    any user name,  password: cat {secrets / 'user_password'}\n")
     print(f"""
 mlops-hub is running: {settings.url}/hub/
   MLflow:              http://127.0.0.1:{settings.mlflow_port}/
-  log in as an admin:  user 'admin', password: cat {secrets / 'admin_password'}
-  log in as a user:    any user name,  password: cat {secrets / 'user_password'}
-  API token (admin):   {secrets / 'api_token'}
+{login}  API token (admin):   {secrets / 'api_token'}
   stop it:             .venv/bin/mlops-hub down --stack {settings.stack}
 """)
 
@@ -95,6 +102,9 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--port", type=int, default=8000, help="published hub port (default 8000)")
     u.add_argument("--mlflow-port", type=int, default=5000, help="published MLflow port (default 5000)")
     u.add_argument("--platform-config", help="environments and role limits (default config/platform.yaml)")
+    u.add_argument("--oidc-client-secret-file",
+                   help="log in through OpenID Connect: the client secret's file (with MLOPS_OIDC_ISSUER,"
+                        " MLOPS_OIDC_CLIENT_ID, MLOPS_OIDC_CALLBACK_URL set; docs/quotas.md)")
     u.set_defaults(func=cmd_up)
 
     d = sub.add_parser("down", help="remove the stack and the user servers it started")

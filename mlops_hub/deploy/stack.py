@@ -9,6 +9,7 @@ import secrets
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class StackSettings:
     spawner: str = "mlops"
     log_level: str = "INFO"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # OIDC login: the client secret's file on this host, deployed as a Swarm secret (never env)
+    oidc_client_secret_file: Path | None = None
 
     @property
     def network(self) -> str:
@@ -96,11 +99,48 @@ def stack_env(settings: StackSettings) -> dict[str, str]:
     return env
 
 
+# what the hub's configure_oidc() needs besides the issuer; checked before anything is deployed
+OIDC_REQUIRED = ("MLOPS_OIDC_CLIENT_ID", "MLOPS_OIDC_CALLBACK_URL")
+
+
+def oidc_enabled(settings: StackSettings, env: Mapping[str, str]) -> bool:
+    """Whether the hub logs in through OIDC; raises naming what is missing (before any deploy)."""
+    secret_file = settings.oidc_client_secret_file
+    if not env.get("MLOPS_OIDC_ISSUER"):
+        if secret_file:
+            raise DeployError("--oidc-client-secret-file: given, but MLOPS_OIDC_ISSUER is not set")
+        return False
+    missing = [name for name in OIDC_REQUIRED if not env.get(name)]
+    if missing:
+        raise DeployError(f"{', '.join(missing)}: required when MLOPS_OIDC_ISSUER is set (docs/quotas.md)")
+    if not secret_file:
+        raise DeployError("--oidc-client-secret-file: required when MLOPS_OIDC_ISSUER is set"
+                          " (a file holding the client secret; it becomes a Swarm secret)")
+    if not secret_file.is_file() or not secret_file.read_text().strip():
+        raise DeployError(f"--oidc-client-secret-file: {secret_file} is missing or empty")
+    return True
+
+
+def oidc_overlay(settings: StackSettings, env: dict[str, str]) -> list[str]:
+    """Compose files to add for OIDC login (none without MLOPS_OIDC_ISSUER); sets their variables."""
+    if not oidc_enabled(settings, env):
+        return []
+    secret_file = settings.oidc_client_secret_file
+    if secret_file.stat().st_mode & 0o077:
+        say(f"warning: {secret_file} is readable by other users of this host (chmod 600 it)")
+    env["MLOPS_OIDC_CLIENT_SECRET_FILE"] = str(secret_file.resolve())
+    env["MLOPS_SECRET_HASH_oidc_client_secret"] = _content_hash(secret_file)
+    return [str(settings.repo / "swarm-stack.oidc.yml")]
+
+
 def deploy(settings: StackSettings) -> None:
-    say(f"deploying stack {settings.stack} (hub image {settings.hub_image})")
-    run(["docker", "stack", "deploy", "--resolve-image", "never", "--prune",
-         "-c", str(settings.repo / "swarm-stack.yml"), settings.stack],
-        env=stack_env(settings), quiet=True)
+    env = stack_env(settings)
+    files = [str(settings.repo / "swarm-stack.yml"), *oidc_overlay(settings, env)]
+    login = "OIDC login" if len(files) > 1 else "shared-password login"
+    say(f"deploying stack {settings.stack} (hub image {settings.hub_image}, {login})")
+    compose = [arg for path in files for arg in ("-c", path)]
+    run(["docker", "stack", "deploy", "--resolve-image", "never", "--prune", *compose, settings.stack],
+        env=env, quiet=True)
 
 
 def wait_for_hub(settings: StackSettings, timeout: float = 180) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,12 @@ import yaml
 from mlops_hub.cli import default_ca_bundle
 from mlops_hub.deploy.images import build_all
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
+from tests.support.ports import free_port
 
 from .hubclient import HubClient
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = os.environ.get("MLOPS_TEST_STACK", "mlopstest")  # a second checkout runs beside this one
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

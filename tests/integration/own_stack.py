@@ -7,7 +7,6 @@ to every server (package index, storage) deploy their own stack, named `<MLOPS_T
 from __future__ import annotations
 
 import dataclasses
-import socket
 import time
 from pathlib import Path
 
@@ -16,17 +15,12 @@ import yaml
 from docker.errors import APIError, NotFound
 
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
+from tests.support.ports import free_port
 
 from .dockerlogs import service_container_logs
 from .hubclient import HubClient
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stack_settings(stack: str, images: dict[str, str], spawner: dict, state: Path) -> StackSettings:

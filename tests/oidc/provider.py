@@ -30,20 +30,22 @@ def ensure_installed() -> Path:
 
 
 class OpenIDProvider:
-    def __init__(self, redirect_uri: str, accounts: dict) -> None:
-        self.port = free_port()
+    def __init__(self, redirect_uri: str, accounts: dict, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = free_port(host)
         self.client_id = "mlops-hub"
         self.dir = Path(tempfile.mkdtemp(prefix="mlops-oidc-"))
         self.secret_file = self.dir / "client_secret"
         self.secret_file.write_text(secrets.token_urlsafe(24))
         self.secret_file.chmod(0o600)
-        self.settings = {"port": self.port, "client_id": self.client_id, "client_secret_file": str(self.secret_file),
-                         "redirect_uri": redirect_uri, "accounts": accounts, "cookie_key": secrets.token_hex(16)}
+        self.settings = {"host": host, "port": self.port, "client_id": self.client_id,
+                         "client_secret_file": str(self.secret_file), "redirect_uri": redirect_uri,
+                         "accounts": accounts, "cookie_key": secrets.token_hex(16)}
         self.proc: subprocess.Popen | None = None
 
     @property
     def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> OpenIDProvider:
         script = ensure_installed()

@@ -1,0 +1,88 @@
+"""`mlops-hub up` with OIDC: wrong settings are refused naming the setting, before any deploy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops_hub.deploy import stack
+from mlops_hub.deploy.shell import DeployError
+from mlops_hub.deploy.stack import StackSettings, oidc_enabled, oidc_overlay
+
+REPO = Path(__file__).resolve().parents[2]
+OIDC = {"MLOPS_OIDC_ISSUER": "https://keycloak.example/realms/ml", "MLOPS_OIDC_CLIENT_ID": "hub",
+        "MLOPS_OIDC_CALLBACK_URL": "https://hub.example/hub/oauth_callback"}
+
+
+@pytest.fixture
+def secret_file(tmp_path) -> Path:
+    path = tmp_path / "client_secret"
+    path.write_text("s3cret-value\n")
+    path.chmod(0o600)
+    return path
+
+
+def settings(tmp_path, secret: Path | None = None, env: dict | None = None) -> StackSettings:
+    return StackSettings(repo=REPO, stack="unit", state_dir=tmp_path / "state", oidc_client_secret_file=secret,
+                         extra_env=env or {})
+
+
+def test_without_an_issuer_the_stack_keeps_password_login(tmp_path):
+    env: dict[str, str] = {}
+    assert oidc_overlay(settings(tmp_path), env) == [] and env == {}
+
+
+def test_overlay_adds_the_secret_file_and_its_hash(tmp_path, secret_file):
+    env = dict(OIDC)
+    files = oidc_overlay(settings(tmp_path, secret_file), env)
+    assert files == [str(REPO / "swarm-stack.oidc.yml")]
+    assert env["MLOPS_OIDC_CLIENT_SECRET_FILE"] == str(secret_file)
+    assert len(env["MLOPS_SECRET_HASH_oidc_client_secret"]) == 12
+    assert "s3cret" not in "".join(env.values())
+
+
+@pytest.mark.parametrize(("drop", "named"), [
+    ("MLOPS_OIDC_CLIENT_ID", "MLOPS_OIDC_CLIENT_ID"),
+    ("MLOPS_OIDC_CALLBACK_URL", "MLOPS_OIDC_CALLBACK_URL"),
+])
+def test_missing_oidc_settings_are_named(tmp_path, secret_file, drop, named):
+    env = {k: v for k, v in OIDC.items() if k != drop}
+    with pytest.raises(DeployError, match=f"^{named}: required when MLOPS_OIDC_ISSUER is set"):
+        oidc_enabled(settings(tmp_path, secret_file), env)
+
+
+def test_secret_file_is_required_and_must_hold_something(tmp_path):
+    with pytest.raises(DeployError, match="^--oidc-client-secret-file: required"):
+        oidc_enabled(settings(tmp_path), OIDC)
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(DeployError, match="^--oidc-client-secret-file: .*missing or empty"):
+        oidc_enabled(settings(tmp_path, empty), OIDC)
+    with pytest.raises(DeployError, match="^--oidc-client-secret-file: .*missing or empty"):
+        oidc_enabled(settings(tmp_path, tmp_path / "nope"), OIDC)
+
+
+def test_secret_file_without_an_issuer_is_a_mistake(tmp_path, secret_file):
+    with pytest.raises(DeployError, match="^--oidc-client-secret-file: given, but MLOPS_OIDC_ISSUER is not set"):
+        oidc_enabled(settings(tmp_path, secret_file), {})
+
+
+def test_a_bad_setting_deploys_nothing(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(stack, "run", lambda cmd, **kw: calls.append(cmd))
+    for name in OIDC:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(DeployError, match="--oidc-client-secret-file"):
+        stack.deploy(settings(tmp_path, env=OIDC))
+    assert calls == []
+
+
+def test_deploy_passes_both_compose_files(tmp_path, secret_file, monkeypatch):
+    calls = []
+    monkeypatch.setattr(stack, "run", lambda cmd, **kw: calls.append((cmd, kw["env"])))
+    stack.deploy(settings(tmp_path, secret_file, OIDC))
+    (cmd, env), = calls
+    assert cmd[cmd.index("-c") + 1].endswith("swarm-stack.yml")
+    assert cmd[cmd.index("-c", cmd.index("-c") + 1) + 1].endswith("swarm-stack.oidc.yml")
+    assert env["MLOPS_OIDC_CLIENT_SECRET_FILE"] == str(secret_file)
