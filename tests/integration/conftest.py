@@ -13,6 +13,7 @@ from mlops_hub.deploy.images import build_all
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
 from tests.support.ports import free_port
 
+from . import browser
 from .hubclient import HubClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,3 +79,13 @@ def user_name(request) -> str:
     """A fresh user name per test, so tests do not share servers."""
     base = request.node.name.split("[")[0].removeprefix("test_").replace("_", "-")[:20]
     return f"{base}-{free_port() % 10000}"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Debian Chromium for one test module (each login opens its own context); closed
+    after the module, so no Playwright event loop is left beside the async tests that follow."""
+    playwright, instance = browser.launch()
+    yield instance
+    instance.close()
+    playwright.stop()

@@ -16,7 +16,6 @@ import pytest
 
 from tests.oidc.provider import OpenIDProvider
 
-from . import browser
 from .dockerlogs import service_container_logs
 from .own_stack import deploy_stack, remove_stack, stack_settings
 
@@ -62,14 +61,6 @@ def oidc_stack(images, tmp_path_factory):
     if not os.environ.get("MLOPS_TEST_KEEP_STACK"):
         remove_stack(settings)
     idp.stop()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    playwright, instance = browser.launch()
-    yield instance
-    instance.close()
-    playwright.stop()
 
 
 def oidc_login(chromium, hub_url: str, login: str, next_path: str):

@@ -14,14 +14,6 @@ from .conftest import free_port
 pytestmark = pytest.mark.swarm
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    playwright, instance = browser.launch()
-    yield instance
-    instance.close()
-    playwright.stop()
-
-
 def test_admin_lowers_a_role_limit_in_the_browser_and_the_next_spawn_obeys(hub, stack_settings, chromium):
     team = f"browser-team-{free_port() % 10000}"
     user = f"{team}-ann"
