@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .deploy.images import build_all
 from .deploy.shell import DeployError, run, say
-from .deploy.stack import StackSettings, deploy, oidc_enabled, remove, wait_for_hub
+from .deploy.stack import StackSettings, check_db_url, deploy, oidc_enabled, remove, wait_for_hub
 
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -50,6 +50,7 @@ def cmd_up(args) -> None:
     settings = _settings(args)
     # a wrong login setting fails here, not after minutes of image builds
     oidc = oidc_enabled(settings, {**os.environ, **settings.extra_env})
+    check_db_url(os.environ)
     tags = build_all(settings.repo, args.ca_bundle)
     settings.hub_image, settings.lab_image = tags["hub"], tags["lab-base"]
     settings.mlflow_image, settings.postgres_image = tags["mlflow"], tags["postgres"]

@@ -8,6 +8,7 @@ import os
 import secrets
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -133,8 +134,17 @@ def oidc_overlay(settings: StackSettings, env: dict[str, str]) -> list[str]:
     return [str(settings.repo / "swarm-stack.oidc.yml")]
 
 
+def check_db_url(env: Mapping[str, str]) -> None:
+    """A database URL is service env (shown by `docker service inspect`): no password in it."""
+    url = env.get("MLOPS_HUB_DB_URL", "")
+    if url and urllib.parse.urlsplit(url).password is not None:
+        raise DeployError("MLOPS_HUB_DB_URL: must not carry a password (it would show in `docker service"
+                          " inspect`); put it into the jupyterhub_db_password secret file instead")
+
+
 def deploy(settings: StackSettings) -> None:
     env = stack_env(settings)
+    check_db_url(env)
     files = [str(settings.repo / "swarm-stack.yml"), *oidc_overlay(settings, env)]
     login = "OIDC login" if len(files) > 1 else "shared-password login"
     say(f"deploying stack {settings.stack} (hub image {settings.hub_image}, {login})")

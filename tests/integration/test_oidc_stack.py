@@ -70,9 +70,15 @@ def oidc_login(chromium, hub_url: str, login: str, next_path: str):
     page.fill('input[name="login"]', login)
     page.fill('input[name="password"]', "any")  # the provider's dev login takes any password
     page.click('button[type="submit"]')
-    page.wait_for_load_state()
-    if not page.url.startswith(hub_url):
-        page.click('button[type="submit"]')  # consent
+    # the provider asks for consent on a first login, then sends the browser back to the hub
+    consent = page.locator('input[name="prompt"][value="consent"]')
+    for _ in range(300):
+        if page.url.startswith(hub_url):
+            break
+        if consent.count():
+            page.click('button[type="submit"]')
+            break
+        page.wait_for_timeout(100)
     page.wait_for_url(f"{hub_url}{next_path}**")
     return page
 

@@ -32,6 +32,15 @@ def test_hub_users_are_rows_in_the_stacks_postgresql(hub, user_name, stack_setti
     assert tables.strip() == "mlflow"
 
 
+def test_role_quotas_and_their_audit_live_in_the_stacks_postgresql(hub, stack_settings):
+    # the platform config seeds the roles; the store created its tables in the hub's database
+    roles = _sql(hub, stack_settings.stack, "jupyterhub", "select name from mlops_quota_roles").split()
+    assert {"analysts", "scientists", "big"} <= set(roles)
+    seeds = _sql(hub, stack_settings.stack, "jupyterhub",
+                 "select count(*) from mlops_quota_audit where role='analysts' and action='seed'")
+    assert int(seeds) == 1
+
+
 def test_database_passwords_are_in_no_service_spec(hub, stack_settings):
     for name in ("jupyterhub_db_password", "mlflow_db_password"):
         password = (stack_settings.secrets_dir / name).read_text().strip()

@@ -1,4 +1,4 @@
-"""`mlops-hub up` with OIDC: wrong settings are refused naming the setting, before any deploy."""
+"""`mlops-hub up`: wrong login or database settings are refused naming the setting, before any deploy."""
 
 from __future__ import annotations
 
@@ -86,3 +86,21 @@ def test_deploy_passes_both_compose_files(tmp_path, secret_file, monkeypatch):
     assert cmd[cmd.index("-c") + 1].endswith("swarm-stack.yml")
     assert cmd[cmd.index("-c", cmd.index("-c") + 1) + 1].endswith("swarm-stack.oidc.yml")
     assert env["MLOPS_OIDC_CLIENT_SECRET_FILE"] == str(secret_file)
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg2://hub:pw@db.example:5432/hub", "postgresql://:pw@db/hub"])
+def test_a_database_url_with_a_password_is_refused_before_deploying(tmp_path, monkeypatch, url):
+    calls = []
+    monkeypatch.setattr(stack, "run", lambda cmd, **kw: calls.append(cmd))
+    monkeypatch.delenv("MLOPS_OIDC_ISSUER", raising=False)
+    with pytest.raises(DeployError, match="^MLOPS_HUB_DB_URL: must not carry a password") as info:
+        stack.deploy(settings(tmp_path, env={"MLOPS_HUB_DB_URL": url}))
+    assert "pw" not in str(info.value) and calls == []
+
+
+def test_a_database_url_without_a_password_deploys(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(stack, "run", lambda cmd, **kw: calls.append(kw["env"]["MLOPS_HUB_DB_URL"]))
+    monkeypatch.delenv("MLOPS_OIDC_ISSUER", raising=False)
+    stack.deploy(settings(tmp_path, env={"MLOPS_HUB_DB_URL": "postgresql+psycopg2://hub@db.example/hub"}))
+    assert calls == ["postgresql+psycopg2://hub@db.example/hub"]
