@@ -33,7 +33,8 @@ def test_hub_users_are_rows_in_the_stacks_postgresql(hub, user_name, stack_setti
 
 
 def test_role_quotas_and_their_audit_live_in_the_stacks_postgresql(hub, stack_settings):
-    # the platform config seeds the roles; the store created its tables in the hub's database
+    # the store creates its tables on first use, and the platform config seeds the roles
+    assert hub.api("GET", "/mlops/quotas").status_code == 200
     roles = _sql(hub, stack_settings.stack, "jupyterhub", "select name from mlops_quota_roles").split()
     assert {"analysts", "scientists", "big"} <= set(roles)
     seeds = _sql(hub, stack_settings.stack, "jupyterhub",
