@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 
+import docker
 import pytest
+
+from .own_stack import run_in
 
 pytestmark = pytest.mark.swarm
 
@@ -49,3 +53,37 @@ def test_database_passwords_are_in_no_service_spec(hub, stack_settings):
         for service in ("db", "hub", "mlflow"):
             spec = hub.docker.inspect_service(f"{stack_settings.stack}_{service}")
             assert password not in json.dumps(spec), (name, service)
+
+
+def test_db_image_creates_roles_whose_passwords_work_even_with_quotes(images, tmp_path):
+    """The db image on its own (plain container, secrets from a folder): an admin's own password
+    with a quote in it becomes the role's password, and a wrong one is refused."""
+    client = docker.APIClient()
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    passwords = {"jupyterhub": "it's-o'clock", "mlflow": "plain-hex-0123"}
+    for name, password in passwords.items():
+        (secrets / f"{name}_db_password").write_text(password + "\n")
+        (secrets / f"{name}_db_password").chmod(0o444)  # the image's postgres user reads it
+    container = client.create_container(
+        images["postgres"], environment={"MLOPS_DB_SECRETS_DIR": "/secrets"},
+        host_config=client.create_host_config(binds={str(secrets): {"bind": "/secrets", "mode": "ro"}}))["Id"]
+    client.start(container)
+    try:
+        def login(user: str, password: str) -> tuple[int, str]:
+            # over TCP, so the role's password (scram-sha-256) is what is checked
+            return run_in(client, container, ["/usr/lib/postgresql/15/bin/psql", "-h", "127.0.0.1", "-U", user,
+                                              "-d", user, "-tAc", "select current_user"], env={"PGPASSWORD": password})
+
+        # the final server is the first to listen on TCP (the set-up one listens on the socket only)
+        for _ in range(300):
+            if run_in(client, container, ["/usr/lib/postgresql/15/bin/pg_isready", "-h", "127.0.0.1"])[0] == 0:
+                break
+            time.sleep(0.1)
+        for user, password in passwords.items():
+            code, out = login(user, password)
+            assert (code, out.strip()) == (0, user), out
+        code, out = login("jupyterhub", "wrong")
+        assert code != 0 and "password authentication failed" in out
+    finally:
+        client.remove_container(container, force=True, v=True)
