@@ -1,5 +1,6 @@
-"""Package index injection on the real swarm: a real PEP 503 index (pypiserver, basic auth) as a
-Swarm service serving a wheel built here; servers install from it through the injected files."""
+"""Package index injection on the real swarm: a real PEP 503 index (pypiserver, basic auth, TLS with
+a certificate from a test "corporate" CA) as a Swarm service serving a wheel built here; servers
+install from it with pip and uv through the injected files, trusting it through the injected CA."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from .own_stack import REPO, deploy_stack, hub_logs, remove_stack, run_in, serve
 
 STACK = f"{os.environ.get('MLOPS_TEST_STACK', 'mlopstest')}-pk"
 PYPI = f"{STACK}-pypi"  # also its host name on the stack's overlay network
+INDEX = f"https://{PYPI}:8443"
 INDEX_USER = "ix3-reader"
 PROBE = "mlops_ix3_probe"
 MARK = "served-by-the-test-index"
@@ -65,22 +67,34 @@ def make_test_ca(directory: Path) -> bytes:
     return cert.read_bytes()
 
 
+def make_server_cert(directory: Path, host: str) -> tuple[bytes, bytes]:
+    """(certificate, key) for `host`, signed by make_test_ca's CA in the same directory."""
+    key, csr, cert, ext = (directory / f"server.{n}" for n in ("key", "csr", "pem", "ext"))
+    ext.write_text(f"subjectAltName=DNS:{host}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={host}",
+                    "-keyout", str(key), "-out", str(csr)], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(directory / "ca.pem"),
+                    "-CAkey", str(directory / "ca.key"), "-CAcreateserial", "-days", "2",
+                    "-extfile", str(ext), "-out", str(cert)], check=True, capture_output=True)
+    return cert.read_bytes(), key.read_bytes()
+
+
 def spawner_settings(lab_image: str) -> dict:
     limits = {"max_cpu": 1, "max_mem": "1G", "max_servers": 1}
     return {
         "environments": [{"slug": "python", "display_name": "Python", "image": lab_image, "default": True}],
         "role_policies": {"pk-users": limits, "pk-team-b": limits, "pk-offline": limits},
         "package_index": {
-            "index_url": f"http://{PYPI}:8080/simple/",
-            "trusted_hosts": [PYPI],
+            # no trusted_hosts: the server's certificate is checked against the injected CA
+            "index_url": f"{INDEX}/simple/",
             "username": INDEX_USER,
             "password_file": "/run/secrets/index_password",
             "ca_bundle_file": "/etc/mlops-hub/corp-ca.pem",
-            "conda": {"channel_alias": f"http://{PYPI}:8080/conda", "channels": ["main"]},
+            "conda": {"channel_alias": f"{INDEX}/conda", "channels": ["main"]},
             "roles": {
                 "pk-offline": None,
                 # a team with an extra repo: its own pip.conf, the same .netrc
-                "pk-team-b": {"extra_index_urls": [f"http://{PYPI}:8080/team-b/"]},
+                "pk-team-b": {"extra_index_urls": [f"{INDEX}/team-b/"]},
             },
         },
     }
@@ -109,14 +123,21 @@ def index(images, tmp_path_factory, docker_client):
         # `{stack}_` names: the stack's own removal cleans these up too
         htpasswd = client.create_secret(f"{STACK}_pypi_htpasswd", htpasswd_line(INDEX_USER, password), labels=labels)
         package = client.create_config(f"{STACK}_pypi_wheel", wheel, labels=labels)
+        cert, key = make_server_cert(state, PYPI)
+        tls_cert = client.create_config(f"{STACK}_pypi_tls_cert", cert, labels=labels)
+        tls_key = client.create_secret(f"{STACK}_pypi_tls_key", key, labels=labels)
         client.create_service(
             TaskTemplate(
                 DockerContainerSpec(
                     pypi_image, None,
                     secrets=[SecretReference(htpasswd["ID"], f"{STACK}_pypi_htpasswd", filename="htpasswd",
+                                             uid="1000", gid="0", mode=0o400),
+                             SecretReference(tls_key["ID"], f"{STACK}_pypi_tls_key", filename="tls.key",
                                              uid="1000", gid="0", mode=0o400)],
                     configs=[ConfigReference(package["ID"], f"{STACK}_pypi_wheel",
-                                             filename=f"/data/packages/{name}", uid="1000", gid="0", mode=0o444)],
+                                             filename=f"/data/packages/{name}", uid="1000", gid="0", mode=0o444),
+                             ConfigReference(tls_cert["ID"], f"{STACK}_pypi_tls_cert",
+                                             filename="/etc/pypi/tls.pem", uid="1000", gid="0", mode=0o444)],
                 ),
                 networks=[settings.network], restart_policy=RestartPolicy("none"),
             ),
@@ -171,19 +192,25 @@ def spawn(index):
             hub.stop(user)
 
 
-def _wait_for_index(client, container: str) -> None:
-    """pypiserver answers (401 without credentials) before the pip tests use it."""
-    probe = ("import time, urllib.request, urllib.error\n"
+def _wait_for_index(client, container: str, verify: bool = True) -> None:
+    """pypiserver answers (401 without credentials) before the pip tests use it. Verified, Python's
+    ssl must trust it through SSL_CERT_FILE, the injected bundle: a certificate error fails here."""
+    context = "ssl.create_default_context()" if verify else "ssl._create_unverified_context()"
+    probe = ("import ssl, time, urllib.request, urllib.error\n"
              "for _ in range(120):\n"
              "    try:\n"
-             f"        urllib.request.urlopen('http://{PYPI}:8080/simple/', timeout=2)\n"
+             f"        urllib.request.urlopen('{INDEX}/simple/', timeout=2, context={context})\n"
              "    except urllib.error.HTTPError:\n"
              "        raise SystemExit(0)\n"
+             "    except urllib.error.URLError as e:\n"
+             "        if isinstance(e.reason, ssl.SSLError):\n"
+             "            raise SystemExit(f'TLS: {e.reason}')\n"
+             "        time.sleep(0.5)\n"
              "    except OSError:\n"
              "        time.sleep(0.5)\n"
              "    else:\n"
              "        raise SystemExit(0)\n"
-             "raise SystemExit(1)\n")
+             "raise SystemExit('no answer')\n")
     code, out = run_in(client, container, ["python3", "-c", probe])
     assert code == 0, f"the test index at {PYPI} never answered: {out}"
 
@@ -230,7 +257,7 @@ def test_password_never_in_service_spec_env_or_hub_logs(index, user_name, docker
     container = server_container(docker_client, service)
     code, out = run_in(docker_client, container, "cat /etc/mlops-hub/pip.conf /etc/mlops-hub/uv.toml "
                                                  "/etc/mlops-hub/condarc; env")
-    assert code == 0 and password not in out and f"index-url = http://{PYPI}:8080/simple/" in out
+    assert code == 0 and password not in out and f"index-url = {INDEX}/simple/" in out
     hub.stop(user_name)
     logs = hub_logs(STACK)
     assert "Server misconfigured" not in logs and user_name in logs  # the logs are the hub's, at DEBUG
@@ -252,6 +279,36 @@ def test_corporate_ca_bundle_delivered_and_used(index, user_name, docker_client,
                 " for c in ssl.create_default_context().get_ca_certs()])")
     code, out = run_in(docker_client, container, ["python3", "-c", subjects])
     assert code == 0 and "'commonName': 'mlops-hub test corporate CA'" in out, out
+    # the index's certificate comes from that CA: Python's ssl, and requests (MLflow's client)
+    # through REQUESTS_CA_BUNDLE, reach it; requests also logs in with the injected .netrc
+    _wait_for_index(docker_client, container)
+    code, out = run_in(docker_client, container,
+                       ["python3", "-c", f"import requests; print(requests.get('{INDEX}/simple/').status_code)"])
+    assert (code, out.strip()) == (0, "200"), out
+    # with the public roots only, pip refuses the same index: the injected CA is what makes it work
+    roots = "/etc/ssl/certs/ca-certificates.crt"
+    public = {name: roots for name in ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")}
+    code, out = run_in(docker_client, container, [*PIP, "mlops-ix3-probe==0.1"], env=public)
+    assert code != 0 and "CERTIFICATE_VERIFY_FAILED" in out, out
+    hub.stop(user_name)
+
+
+UV = ["uv", "pip", "install", "--no-cache", "--python", "/opt/venv/bin/python"]
+
+
+def test_uv_install_through_injected_index_over_tls(index, user_name, docker_client, spawn):
+    """uv reads the injected uv.toml (UV_CONFIG_FILE), .netrc (NETRC) and CA (SSL_CERT_FILE)."""
+    hub, _, _ = index
+    container = server_container(docker_client, spawn(user_name, ["pk-users"]))
+    _wait_for_index(docker_client, container)
+    code, out = run_in(docker_client, container, [*UV, "mlops-ix3-probe==0.1"])
+    assert code == 0, out
+    code, out = run_in(docker_client, container, ["python3", "-c", f"import {PROBE}; print({PROBE}.MARK)"])
+    assert (code, out.strip()) == (0, MARK)
+    # without the credentials the index refuses uv as well
+    code, out = run_in(docker_client, container, [*UV, "--reinstall", "mlops-ix3-probe==0.1"],
+                       env={"NETRC": "/dev/null"})
+    assert code != 0 and "mlops-ix3-probe" in out, out
     hub.stop(user_name)
 
 
@@ -263,12 +320,13 @@ def test_injection_off_for_a_role_pip_install_fails(index, user_name, docker_cli
     assert not spec.get("Configs")
     assert not any(e.startswith(("PIP_CONFIG_FILE=", "NETRC=")) for e in spec["Env"])
     container = server_container(docker_client, service)
-    _wait_for_index(docker_client, container)
+    _wait_for_index(docker_client, container, verify=False)
     code, out = run_in(docker_client, container, [*PIP, "mlops-ix3-probe==0.1"])
     assert code != 0, out
     # even pointed at the index by hand, it refuses without the injected credentials
-    code, out = run_in(docker_client, container, [*PIP, "--index-url", f"http://{PYPI}:8080/simple/",
-                                                  "--trusted-host", PYPI, "mlops-ix3-probe==0.1"])
+    # (--trusted-host: this server has no corporate CA, so the certificate is not checked)
+    code, out = run_in(docker_client, container, [*PIP, "--index-url", f"{INDEX}/simple/",
+                                                  "--trusted-host", f"{PYPI}:8443", "mlops-ix3-probe==0.1"])
     assert code != 0 and "No matching distribution" in out, out
     hub.stop(user_name)
 
