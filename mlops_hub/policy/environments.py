@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .errors import ConfigError, checked_mapping
 from .units import QuantityError, parse_cpu, parse_memory
+
+__all__ = ["ConfigError", "Environment", "EnvironmentCatalogue"]  # ConfigError: imported from here too
 
 SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ENV_KEYS = {"slug", "display_name", "description", "image", "default_cpu", "default_mem",
              "roles", "default"}
-
-
-class ConfigError(ValueError):
-    """Admin configuration that cannot work; the message names the setting."""
 
 
 @dataclass(frozen=True)
@@ -35,11 +34,7 @@ class Environment:
 
 def _environment_from_config(index: int, raw: object) -> Environment:
     where = f"environments[{index}]"
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: expected a mapping with slug, display_name, image")
-    unknown = set(raw) - _ENV_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_ENV_KEYS)}")
+    raw = checked_mapping(where, raw, _ENV_KEYS, "expected a mapping with slug, display_name, image")
     slug = raw.get("slug")
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
         raise ConfigError(f"{where}.slug: must be lowercase letters, digits and '-', got {slug!r}")

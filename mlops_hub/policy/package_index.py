@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .environments import ConfigError
+from .errors import ConfigError, checked_mapping
 
 SETTING = "package_index"
 CONFIG_DIR = "/etc/mlops-hub"
@@ -107,11 +107,7 @@ def _check_netrc_token(where: str, value: str) -> None:
 def _conda(where: str, raw: object, trusted: Iterable[str]) -> CondaSettings:
     if raw is None:
         return CondaSettings()
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: expected a mapping with {sorted(_CONDA_KEYS)}")
-    unknown = set(raw) - _CONDA_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_CONDA_KEYS)}")
+    raw = checked_mapping(where, raw, _CONDA_KEYS, f"expected a mapping with {sorted(_CONDA_KEYS)}")
     alias = raw.get("channel_alias")
     if alias is not None:
         _check_url(f"{where}.channel_alias", alias, trusted)
@@ -124,9 +120,7 @@ def _conda(where: str, raw: object, trusted: Iterable[str]) -> CondaSettings:
 
 
 def _settings(where: str, raw: Mapping) -> IndexSettings | None:
-    unknown = set(raw) - _KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS - {'roles'})}")
+    raw = checked_mapping(where, raw, _KEYS - {"roles"}, "expected a mapping")
     if not raw.get("enabled", True):
         return None
     trusted = _str_list(f"{where}.trusted_hosts", raw.get("trusted_hosts"))

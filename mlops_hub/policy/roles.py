@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .environments import ConfigError, Environment, EnvironmentCatalogue
-from .errors import PolicyRefusal
+from .environments import Environment, EnvironmentCatalogue
+from .errors import ConfigError, PolicyRefusal, checked_mapping
 from .units import MIN_CPU, MIN_MEM, QuantityError, format_cpu, format_memory, parse_cpu, parse_memory
 
 DEFAULT_ROLE = "default"
@@ -39,13 +39,7 @@ class RolePolicy:
     @classmethod
     def from_config(cls, name: str, raw: object) -> RolePolicy:
         where = f"role_policies[{name!r}]"
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{where}: expected a mapping of limits")
-        unknown = set(raw) - _ROLE_KEYS - _POOL_KEYS
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_ROLE_KEYS | _POOL_KEYS)}"
-            )
+        raw = checked_mapping(where, raw, _ROLE_KEYS | _POOL_KEYS, "expected a mapping of limits")
         for required in ("max_cpu", "max_mem"):
             if raw.get(required) is None:
                 raise ConfigError(f"{where}.{required}: required")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .environments import ConfigError
+from .errors import ConfigError, checked_mapping
 
 SETTING = "storage"
 BACKENDS = ("local", "nfs")
@@ -131,11 +131,7 @@ def _abs_path(where: str, value: object) -> str:
 
 def _nfs(raw: object) -> NfsSettings:
     where = f"{SETTING}.nfs"
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: required for backend 'nfs': {{server, export, options}}")
-    unknown = set(raw) - _NFS_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_NFS_KEYS)}")
+    raw = checked_mapping(where, raw, _NFS_KEYS, "required for backend 'nfs': {server, export, options}")
     server = raw.get("server")
     if not isinstance(server, str) or not _HOST_RE.match(server):
         raise ConfigError(f"{where}.server: expected a host name or IP address, got {server!r}")
@@ -149,11 +145,7 @@ def _nfs(raw: object) -> NfsSettings:
 
 def _role(role: str, raw: object) -> RoleStorage:
     where = f"{SETTING}.roles[{role!r}]"
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: expected a mapping with {sorted(_ROLE_KEYS)}")
-    unknown = set(raw) - _ROLE_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(_ROLE_KEYS)}")
+    raw = checked_mapping(where, raw, _ROLE_KEYS, f"expected a mapping with {sorted(_ROLE_KEYS)}")
     datasets = raw.get("datasets") or []
     if isinstance(datasets, str) or not isinstance(datasets, Iterable):
         raise ConfigError(f"{where}.datasets: expected a list of dataset folder names")
@@ -167,11 +159,7 @@ def storage_from_config(raw: Mapping | None) -> StorageConfig | None:
     """Parse `storage` (None or empty: no volumes); ConfigError names the setting."""
     if not raw:
         return None
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{SETTING}: expected a mapping")
-    unknown = set(raw) - _KEYS
-    if unknown:
-        raise ConfigError(f"{SETTING}: unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    raw = checked_mapping(SETTING, raw, _KEYS, "expected a mapping")
     backend = raw.get("backend")
     if backend not in BACKENDS:
         raise ConfigError(f"{SETTING}.backend: expected one of {list(BACKENDS)}, got {backend!r}")
