@@ -38,6 +38,9 @@ if c.JupyterHub.db_url.startswith("postgresql") and secret("jupyterhub_db_passwo
     # libpq reads it from this process's environment: JupyterHub's engine and its schema
     # migrations (alembic, which only gets the URL) both connect, and no URL or spec carries it
     os.environ["PGPASSWORD"] = secret("jupyterhub_db_password")
+from mlops_hub.hubdb import wait_for_database  # noqa: E402
+
+wait_for_database(c.JupyterHub.db_url)  # the stack starts the hub and PostgreSQL together
 c.JupyterHub.cookie_secret_file = "/srv/jupyterhub/jupyterhub_cookie_secret"
 c.JupyterHub.cleanup_servers = False  # user servers outlive a hub restart
 c.JupyterHub.allow_named_servers = True
