@@ -49,7 +49,7 @@ def cmd_build(args) -> None:
 def cmd_up(args) -> None:
     settings = _settings(args)
     # a wrong login setting fails here, not after minutes of image builds
-    oidc = oidc_enabled(settings, {**os.environ, **settings.extra_env})
+    oidc = oidc_enabled(settings, os.environ)
     check_db_url(os.environ)
     tags = build_all(settings.repo, args.ca_bundle)
     settings.hub_image, settings.lab_image = tags["hub"], tags["lab-base"]
