@@ -8,8 +8,6 @@ limits) mounted as a Swarm config at /etc/mlops-hub/platform.yaml.
 import os
 from pathlib import Path
 
-import yaml
-
 c = get_config()  # noqa: F821 (provided by JupyterHub when it loads this file)
 
 SECRETS = Path(os.environ.get("MLOPS_SECRETS_DIR", "/run/secrets"))
@@ -29,8 +27,8 @@ c.JupyterHub.proxy_class = "configurable-http-proxy"
 c.ConfigurableHTTPProxy.should_start = False
 c.ConfigurableHTTPProxy.api_url = f"http://{os.environ.get('MLOPS_PROXY_HOST', 'proxy')}:8001"
 c.ConfigurableHTTPProxy.auth_token = secret("proxy_token") or ""
-# the proxy's address changes when it restarts: resolve it afresh (see mlops_hub.hubdns)
-from mlops_hub.hubdns import resolve_names_afresh  # noqa: E402
+# the proxy's address changes when it restarts: resolve it afresh (see mlops_hub.hub.dns)
+from mlops_hub.hub.dns import resolve_names_afresh  # noqa: E402
 
 resolve_names_afresh()
 c.JupyterHub.db_url = os.environ.get("MLOPS_HUB_DB_URL", "sqlite:////srv/jupyterhub/jupyterhub.sqlite")
@@ -38,7 +36,7 @@ if c.JupyterHub.db_url.startswith("postgresql") and secret("jupyterhub_db_passwo
     # libpq reads it from this process's environment: JupyterHub's engine and its schema
     # migrations (alembic, which only gets the URL) both connect, and no URL or spec carries it
     os.environ["PGPASSWORD"] = secret("jupyterhub_db_password")
-from mlops_hub.hubdb import wait_for_database  # noqa: E402
+from mlops_hub.hub.dbwait import wait_for_database  # noqa: E402
 
 wait_for_database(c.JupyterHub.db_url)  # the stack starts the hub and PostgreSQL together
 c.JupyterHub.cookie_secret_file = "/srv/jupyterhub/jupyterhub_cookie_secret"
@@ -58,7 +56,7 @@ if secret("user_password"):
     c.SharedPasswordAuthenticator.user_password = secret("user_password")
 # OpenID Connect (Keycloak, GitLab, ADFS) replaces the shared passwords when MLOPS_OIDC_ISSUER is set;
 # the provider's groups become the user's JupyterHub groups, i.e. the quota roles (docs/quotas.md)
-from mlops_hub.identity import configure_oidc  # noqa: E402
+from mlops_hub.hub.identity import configure_oidc  # noqa: E402
 
 configure_oidc(c)
 
@@ -94,13 +92,12 @@ c.Spawner.environment = {
 
 # ---- role quotas and team pools in the hub's database, edited at /hub/mlops/quotas (docs/quotas.md)
 if spawner_kind != "swarm":
-    from mlops_hub.quotas.hubconfig import configure_quotas
+    from mlops_hub.hub.setup import configure_quotas
 
     configure_quotas(c)
 
-if PLATFORM.exists():
-    settings = yaml.safe_load(PLATFORM.read_text()) or {}
-    # `swarm_spawner` holds settings for the plain SwarmSpawner (benchmarks compare with it)
-    section = settings.get("swarm_spawner" if spawner_kind == "swarm" else "spawner") or {}
-    for key, value in section.items():
-        setattr(spawner, key, value)
+# ---- environments and role limits from platform.yaml; every setting is checked here, at start-up:
+# a bad value stops the hub with the file and key named (`swarm_spawner` is plain SwarmSpawner's section)
+from mlops_hub.hub.config import configure_platform  # noqa: E402
+
+configure_platform(c, PLATFORM, "swarm_spawner" if spawner_kind == "swarm" else "spawner")

@@ -14,6 +14,10 @@ from .deploy.stack import StackSettings, check_db_url, deploy, oidc_enabled, rem
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
+class UsageError(DeployError):
+    """A mistake the user can fix (a flag, a file, a setting): one line, exit code 2."""
+
+
 def find_repo() -> Path:
     """The checkout holding swarm-stack.yml (the CLI runs from an editable install)."""
     for candidate in (Path.cwd(), Path(__file__).resolve().parents[1]):
@@ -46,9 +50,22 @@ def cmd_build(args) -> None:
         print(f"{name}: {tag}")
 
 
+def check_platform_config(path: Path) -> None:
+    """The hub's own start-up check of platform.yaml, run before anything is built."""
+    from .policy.errors import ConfigError
+    from .policy.platform import load_platform_file
+    from .spawner import MLOpsSwarmSpawner
+
+    try:
+        load_platform_file(path, set(MLOpsSwarmSpawner.class_trait_names(config=True)))
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+
+
 def cmd_up(args) -> None:
     settings = _settings(args)
-    # a wrong login setting fails here, not after minutes of image builds
+    # a wrong setting fails here, not after minutes of image builds
+    check_platform_config(settings.platform_config or settings.repo / "config" / "platform.yaml")
     oidc = oidc_enabled(settings, os.environ)
     check_db_url(os.environ)
     tags = build_all(settings.repo, args.ca_bundle)
@@ -122,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         args.func(args)
+    except UsageError as e:
+        print(f"mlops-hub: {e}", file=sys.stderr)
+        return 2
     except DeployError as e:
         print(f"mlops-hub: {e}", file=sys.stderr)
         return 1

@@ -13,11 +13,11 @@ from pathlib import Path
 import docker
 from docker.types import ConfigReference, Mount, SecretReference
 
+from .names import label
 from .policy.environments import ConfigError
 from .policy.package_index import IndexSettings, render_ca_bundle, render_delivery
 from .policy.storage import StorageConfig, parse_owner
 from .swarm.configs import ensure_references
-from .swarm.spec import label
 from .swarm.volumes import docker_mount, ensure_local_volume
 
 

@@ -1,12 +1,12 @@
 """A server extension for user servers: keep reaching the hub after the hub restarts.
 
-See mlops_hub.hubdns for why: a restarted hub has a new address, and the cached one was used
+See mlops_hub.hub.dns for why: a restarted hub has a new address, and the cached one was used
 for minutes, so every token check failed with 500.
 """
 
 from __future__ import annotations
 
-from .hubdns import resolve_names_afresh
+from .hub.dns import resolve_names_afresh
 
 
 def _jupyter_server_extension_points():

@@ -9,44 +9,39 @@ dnsrr endpoint, fail-fast with Swarm's reason, progress events).
 from __future__ import annotations
 
 import asyncio
-import math
 import time
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Mapping
 
 from docker.errors import APIError
 from dockerspawner import SwarmSpawner
-from jinja2 import Environment as JinjaEnvironment
-from jinja2 import FileSystemLoader, select_autoescape
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Bool, Float, List, Unicode, default, validate
 from traitlets import Dict as DictTrait
 
+from .names import ENV_ENVIRONMENT, ENV_IMAGE_DIGEST, ENV_ROLE
 from .policy import (
-    EnvironmentCatalogue,
+    ConfigError,
+    PlatformPolicy,
     PolicyRefusal,
+    RolePolicy,
     SpawnOptionError,
     SpawnRequest,
     UserAccess,
+    platform_policy,
     resolve_access,
     validate_spawn_options,
 )
-from .policy.environments import ConfigError, Environment
-from .policy.form import user_options_from_form
-from .policy.package_index import package_index_from_config
-from .policy.roles import (
-    DEFAULT_ROLE,
-    RolePolicy,
-    check_catalogue_references,
-    role_policies_from_config,
-)
-from .policy.storage import storage_from_config
-from .policy.units import MIN_CPU, MIN_MEM, format_cpu, format_memory, format_number
+from .policy.form import render_options_form, render_refusal, user_options_from_form
+from .policy.pools import Charge, Headroom, Usage, headroom
+from .policy.units import format_cpu, format_memory
 from .provision import provision, server_owner
-from .quotas import glue as quota_glue
+from .quotas.service import quota_service
 from .swarm import token_secret
+from .swarm.client import shared_client
 from .swarm.configs import is_missing_reference, remove_unused
-from .swarm.spec import ServerSpec, build_service_kwargs, label, reservation
+from .swarm.labels import ServerLabels, running_servers, threaded_docker_call
+from .swarm.spec import ServerSpec, build_service_kwargs, reservation
 from .swarm.tasks import (
     Phase,
     ServerStartFailed,
@@ -56,19 +51,13 @@ from .swarm.tasks import (
     wait_for_task_running,
 )
 
-TEMPLATES = Path(__file__).parent / "templates"
-_jinja = JinjaEnvironment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
 _ROOT_USERS = {"", "root", "0", "0:0"}
 _PHASE_PROGRESS = {Phase.WAITING: 25, Phase.SCHEDULED: 40, Phase.STARTING: 55, Phase.RUNNING: 70}
 
 
-def _floor3(value: float) -> str:
-    """Rounded down to 3 decimals: a bound shown on the form must itself pass validation."""
-    return format_number(math.floor(value * 1000) / 1000)
-
-
-def _gib(size: int) -> str:
-    return _floor3(size / 1024**3)
+def charges_of(servers: list[ServerLabels]) -> list[Charge]:
+    """Running servers as claims on their roles' team pools."""
+    return [Charge(s.user, s.server, s.role, s.cpu or 0.0, s.mem or 0, s.environment) for s in servers]
 
 
 class MLOpsSwarmSpawner(SwarmSpawner):
@@ -178,34 +167,14 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         (when ca_include_system_roots is true) so public and internal sites both verify.""",
     )
 
-    # ---- configuration parsed once, errors at hub start-up -------------------------------
-
-    @validate("environments")
-    def _check_environments(self, proposal):
-        EnvironmentCatalogue.from_config(proposal["value"])
-        return proposal["value"]
-
-    @validate("role_policies")
-    def _check_role_policies(self, proposal):
-        role_policies_from_config(proposal["value"])
-        return proposal["value"]
-
-    @validate("package_index")
-    def _check_package_index(self, proposal):
-        package_index_from_config(proposal["value"])
-        return proposal["value"]
-
-    @validate("storage")
-    def _check_storage(self, proposal):
-        storage_from_config(proposal["value"])
-        return proposal["value"]
-
     @validate("cpu_guarantee_fraction", "mem_guarantee_fraction")
     def _check_fraction(self, proposal):
         value = proposal["value"]
         if value is not None and not 0 < value <= 1:
-            raise ConfigError(f"{proposal['trait'].name}: must be in (0, 1], got {value}")
+            raise ConfigError(proposal["trait"].name, f"must be in (0, 1], got {value}")
         return value
+
+    # ---- configuration: parsed once per content; the quota store read once per request ----
 
     @property
     def policy_enabled(self) -> bool:
@@ -214,101 +183,108 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._events = []
-        # apply_request overwrites cpu_limit/mem_limit per spawn; the implicit role keeps the configured ones
-        self._configured_limits = (self.cpu_limit, self.mem_limit)
-        if self.policy_enabled:
-            self._policies()  # a role naming an unknown environment fails here, at hub start-up
+        self._request_policies: Mapping[str, RolePolicy] | None = None
+        # apply_request overwrites image/cpu_limit/mem_limit per spawn; the configured ones stay here
+        self._configured = (self.image, self.cpu_limit, self.mem_limit)
+        if self.policy_enabled or self.package_index or self.storage:
+            self.platform  # noqa: B018 - a bad setting fails here (the hub checks it at start-up too)
 
-    def _catalogue(self) -> EnvironmentCatalogue:
-        if not self.environments:
-            # role limits without a catalogue: the one environment is dockerspawner's `image`
-            return EnvironmentCatalogue([Environment("default", self.image, self.image, default=True)])
-        return EnvironmentCatalogue.from_config(self.environments)
+    @property
+    def platform(self) -> PlatformPolicy:
+        """Environments, roles, package index and storage, parsed once for every spawner of the hub."""
+        image, cpu, mem = self._configured
+        return platform_policy(self.environments, self.role_policies, self.package_index, self.storage,
+                               image=image, fallback_cpu=cpu, fallback_mem=mem)
 
-    def _policies(self) -> dict[str, RolePolicy]:
-        if self.quota_store:
-            stored = quota_glue.store_policies(self)
-            if stored or self.role_policies:
-                return stored  # admin edits (and deletes) in the store win over role_policies
-        if self.role_policies:
-            policies = role_policies_from_config(self.role_policies)
-        else:
-            # environments without roles: everyone shares one role bounded by the hub's limits
-            cpu, mem = self._configured_limits
-            policies = {DEFAULT_ROLE: RolePolicy(DEFAULT_ROLE, cpu or 1.0, mem or 2 * 1024**3)}
-        check_catalogue_references(policies, self._catalogue())
-        return policies
+    def _policies(self) -> Mapping[str, RolePolicy]:
+        """The roles in force for this request: the quota store's (read once), else the configured ones."""
+        if self._request_policies is None:
+            platform = self.platform
+            policies = platform.roles
+            if self.quota_store:
+                service = quota_service()
+                service.prepare(self.user.db, platform.role_documents if self.role_policies else {})
+                stored = service.policies(self.user.db, platform.catalogue)
+                if stored or self.role_policies:
+                    policies = stored  # admin edits (and deletes) in the store win over role_policies
+            self._request_policies = policies
+        return self._request_policies
+
+    def _end_request(self) -> None:
+        self._request_policies = None
 
     def _group_names(self) -> list[str]:
         return sorted(group.name for group in getattr(self.user, "groups", []) or [])
 
     def user_access(self) -> UserAccess:
         """The merged limits of this user's roles (PolicyRefusal when they have none)."""
-        return resolve_access(self._group_names(), self._policies(), self._catalogue(), self.admin_contact)
+        return resolve_access(self._group_names(), self._policies(), self.platform.catalogue, self.admin_contact)
 
     # ---- options form ---------------------------------------------------------------------
 
     @default("options_form")
     def _default_options_form(self):
+        """JupyterHub calls `options_form(spawner)` (may be async) for the spawn page's HTML."""
         if not self.policy_enabled:
             return super()._default_options_form()
-        if self.quota_store:
-            return quota_glue.form_with_headroom(MLOpsSwarmSpawner._render_options_form)
         return MLOpsSwarmSpawner._render_options_form
 
     @staticmethod
-    def _render_options_form(spawner: MLOpsSwarmSpawner) -> str:
+    async def _render_options_form(spawner: MLOpsSwarmSpawner) -> str:
+        spawner._end_request()  # a new page view: read the store afresh
         try:
-            access = spawner.user_access()
+            return await spawner._options_form_html()
+        finally:
+            spawner._end_request()
+
+    async def _options_form_html(self) -> str:
+        try:
+            access = self.user_access()
         except PolicyRefusal as e:
-            return _jinja.get_template("refusal.html").render(message=str(e))
-        saved = spawner.user_options or {}
+            return render_refusal(str(e))
         try:
-            selected_request = validate_spawn_options(saved, access, spawner._policies())
+            selected = validate_spawn_options(self.user_options or {}, access, self._policies())
         except SpawnOptionError:
             # saved options no longer fit today's policy: offer the defaults instead
             try:
-                selected_request = validate_spawn_options({}, access, spawner._policies())
+                selected = validate_spawn_options({}, access, self._policies())
             except SpawnOptionError as e:
-                return _jinja.get_template("refusal.html").render(
-                    message=f"{e.message}. Ask {spawner.admin_contact} for access to an environment.")
-        return _jinja.get_template("options_form.html").render(
-            access=access,
-            max_cpu=_floor3(access.max_cpu),
-            max_mem=format_memory(access.max_mem),
-            min_cpu=format_cpu(MIN_CPU),
-            min_mem_gib=_gib(MIN_MEM),
-            max_mem_gib=_gib(access.max_mem),
-            selected={
-                "environment": selected_request.environment.slug,
-                "cpu": _floor3(selected_request.cpu_limit),
-                "mem_gib": _gib(selected_request.mem_limit),
-            },
-        )
+                return render_refusal(f"{e.message}. Ask {self.admin_contact} for access to an environment.")
+        return render_options_form(access, selected, await self._headroom(access))
+
+    async def _headroom(self, access: UserAccess) -> list[Headroom]:
+        """Room left in the user's team pools; none shown when usage cannot be read."""
+        if not self.quota_store:
+            return []
+        service = quota_service()
+        try:
+            await service.ensure_loaded(self._running_charges)
+        except Exception as e:  # the form still works; admission reports the problem at spawn
+            self.log.warning("team pool usage unavailable for the spawn form: %s", e)
+            return []
+        usage, policies = service.usage(), self._policies()
+        pools = [policies[role].pool for role in access.roles if role in policies]
+        return [headroom(pool, usage.get(pool.role, Usage())) for pool in pools if not pool.unlimited]
 
     @default("options_from_form")
     def _default_options_from_form(self):
+        """JupyterHub's contract: only turn the form post into `user_options`; apply_user_options checks it."""
         if not self.policy_enabled:
             return super()._default_options_from_form()
+        return user_options_from_form
 
-        def options_from_form(formdata, spawner):
-            options = user_options_from_form(formdata)
-            # validate now so the form is shown again with the message, before any spawn starts
-            spawner.validate_request(options)
-            return options
-
-        return options_from_form
-
-    # ---- validation: the same path for form posts, REST user_options and saved options -----
+    # ---- validation: once per spawn, the same for form posts, REST user_options and saved options
 
     @default("apply_user_options")
     def _default_apply_user_options(self):
+        """JupyterHub (>= 5.3) calls it before start(); an HTTPError here is shown to the user (form or API)."""
         if not self.policy_enabled:
             return None
         return lambda spawner, user_options: spawner.apply_request(user_options)
 
     def validate_request(self, user_options) -> SpawnRequest:
         """Validate against today's policy; HTTP 400/403 with a message naming the field."""
+        self._end_request()  # a new request: today's policy, read once for the rest of this spawn
         try:
             access = self.user_access()
             request = validate_spawn_options(user_options, access, self._policies())
@@ -332,6 +308,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             )
 
     def apply_request(self, user_options) -> SpawnRequest:
+        """Validate, then set image and limits as dockerspawner's own traits."""
         request = self.validate_request(user_options)
         self.mlops_request = request
         self.image = request.environment.image
@@ -363,6 +340,11 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     # ---- start: SwarmSpawner.start calls create_object, then start_object ------------------
 
     async def start(self):
+        """JupyterHub's contract: return (ip, port) once the server may be connected to, or raise.
+
+        SwarmSpawner.start creates the service (create_object) and waits for it (start_object);
+        before that the request is admitted to its team pool, so a refusal leaves no Docker object.
+        """
         self._events = []
         self._spawn_done = False
         self._task = None
@@ -371,36 +353,59 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                 # an admin-supplied apply_user_options replaced ours: still enforce the policy
                 self.apply_request(self.user_options)
             if self.quota_store and self.mlops_request is not None:
-                await quota_glue.admit(self, self.mlops_request)  # HTTP 403 before any Docker object
+                await self._admit(self.mlops_request)
             try:
                 return await super().start()
             except BaseException:
                 if self.quota_store:
-                    quota_glue.release(self)
+                    quota_service().release(*self._server_key)
                 raise
         finally:
             self._spawn_done = True
             self.mlops_request = None
+            self._end_request()
+
+    @property
+    def _server_key(self) -> tuple[str, str]:
+        return self.user.name, self.name or ""
+
+    async def _admit(self, request: SpawnRequest) -> None:
+        """Reserve the request in its role's pool; HTTP 403 naming the limit when it does not fit."""
+        charge = Charge(*self._server_key, request.role, request.cpu_limit, request.mem_limit,
+                        request.environment.slug)
+        try:
+            await quota_service().admit(charge, self._policies()[request.role].pool, self._running_charges,
+                                        self.admin_contact)
+        except PolicyRefusal as e:
+            self.log.info("%s: refused by team pool: %s", self._log_name, e)
+            raise web.HTTPError(403, str(e), reason="Forbidden") from None
+
+    async def _running_charges(self) -> list[Charge]:
+        return charges_of(await running_servers(self.docker, self.prefix))
+
+    @classmethod
+    def pool_usage_loader(cls, prefix: str) -> Callable[[], Awaitable[list[Charge]]]:
+        """For the hub's quota pages, which have no spawner: this hub's running servers as pool charges."""
+        call = threaded_docker_call(shared_client())
+
+        async def load() -> list[Charge]:
+            return charges_of(await running_servers(call, prefix))
+
+        return load
 
     def _labels(self) -> dict[str, str]:
-        labels = {
-            label("managed"): "true",
-            label("prefix"): self.prefix,
-            label("user"): self.user.name,
-            label("server-name"): self.name or "",
-        }
-        if self.mlops_request is not None:
-            labels[label("environment")] = self.mlops_request.environment.slug
-            labels[label("role")] = self.mlops_request.role
-            # the request, so team pool usage can be rebuilt from the services after a hub restart
-            labels[label("cpu")] = format_number(self.mlops_request.cpu_limit)
-            labels[label("mem")] = str(self.mlops_request.mem_limit)
-        return labels
+        r = self.mlops_request
+        # the request's size is on the service, so pool usage can be rebuilt after a hub restart
+        return ServerLabels(
+            self.prefix, self.user.name, self.name or "",
+            environment=r.environment.slug if r else "", role=r.role if r else "",
+            cpu=r.cpu_limit if r else None, mem=r.mem_limit if r else None,
+        ).as_labels()
 
     def _env_for_request(self, env: dict) -> dict:
         if self.mlops_request is not None:
-            env["MLOPS_ENVIRONMENT"] = self.mlops_request.environment.slug
-            env["MLOPS_ROLE"] = self.mlops_request.role
+            env[ENV_ENVIRONMENT] = self.mlops_request.environment.slug
+            env[ENV_ROLE] = self.mlops_request.role
         return env
 
     async def _container_user(self, image_info: dict) -> str | None:
@@ -411,10 +416,10 @@ class MLOpsSwarmSpawner(SwarmSpawner):
 
     async def _provision(self, image_info: dict, container_user: str | None):
         """Package index files and volumes; None when neither is configured."""
-        index_config = package_index_from_config(self.package_index)
+        platform = self.platform
         role = self.mlops_request.role if self.mlops_request is not None else None
-        index = index_config.for_role(role)
-        storage = storage_from_config(self.storage)
+        index = platform.package_index.for_role(role)
+        storage = platform.storage
         if index is None and storage is None:
             return None
         try:
@@ -433,13 +438,14 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     async def create_object(self):
         image_info = await self.docker("inspect_image", self.image)
         env = self._env_for_request(self.get_env())
-        env["MLOPS_IMAGE_DIGEST"] = image_info.get("Id", "")
+        env[ENV_IMAGE_DIGEST] = image_info.get("Id", "")
         args = (self.cmd or image_info["Config"]["Cmd"] or []) + self.get_args()
         user = await self._container_user(image_info)
         secrets = []
         if self.api_token_secret:
             run_as = user or (image_info.get("Config") or {}).get("User") or ""
-            secrets.append(await self._create_token_secret(token_secret.take_token(env), run_as))
+            secrets.append(await token_secret.create_token_secret(
+                self.docker, self.prefix, self.service_name, token_secret.take_token(env), run_as, self.log))
             args = token_secret.wrap_args(args)
         for attempt in range(3):
             provisioned = await self._provision(image_info, user)
@@ -485,23 +491,6 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         service = await self.docker("create_service", **build_service_kwargs(spec))
         self._report(20, f"Service {self.service_name} created")
         return service
-
-    def _token_secret_labels(self) -> dict[str, str]:
-        return {label("prefix"): self.prefix, label("service"): self.service_name, label("kind"): "api-token"}
-
-    async def _create_token_secret(self, token: str, run_as: str):
-        await self._remove_token_secrets()  # left by a server that did not stop cleanly
-        name = token_secret.secret_name(self.service_name, token)
-        created = await self.docker("create_secret", name, token.encode(), labels=self._token_secret_labels())
-        return token_secret.secret_reference(created["ID"], name, run_as)
-
-    async def _remove_token_secrets(self) -> None:
-        selector = [f"{k}={v}" for k, v in self._token_secret_labels().items()]
-        for secret in await self.docker("secrets", filters={"label": selector}):
-            try:
-                await self.docker("remove_secret", secret["ID"])
-            except APIError as e:
-                self.log.warning("Could not remove secret %s yet: %s", secret["Spec"]["Name"], e)
 
     async def _list_tasks(self) -> list[dict]:
         return await self.docker("tasks", filters={"service": self.service_name})
@@ -578,7 +567,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     async def stop(self, now=False):
         await super().stop(now=now)
         if self.quota_store:
-            quota_glue.release(self)
+            quota_service().release(*self._server_key)
 
     async def remove_object(self):
         try:
@@ -586,7 +575,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         except APIError as e:
             if e.response is None or e.response.status_code != 404:
                 raise
-        await self._remove_token_secrets()
+        await token_secret.remove_token_secrets(self.docker, self.prefix, self.service_name, self.log)
         if self.package_index:
             await self._remove_unused_configs()
 

@@ -7,13 +7,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import ConfigError, checked_mapping
-from .units import QuantityError, parse_cpu, parse_memory
-
-__all__ = ["ConfigError", "Environment", "EnvironmentCatalogue"]  # ConfigError: imported from here too
+from .units import DEFAULT_ENV_MIN_MEM, MIN_MEM, QuantityError, format_memory, parse_cpu, parse_memory
 
 SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ENV_KEYS = {"slug", "display_name", "description", "image", "default_cpu", "default_mem",
-             "roles", "default"}
+             "min_mem", "roles", "default"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +25,8 @@ class Environment:
     # None: every role may use it; otherwise only these roles
     roles: frozenset[str] | None = None
     default: bool = False
+    # the least memory a server of this image runs in (docs/configuration.md, "Minimum memory")
+    min_mem: int = DEFAULT_ENV_MIN_MEM
 
     def allows_role(self, role: str) -> bool:
         return self.roles is None or role in self.roles
@@ -37,22 +37,28 @@ def _environment_from_config(index: int, raw: object) -> Environment:
     raw = checked_mapping(where, raw, _ENV_KEYS, "expected a mapping with slug, display_name, image")
     slug = raw.get("slug")
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
-        raise ConfigError(f"{where}.slug: must be lowercase letters, digits and '-', got {slug!r}")
+        raise ConfigError(f"{where}.slug", f"must be lowercase letters, digits and '-', got {slug!r}")
     image = raw.get("image")
     if not isinstance(image, str) or not image.strip():
-        raise ConfigError(f"{where}.image: required (a Docker image reference)")
+        raise ConfigError(f"{where}.image", "required (a Docker image reference)")
     roles = raw.get("roles")
     if roles is not None:
         if isinstance(roles, str) or not isinstance(roles, Iterable):
-            raise ConfigError(f"{where}.roles: expected a list of role names")
+            raise ConfigError(f"{where}.roles", "expected a list of role names")
         roles = frozenset(roles)
     sizes = {}
-    for key, parse in (("default_cpu", parse_cpu), ("default_mem", parse_memory)):
+    for key, parse in (("default_cpu", parse_cpu), ("default_mem", parse_memory), ("min_mem", parse_memory)):
         try:
             sizes[key] = parse(raw[key]) if raw.get(key) is not None else None
         except QuantityError as e:
-            raise ConfigError(f"{where}.{key}: {e}") from None
+            raise ConfigError(f"{where}.{key}", str(e)) from None
     default_cpu, default_mem = sizes["default_cpu"], sizes["default_mem"]
+    min_mem = DEFAULT_ENV_MIN_MEM if sizes["min_mem"] is None else sizes["min_mem"]
+    if min_mem < MIN_MEM:
+        raise ConfigError(f"{where}.min_mem", f"must be at least {format_memory(MIN_MEM)}")
+    if default_mem is not None and default_mem < min_mem:
+        raise ConfigError(f"{where}.default_mem",
+                          f"{format_memory(default_mem)} is below the environment's min_mem {format_memory(min_mem)}")
     return Environment(
         slug=slug,
         display_name=str(raw.get("display_name") or slug),
@@ -62,6 +68,7 @@ def _environment_from_config(index: int, raw: object) -> Environment:
         default_mem=default_mem,
         roles=roles,
         default=bool(raw.get("default", False)),
+        min_mem=min_mem,
     )
 
 
@@ -72,7 +79,7 @@ class EnvironmentCatalogue:
         self._by_slug: dict[str, Environment] = {}
         for env in environments:
             if env.slug in self._by_slug:
-                raise ConfigError(f"environments: slug {env.slug!r} is defined twice")
+                raise ConfigError("environments", f"slug {env.slug!r} is defined twice")
             self._by_slug[env.slug] = env
 
     @classmethod
@@ -91,3 +98,7 @@ class EnvironmentCatalogue:
     @property
     def slugs(self) -> list[str]:
         return list(self._by_slug)
+
+    def for_role(self, role: str, allowed: frozenset[str] | None) -> list[Environment]:
+        """Environments a role may start: its own list (None: all) and each environment's `roles`."""
+        return [e for e in self if (allowed is None or e.slug in allowed) and e.allows_role(role)]

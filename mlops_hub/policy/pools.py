@@ -6,14 +6,15 @@ A pool dimension that is None is unlimited.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import PolicyRefusal
-from .roles import RolePolicy
 from .units import format_cpu, format_memory
 
-POOL_KEYS = ("pool_cpu", "pool_mem", "pool_servers")
+if TYPE_CHECKING:  # roles.py builds TeamPools: a run-time import would be circular
+    from .roles import RolePolicy
 
 
 @dataclass(frozen=True)
@@ -135,12 +136,9 @@ class Excess:
 
 
 def servers_exceeding(
-    charges: Iterable[Charge], policy: RolePolicy, pool: TeamPool, environments_allowed=None
+    charges: Iterable[Charge], policy: RolePolicy
 ) -> tuple[list[Excess], list[str]]:
-    """Running servers of `policy.name` over the proposed limits, and pool dimensions over the pool.
-
-    `environments_allowed(slug) -> bool` says whether the proposed policy allows an environment.
-    """
+    """Running servers of `policy.name` over the proposed limits, and pool dimensions over its pool."""
     mine = [c for c in charges if c.role == policy.name]
     found: list[Excess] = []
     per_user: dict[str, int] = {}
@@ -152,12 +150,13 @@ def servers_exceeding(
             reasons.append(f"cpu {format_cpu(c.cpu)} > max_cpu {format_cpu(policy.max_cpu)}")
         if c.mem > policy.max_mem:
             reasons.append(f"mem {format_memory(c.mem)} > max_mem {format_memory(policy.max_mem)}")
-        if environments_allowed is not None and c.environment and not environments_allowed(c.environment):
+        if policy.environments is not None and c.environment and c.environment not in policy.environments:
             reasons.append(f"environment {c.environment!r} no longer allowed")
         if per_user[c.user] > policy.max_servers:
             reasons.append(f"user runs {per_user[c.user]} servers > max_servers {policy.max_servers}")
         if reasons:
             found.append(Excess(c.user, c.server, tuple(reasons)))
+    pool = policy.pool
     total = usage_by_role(mine).get(policy.name, Usage())
     over = []
     if pool.servers is not None and total.servers > pool.servers:
@@ -167,11 +166,3 @@ def servers_exceeding(
     if pool.mem is not None and total.mem > pool.mem:
         over.append(f"team uses {format_memory(total.mem)} > pool_mem {format_memory(pool.mem)}")
     return found, over
-
-
-def pools_from_specs(specs: Mapping[str, Mapping]) -> dict[str, TeamPool]:
-    """Pools from normalized role documents (see quota_spec.normalize_role_spec)."""
-    return {
-        name: TeamPool(name, spec.get("pool_cpu"), spec.get("pool_mem"), spec.get("pool_servers"))
-        for name, spec in specs.items()
-    }

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .environments import Environment
 from .errors import SpawnOptionError
-from .roles import UserAccess
+from .roles import RolePolicy, UserAccess
 from .units import MIN_CPU, MIN_MEM, QuantityError, format_cpu, format_memory, parse_cpu, parse_memory
 
 OPTION_KEYS = ("environment", "cpu_limit", "mem_limit")
@@ -27,8 +27,9 @@ def cpu_range_text(access: UserAccess) -> str:
     return f"{format_cpu(MIN_CPU)} to {format_cpu(access.max_cpu)} CPUs"
 
 
-def mem_range_text(access: UserAccess) -> str:
-    return f"{format_memory(MIN_MEM)} to {format_memory(access.max_mem)}"
+def mem_range_text(access: UserAccess, env: Environment | None = None) -> str:
+    low = max(MIN_MEM, env.min_mem) if env is not None else MIN_MEM
+    return f"{format_memory(low)} to {format_memory(access.max_mem)}"
 
 
 def _choose_environment(options: Mapping[str, object], access: UserAccess) -> Environment:
@@ -80,11 +81,13 @@ def _cpu(options: Mapping[str, object], env: Environment, access: UserAccess) ->
 
 def _mem(options: Mapping[str, object], env: Environment, access: UserAccess) -> int:
     default = _default_size(env.default_mem, access.default_mem, access.max_mem)
-    return _size("mem_limit", options.get("mem_limit"), parse_memory, MIN_MEM, access.max_mem, default,
-                 mem_range_text(access))
+    # below the environment's minimum the server would be killed for lack of memory
+    low = max(MIN_MEM, env.min_mem)
+    return _size("mem_limit", options.get("mem_limit"), parse_memory, low, access.max_mem, default,
+                 f"{mem_range_text(access, env)} for {env.display_name}")
 
 
-def charged_role(env: Environment, access: UserAccess, policies) -> str:
+def charged_role(env: Environment, access: UserAccess, policies: Mapping[str, RolePolicy]) -> str:
     """The role a server runs under: the first of the user's roles that allows its environment."""
     for role in access.roles:
         policy = policies.get(role)
@@ -94,7 +97,7 @@ def charged_role(env: Environment, access: UserAccess, policies) -> str:
 
 
 def validate_spawn_options(
-    options: object, access: UserAccess, policies: Mapping[str, object]
+    options: object, access: UserAccess, policies: Mapping[str, RolePolicy]
 ) -> SpawnRequest:
     """Turn raw user options into a SpawnRequest, or raise SpawnOptionError naming the field."""
     if options is None:

@@ -15,6 +15,9 @@ _MEMORY_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([KMGT]?)i
 # the smallest server anyone may ask for; roles may not set limits below these
 MIN_CPU = 0.1
 MIN_MEM = 128 * 1024**2
+# an environment's minimum memory when it does not set `min_mem`: JupyterLab plus one kernel
+# (measured for the lab image; docs/configuration.md, "Minimum memory")
+DEFAULT_ENV_MIN_MEM = 512 * 1024**2
 
 
 class QuantityError(ValueError):

@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
+from ..policy.environments import EnvironmentCatalogue
 from ..policy.pools import Charge, TeamPool, Usage, check_pool, usage_by_role
-from ..policy.quota_spec import role_policy_from_spec, spec_from_config
 from ..policy.roles import RolePolicy
 from .store import QuotaStore
 
 LoadRunning = Callable[[], Awaitable[list[Charge]]]
 ServerKey = tuple[str, str]  # (user name, server name; '' for the default server)
-
-
-def seeds_from_config(role_policies: Mapping[str, Mapping]) -> dict[str, dict]:
-    return {name: spec_from_config(name, raw) for name, raw in (role_policies or {}).items()}
 
 
 class QuotaService:
@@ -49,26 +46,17 @@ class QuotaService:
             self.store.seed(db, seeds)
             self._prepared.add(bind)
 
-    def specs(self, db: Session) -> dict[str, dict]:
-        return {r.name: r.spec for r in self.store.roles(db)}
-
-    def policies(self, db: Session, known_environments: set[str] | None = None) -> dict[str, RolePolicy]:
+    def policies(self, db: Session, catalogue: EnvironmentCatalogue | None = None) -> dict[str, RolePolicy]:
+        """The stored roles (one read), each with its team pool."""
+        known = set(catalogue.slugs) if catalogue is not None else None
         policies = {}
-        for name, spec in self.specs(db).items():
-            if known_environments is not None and isinstance(spec.get("environments"), list):
+        for record in self.store.roles(db):
+            policy = RolePolicy.from_document(record.name, record.spec)
+            if known is not None and policy.environments is not None:
                 # an environment removed from the catalogue since the edit is simply not offered
-                spec = {**spec, "environments": [e for e in spec["environments"] if e in known_environments]}
-            policies[name] = role_policy_from_spec(name, spec)
+                policy = replace(policy, environments=policy.environments & known)
+            policies[record.name] = policy
         return policies
-
-    @staticmethod
-    def policies_from_specs(specs: Mapping[str, Mapping]) -> dict[str, RolePolicy]:
-        return {name: role_policy_from_spec(name, spec) for name, spec in specs.items()}
-
-    @staticmethod
-    def pool_of(name: str, spec: Mapping | None) -> TeamPool:
-        spec = spec or {}
-        return TeamPool(name, spec.get("pool_cpu"), spec.get("pool_mem"), spec.get("pool_servers"))
 
     # ---- usage --------------------------------------------------------------------------
     async def ensure_loaded(self, load_running: LoadRunning) -> None:
@@ -95,7 +83,7 @@ class QuotaService:
     async def admit(
         self,
         charge: Charge,
-        pool_for: Callable[[str], TeamPool],
+        pool: TeamPool,
         load_running: LoadRunning,
         admin_contact: str = "your platform administrators",
     ) -> Charge:
@@ -105,7 +93,6 @@ class QuotaService:
             key = (charge.user, charge.server)
             # a server being started is not running: any old charge under its name is stale
             self._charges.pop(key, None)
-            pool = pool_for(charge.role)
             check_pool(pool, self.usage().get(charge.role, Usage()), charge.cpu, charge.mem, admin_contact)
             self._charges[key] = charge
             return charge

@@ -41,7 +41,7 @@ class QuotaRole(Base):
     __tablename__ = "mlops_quota_roles"
 
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
-    spec: Mapped[str] = mapped_column(Text)  # normalized JSON document (policy.quota_spec)
+    spec: Mapped[str] = mapped_column(Text)  # normalized JSON document (policy.roles.RolePolicy.document)
     version: Mapped[int] = mapped_column(Integer, default=1)
     origin: Mapped[str] = mapped_column(String(16), default=ORIGIN_CONFIG)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -15,8 +15,8 @@ import docker
 from docker.errors import APIError
 from docker.types import ConfigReference, SecretReference
 
+from ..names import label
 from ..policy.package_index import DeliveredFile
-from .spec import label
 
 log = logging.getLogger(__name__)
 CONFIG_MODE = 0o444

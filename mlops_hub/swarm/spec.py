@@ -14,12 +14,6 @@ from docker.types import (
     TaskTemplate,
 )
 
-LABEL_PREFIX = "mlops-hub"
-
-
-def label(name: str) -> str:
-    return f"{LABEL_PREFIX}.{name}"
-
 
 @dataclass
 class ServerSpec:

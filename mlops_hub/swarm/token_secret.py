@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 
+from docker.errors import APIError
 from docker.types import SecretReference
+
+from .labels import token_secret_labels
 
 TOKEN_VARIABLES = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
 SECRET_FILENAME = "jupyterhub_api_token"
@@ -48,3 +51,23 @@ def secret_reference(secret_id: str, name: str, user: str | None) -> SecretRefer
         return SecretReference(secret_id, name, filename=SECRET_FILENAME, uid=uid,
                                gid=gid if gid.isdigit() else uid, mode=0o400)
     return SecretReference(secret_id, name, filename=SECRET_FILENAME, mode=0o444)
+
+
+async def create_token_secret(docker_call, prefix: str, service_name: str, token: str, run_as: str,
+                              log=None) -> SecretReference:
+    """A new secret holding the token (any left by a server that did not stop cleanly is removed)."""
+    await remove_token_secrets(docker_call, prefix, service_name, log)
+    name = secret_name(service_name, token)
+    created = await docker_call("create_secret", name, token.encode(),
+                                labels=token_secret_labels(prefix, service_name))
+    return secret_reference(created["ID"], name, run_as)
+
+
+async def remove_token_secrets(docker_call, prefix: str, service_name: str, log=None) -> None:
+    selector = [f"{k}={v}" for k, v in token_secret_labels(prefix, service_name).items()]
+    for secret in await docker_call("secrets", filters={"label": selector}):
+        try:
+            await docker_call("remove_secret", secret["ID"])
+        except APIError as e:
+            if log is not None:
+                log.warning("Could not remove secret %s yet: %s", secret["Spec"]["Name"], e)

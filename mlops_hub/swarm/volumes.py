@@ -6,8 +6,8 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.types import DriverConfig, Mount
 
+from ..names import label
 from ..policy.storage import VolumeMount
-from .spec import label
 
 INIT_TARGET = "/mlops-volume"
 

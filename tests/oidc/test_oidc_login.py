@@ -32,7 +32,7 @@ def idp_and_hub(tmp_path_factory):
         env={"MLOPS_OIDC_ISSUER": idp.issuer, "MLOPS_OIDC_CLIENT_ID": idp.client_id,
              "MLOPS_OIDC_CLIENT_SECRET_FILE": str(idp.secret_file), "MLOPS_OIDC_CALLBACK_URL": callback,
              "MLOPS_OIDC_SCOPES": "openid profile email groups", "MLOPS_OIDC_ADMIN_GROUPS": "platform/admins"},
-        extra_config="\nfrom mlops_hub.identity import configure_oidc\nassert configure_oidc(c)\n",
+        extra_config="\nfrom mlops_hub.hub.identity import configure_oidc\nassert configure_oidc(c)\n",
     )
     try:
         hub.start()

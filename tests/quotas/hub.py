@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 CONFIG = r'''
 import json
-from mlops_hub.quotas.hubconfig import configure_quotas
-from mlops_hub.quotas.context import READ_SCOPE, WRITE_SCOPE
+from mlops_hub.hub.setup import configure_quotas
+from mlops_hub.names import QUOTAS_READ_SCOPE as READ_SCOPE, QUOTAS_WRITE_SCOPE as WRITE_SCOPE
 settings = json.loads({settings!r})
 c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = settings["proxy_port"]

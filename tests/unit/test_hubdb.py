@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 
-from mlops_hub.hubdb import database_address, wait_for_database
+from mlops_hub.hub.dbwait import database_address, wait_for_database
 from tests.support.ports import free_port
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
-from mlops_hub.identity import OIDCConfigError, configure_oidc, group_name, groups_from_claim
+from mlops_hub.hub.identity import OIDCConfigError, configure_oidc, group_name, groups_from_claim
 
 
 def test_unset_issuer_keeps_the_existing_login():
@@ -51,7 +51,7 @@ def test_every_oidc_setting_reaches_the_hub_service(tmp_path, monkeypatch):
     (the client secret comes as a Swarm secret file instead)."""
     import yaml
 
-    from mlops_hub import identity
+    from mlops_hub.hub import identity
 
     secret = tmp_path / "secret"
     secret.write_text("x")

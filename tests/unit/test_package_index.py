@@ -9,7 +9,7 @@ import pytest
 import tomllib
 import yaml
 
-from mlops_hub.policy.environments import ConfigError
+from mlops_hub.policy.errors import ConfigError
 from mlops_hub.policy.package_index import (
     NETRC_PATH,
     check_ca_bundle,

@@ -52,8 +52,9 @@ def test_usage_and_headroom():
 def test_servers_exceeding_a_proposed_policy():
     charges = [Charge("a", "", "t", 2, 4 * GiB, "python"), Charge("a", "two", "t", 1, GiB, "torch"),
                Charge("b", "", "t", 1, GiB, "python"), Charge("c", "", "other", 8, 8 * GiB)]
-    policy = RolePolicy("t", max_cpu=1, max_mem=2 * GiB, max_servers=1)
-    excess, over = servers_exceeding(charges, policy, TeamPool("t", cpu=3, servers=2), lambda s: s == "python")
+    policy = RolePolicy("t", max_cpu=1, max_mem=2 * GiB, max_servers=1, environments=frozenset({"python"}),
+                        pool_cpu=3, pool_servers=2)
+    excess, over = servers_exceeding(charges, policy)
     by_server = {(e.user, e.server): e.reasons for e in excess}
     assert set(by_server) == {("a", ""), ("a", "two")}
     assert any("max_cpu" in r for r in by_server[("a", "")])

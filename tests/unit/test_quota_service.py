@@ -5,8 +5,9 @@ import asyncio
 import pytest
 
 from mlops_hub.policy.pools import Charge, PoolRefusal, TeamPool, Usage
-from mlops_hub.quotas.running import charges_from_services
 from mlops_hub.quotas.service import QuotaService
+from mlops_hub.spawner import charges_of
+from mlops_hub.swarm.labels import ServerLabels
 
 GiB = 1024**3
 
@@ -24,7 +25,7 @@ async def test_concurrent_admissions_never_overcommit_the_pool():
 
     async def spawn(i):
         await asyncio.sleep(0)
-        return await service.admit(Charge(f"u{i}", "", "team", 1, GiB), lambda role: pool, load_running)
+        return await service.admit(Charge(f"u{i}", "", "team", 1, GiB), pool, load_running)
 
     results = await asyncio.gather(*(spawn(i) for i in range(20)), return_exceptions=True)
     admitted = [r for r in results if isinstance(r, Charge)]
@@ -42,14 +43,14 @@ async def test_release_frees_room_and_restart_of_same_server_replaces_its_charge
     async def nothing():
         return []
 
-    await service.admit(Charge("a", "", "team", 1, GiB), lambda r: pool, nothing)
+    await service.admit(Charge("a", "", "team", 1, GiB), pool, nothing)
     with pytest.raises(PoolRefusal):
-        await service.admit(Charge("b", "", "team", 1, GiB), lambda r: pool, nothing)
+        await service.admit(Charge("b", "", "team", 1, GiB), pool, nothing)
     # the same server started again (its old charge is stale) is not counted twice
-    await service.admit(Charge("a", "", "team", 2, GiB), lambda r: pool, nothing)
+    await service.admit(Charge("a", "", "team", 2, GiB), pool, nothing)
     assert service.release("a", "").cpu == 2
     assert service.release("a", "") is None
-    await service.admit(Charge("b", "", "team", 1, GiB), lambda r: pool, nothing)
+    await service.admit(Charge("b", "", "team", 1, GiB), pool, nothing)
 
 
 def test_charges_rebuilt_from_service_labels_and_old_services_from_limits():
@@ -61,5 +62,12 @@ def test_charges_rebuilt_from_service_labels_and_old_services_from_limits():
                   "TaskTemplate": {"Resources": {"Limits": {"NanoCPUs": 500_000_000, "MemoryBytes": GiB}}}}},
         {"Spec": {"Labels": {"mlops-hub.user": "c"}}},  # no role: plain SwarmSpawner server
     ]
-    assert charges_from_services(services) == [Charge("a", "", "t", 1.5, 2 * GiB, "python"),
+    found = [s for s in map(ServerLabels.from_service, services) if s is not None]
+    assert charges_of(found) == [Charge("a", "", "t", 1.5, 2 * GiB, "python"),
                                                Charge("b", "x", "t", 0.5, GiB, "")]
+
+
+def test_labels_written_are_the_labels_read():
+    written = ServerLabels("lab", "иван", "gpu", environment="python", role="аналитики", cpu=1.25, mem=3 * GiB)
+    service = {"Spec": {"Labels": written.as_labels()}}
+    assert ServerLabels.from_service(service) == written

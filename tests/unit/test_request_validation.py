@@ -10,7 +10,7 @@ from mlops_hub.policy.roles import role_policies_from_config
 from .fakes import GiB, MiB, catalogue, policies
 
 POLICIES = policies()
-# default role: 0.1-1 CPU, 128M-2G, python only, defaults 0.5 CPU / 1G
+# default role: 0.1-1 CPU, 512M (the python environment's minimum)-2G, python only, defaults 0.5 CPU / 1G
 DEFAULT_USER = resolve_access([], POLICIES, catalogue())
 # data-scientists: up to 4 CPU / 8G, python + torch, defaults 1 CPU / 2G
 SCIENTIST = resolve_access(["data-scientists"], POLICIES, catalogue())
@@ -66,7 +66,7 @@ def test_without_any_default_the_limit_is_used():
     [
         ("2", "4G", 2.0, 4 * GiB),
         (2, 4 * GiB, 2.0, 4 * GiB),
-        ("0.1", "128M", 0.1, 128 * MiB),  # the minimum
+        ("0.1", "512M", 0.1, 512 * MiB),  # the minimum (the environment's min_mem)
         ("4", "8G", 4.0, 8 * GiB),  # the maximum
         (1.23456, "1.5G", 1.235, 1536 * MiB),
         ("0.5", "512Mi", 0.5, 512 * MiB),
@@ -173,21 +173,21 @@ def test_cpu_that_is_not_a_number_is_refused(cpu):
 def test_memory_outside_the_range_is_refused_with_the_range(mem):
     error = refusal({"mem_limit": mem})
     assert error.field == "mem_limit"
-    assert error.message == f"{str(mem)[:40]} is outside the allowed range 128M to 2G"
+    assert error.message == f"{str(mem)[:40]} is outside the allowed range 512M to 2G for Python"
 
 
 @pytest.mark.parametrize("mem", [math.nan, "nan", math.inf, "inf", "-inf", "1e400", "-1G", "lots", "4 gigs"])
 def test_memory_that_is_not_a_finite_size_is_refused(mem):
     error = refusal({"mem_limit": mem})
     assert error.field == "mem_limit"
-    assert error.message.endswith("; allowed: 128M to 2G")
+    assert error.message.endswith("; allowed: 512M to 2G for Python")
 
 
 @pytest.mark.parametrize("mem, type_name", [(["4G"], "list"), ({"G": 4}, "dict"), (True, "bool")])
 def test_memory_of_wrong_type_is_refused_and_names_the_type(mem, type_name):
     error = refusal({"mem_limit": mem})
     assert error.field == "mem_limit"
-    assert error.message == f"expected a memory size such as '4G', got {type_name}; allowed: 128M to 2G"
+    assert error.message == f"expected a memory size such as '4G', got {type_name}; allowed: 512M to 2G for Python"
 
 
 def test_empty_sizes_mean_the_defaults_like_missing_keys():
@@ -198,7 +198,7 @@ def test_empty_sizes_mean_the_defaults_like_missing_keys():
 def test_huge_integer_memory_is_refused_by_the_range_check():
     error = refusal({"mem_limit": 10**400})
     assert error.field == "mem_limit"
-    assert error.message.endswith("is outside the allowed range 128M to 2G")
+    assert error.message.endswith("is outside the allowed range 512M to 2G for Python")
 
 
 # ---- shape of the request ----------------------------------------------------------------

@@ -9,7 +9,7 @@ from dockerspawner import SwarmSpawner
 from tornado import web
 from traitlets.config import Config
 
-from mlops_hub.policy.environments import ConfigError
+from mlops_hub.policy.errors import ConfigError
 from mlops_hub.spawner import MLOpsSwarmSpawner
 from mlops_hub.swarm.tasks import classify_task
 
@@ -114,11 +114,9 @@ def test_role_policy_with_unparseable_cpu_is_refused_at_config_time():
     assert "'lots'" in str(info.value)
 
 
-def test_role_policy_is_checked_on_assignment_too():
-    spawner = make_spawner()
+def test_bad_role_policy_fails_when_the_spawner_is_made():
     with pytest.raises(ConfigError, match=r"role_policies\['team'\]\.max_mem: required"):
-        spawner.role_policies = {"team": {"max_cpu": 2}}
-    assert spawner.role_policies == ROLE_POLICIES  # the bad value was not stored
+        make_spawner(role_policies={"team": {"max_cpu": 2}})
 
 
 def test_environment_with_bad_slug_is_refused_at_config_time():
@@ -187,7 +185,7 @@ async def test_form_number_inputs_carry_the_users_range():
     parsed = FormInputs(await rendered_form(make_spawner(["data-scientists"])))
     cpu, mem = parsed.one("cpu_limit"), parsed.one("mem_limit")
     assert (float(cpu["min"]), float(cpu["max"])) == (0.1, 4.0)
-    assert (float(mem["min"]), float(mem["max"])) == (0.125, 8.0)  # GiB
+    assert (float(mem["min"]), float(mem["max"])) == (0.5, 8.0)  # GiB; 0.5: the environments' min_mem
 
 
 async def test_form_preselects_the_default_environment_and_sizes():
@@ -257,12 +255,16 @@ def test_form_post_becomes_user_options():
     [
         ({"environment": ["gpu"]}, "environment", "choose one of: python, torch"),
         ({"cpu_limit": ["16"]}, "cpu_limit", "0.1 to 4 CPUs"),
-        ({"mem_limit": ["64"]}, "mem_limit", "128M to 8G"),
+        ({"mem_limit": ["64"]}, "mem_limit", "512M to 8G"),
         ({"image": ["python:3"]}, "image", "allowed options are: environment, cpu_limit, mem_limit"),
     ],
 )
-def test_bad_form_post_is_refused_before_the_spawn_with_the_field(formdata, field, detail):
-    error = http_error(make_spawner(["data-scientists"]).run_options_from_form, formdata)
+async def test_bad_form_post_is_refused_before_the_spawn_with_the_field(formdata, field, detail):
+    spawner = make_spawner(["data-scientists"])
+    options = spawner.run_options_from_form(formdata)  # only builds the dict (JupyterHub's contract)
+    with pytest.raises(web.HTTPError) as info:
+        await spawner._run_apply_user_options(options)  # what JupyterHub runs before start()
+    error = info.value
     assert error.status_code == 400
     assert error.log_message.startswith(f"Invalid {field}: ")
     assert detail in error.log_message

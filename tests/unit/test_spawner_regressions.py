@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_hub.policy.environments import ConfigError
+from mlops_hub.policy.errors import ConfigError
 from mlops_hub.policy.roles import role_policies_from_config
 from mlops_hub.spawner import MLOpsSwarmSpawner
 from mlops_hub.swarm.spec import nano_cpus
@@ -58,9 +58,9 @@ async def test_the_untouched_form_always_validates():
 
 
 def test_roles_may_not_set_limits_below_the_smallest_server():
-    with pytest.raises(ConfigError, match=r"max_cpu: must be at least 0\.1"):
+    with pytest.raises(ConfigError, match=r"max_cpu: 0\.05 is outside 0\.1 to"):
         role_policies_from_config({"team": {"max_cpu": 0.05, "max_mem": "1G"}})
-    with pytest.raises(ConfigError, match=r"max_mem: must be at least 128M"):
+    with pytest.raises(ConfigError, match=r"max_mem: 64M is outside 128M to"):
         role_policies_from_config({"team": {"max_cpu": 1, "max_mem": "64M"}})
 
 

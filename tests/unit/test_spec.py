@@ -2,7 +2,8 @@
 
 import pytest
 
-from mlops_hub.swarm.spec import ServerSpec, build_service_kwargs, label, nano_cpus, reservation
+from mlops_hub.names import label
+from mlops_hub.swarm.spec import ServerSpec, build_service_kwargs, nano_cpus, reservation
 
 from .fakes import GiB, MiB
 

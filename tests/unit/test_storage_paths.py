@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from mlops_hub.policy.environments import ConfigError
+from mlops_hub.policy.errors import ConfigError
 from mlops_hub.policy.storage import parse_owner, role_folder, safe_name, storage_from_config
 
 HOSTILE = ["../x", "..", ".", "a/b", "a\\b", "/etc/passwd", "", " ", "a.b", "a_b", "A.B", "a-b",

@@ -6,7 +6,7 @@ import pytest
 from docker.errors import APIError, NotFound
 from requests import Response
 
-from mlops_hub.policy.environments import ConfigError
+from mlops_hub.policy.errors import ConfigError
 from mlops_hub.policy.package_index import package_index_from_config, render_delivery
 from mlops_hub.policy.storage import storage_from_config
 from mlops_hub.provision import provision, server_owner

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .context import READ_SCOPE, WRITE_SCOPE
+from ..names import QUOTAS_READ_SCOPE, QUOTAS_WRITE_SCOPE
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -17,14 +17,14 @@ def _get(section, key: str, default):
 
 def configure_quotas(c, spawner_section: str = "MLOpsSwarmSpawner", manager_group: str | None = None) -> None:
     """REST API, admin page, nav link, custom scopes, the quota-manager role, and the store on."""
-    from .api import handlers as api_handlers
-    from .page import handlers as page_handlers
+    from .quota_api import handlers as api_handlers
+    from .quota_page import handlers as page_handlers
 
     c.JupyterHub.extra_handlers = list(_get(c.JupyterHub, "extra_handlers", [])) + api_handlers + page_handlers
     c.JupyterHub.custom_scopes = {
         **dict(_get(c.JupyterHub, "custom_scopes", {})),
-        WRITE_SCOPE: {"description": "Edit role quotas and team pools (and read them)."},
-        READ_SCOPE: {"description": "Read role quotas, team pool usage and the quota audit log."},
+        QUOTAS_WRITE_SCOPE: {"description": "Edit role quotas and team pools (and read them)."},
+        QUOTAS_READ_SCOPE: {"description": "Read role quotas, team pool usage and the quota audit log."},
     }
     c.JupyterHub.template_paths = [str(TEMPLATES), *list(_get(c.JupyterHub, "template_paths", []))]
     manager_group = manager_group or os.environ.get("MLOPS_QUOTA_MANAGER_GROUP", "quota-managers")
@@ -32,6 +32,6 @@ def configure_quotas(c, spawner_section: str = "MLOpsSwarmSpawner", manager_grou
         c.JupyterHub.load_roles = [
             *list(_get(c.JupyterHub, "load_roles", [])),
             {"name": "mlops-quota-manager", "description": "edits role quotas without being an admin",
-             "scopes": [WRITE_SCOPE, READ_SCOPE], "groups": [manager_group]},
+             "scopes": [QUOTAS_WRITE_SCOPE, QUOTAS_READ_SCOPE], "groups": [manager_group]},
         ]
     c[spawner_section].quota_store = True

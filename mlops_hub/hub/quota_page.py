@@ -9,11 +9,12 @@ from __future__ import annotations
 from jupyterhub.handlers.base import BaseHandler
 from tornado import web
 
-from ..policy.quota_spec import SPEC_KEYS, QuotaSpecError
+from ..policy.errors import ConfigError
+from ..policy.roles import DOCUMENT_KEYS, describe_change
 from ..policy.units import format_cpu, format_memory
-from .api import QuotaOps
-from .context import actor_name, can_edit, can_read
-from .store import QuotaError, StaleVersion
+from ..quotas.store import QuotaError, StaleVersion
+from .quota_api import QuotaOps
+from .quota_context import actor_name, can_edit, can_read
 
 _CPU = ("max_cpu", "default_cpu", "pool_cpu")
 _COUNTS = ("max_servers", "pool_servers")
@@ -22,7 +23,7 @@ _COUNTS = ("max_servers", "pool_servers")
 def doc_from_form(form: dict[str, str]) -> dict:
     """Form strings to a quota document; bad values are left for validation to name."""
     doc: dict = {}
-    for key in SPEC_KEYS:
+    for key in DOCUMENT_KEYS:
         value = (form.get(key) or "").strip()
         if value == "":
             continue
@@ -53,7 +54,8 @@ class QuotaPageHandler(QuotaOps, BaseHandler):
                       dry: dict | None = None, status: int = 200):
         ctx = self.quota_ctx
         roles = await self.overview(ctx)
-        history = [e.as_dict() for e in self.quotas.store.audit(self.db, None, 50)]
+        history = [{**e.as_dict(), "changes": describe_change(e.before, e.after)}
+                   for e in self.quotas.store.audit(self.db, None, 50)]
         names = {r["role"] for r in roles}
         self.set_status(status)
         html = await self.render_template(
@@ -71,30 +73,31 @@ class QuotaPageHandler(QuotaOps, BaseHandler):
             raise web.HTTPError(403, "Editing quotas needs the admin role or the scope custom:mlops-quotas:write.")
         ctx = self.quota_ctx
         self.ready_store(ctx)
-        form = {k: self.get_body_argument(k, "") for k in (*SPEC_KEYS, "role", "version", "action")}
+        form = {k: self.get_body_argument(k, "") for k in (*DOCUMENT_KEYS, "role", "version", "action")}
         role, action = form["role"].strip(), form["action"] or "save"
         actor = actor_name(self)
         try:
             if action == "delete":
                 if not form["version"].isdigit():
-                    raise QuotaSpecError("version", "missing; reload the page")
+                    raise ConfigError("version", "missing; reload the page")
                 self.quotas.store.delete(self.db, role, int(form["version"]), actor)
                 return await self._render(message=f"Deleted the quota of role {role}.")
-            spec = self.validate_doc(ctx, role, doc_from_form(form))
+            policy = self.validate_doc(ctx, role, doc_from_form(form))
+            spec = policy.document()
             if action == "dry_run":
-                return await self._render(form_role=role, form=form, dry=await self.dry_run(ctx, role, spec))
+                return await self._render(form_role=role, form=form, dry=await self.dry_run(ctx, policy))
             if action == "create":
                 record = self.quotas.store.create(self.db, role, spec, actor)
             else:
                 try:
                     expected = int(form["version"])
                 except ValueError:
-                    raise QuotaSpecError("version", "missing; reload the page") from None
+                    raise ConfigError("version", "missing; reload the page") from None
                 current = self.quotas.store.get(self.db, role)
                 if current.version != expected:
                     raise StaleVersion(role, expected, current.version)
                 record = self.quotas.store.update(self.db, role, spec, expected, actor)
-        except QuotaSpecError as e:
+        except ConfigError as e:
             return await self._render(error=str(e), form_role=role, form=form, status=400)
         except QuotaError as e:
             return await self._render(error=str(e), form_role=role, form=form, status=e.status)

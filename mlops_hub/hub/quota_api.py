@@ -20,12 +20,12 @@ from jupyterhub import orm
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
+from ..policy.errors import ConfigError
 from ..policy.pools import Usage, headroom, servers_exceeding
-from ..policy.quota_spec import QuotaSpecError, check_role_name, display_spec, normalize_role_spec
-from ..policy.roles import ALL_ENVIRONMENTS, DEFAULT_ROLE
-from .context import HubQuotaContext, actor_name, can_edit, can_read
-from .service import QuotaService, quota_service, seeds_from_config
-from .store import QuotaError, RoleRecord, StaleVersion
+from ..policy.roles import DEFAULT_ROLE, RolePolicy, check_role_name, display_document
+from ..quotas.service import QuotaService, quota_service
+from ..quotas.store import QuotaError, RoleRecord, StaleVersion
+from .quota_context import HubQuotaContext, actor_name, can_edit, can_read
 
 MAX_BODY = 64 * 1024
 
@@ -46,7 +46,7 @@ class QuotaOps:
         return quota_service()
 
     def ready_store(self, ctx: HubQuotaContext) -> None:
-        self.quotas.prepare(self.db, seeds_from_config(ctx.role_policies))
+        self.quotas.prepare(self.db, ctx.role_documents)
 
     async def overview(self, ctx: HubQuotaContext) -> list[dict]:
         self.ready_store(ctx)
@@ -61,9 +61,8 @@ class QuotaOps:
             raise web.HTTPError(503, f"cannot read the running servers from Docker: {e}") from None
 
     def role_view(self, record: RoleRecord, usage: Usage) -> dict:
-        pool = QuotaService.pool_of(record.name, record.spec)
-        room = headroom(pool, usage)
-        return {**record.as_dict(), "display": display_spec(record.spec), "usage": usage_dict(usage),
+        room = headroom(RolePolicy.from_document(record.name, record.spec).pool, usage)
+        return {**record.as_dict(), "display": display_document(record.spec), "usage": usage_dict(usage),
                 "headroom": {"servers": room.servers, "cpu": room.cpu, "mem": room.mem}}
 
     def check_role(self, role: str) -> str:
@@ -71,26 +70,21 @@ class QuotaOps:
         stored = {r.name for r in self.quotas.store.roles(self.db)}
         known_group = self.db.query(orm.Group).filter_by(name=role).first() is not None
         if role != DEFAULT_ROLE and role not in stored and not known_group:
-            raise QuotaSpecError(
+            raise ConfigError(
                 "role", f"no JupyterHub group named {role!r}: roles are groups; create the group"
                         " (POST /hub/api/groups/NAME) or let the identity provider create it at login")
         return role
 
-    def validate_doc(self, ctx: HubQuotaContext, role: str, raw) -> dict:
+    def validate_doc(self, ctx: HubQuotaContext, role: str, raw) -> RolePolicy:
+        """The one role parser (policy.roles), checked against the environment catalogue."""
         self.check_role(role)
-        return normalize_role_spec(raw, ctx.catalogue)
+        return RolePolicy.from_document(role, raw, ctx.catalogue)
 
-    async def dry_run(self, ctx: HubQuotaContext, role: str, spec: dict) -> dict:
+    async def dry_run(self, ctx: HubQuotaContext, policy: RolePolicy) -> dict:
         await self.load_usage(ctx)
-        policy = QuotaService.policies_from_specs({role: spec})[role]
-        envs = spec.get("environments")
-
-        def allowed(slug):
-            return envs == ALL_ENVIRONMENTS or slug in envs
-
-        excess, pool_over = servers_exceeding(self.quotas.charges(), policy, QuotaService.pool_of(role, spec),
-                                              allowed)
-        return {"dry_run": True, "role": role, "spec": spec, "display": display_spec(spec),
+        excess, pool_over = servers_exceeding(self.quotas.charges(), policy)
+        spec, role = policy.document(), policy.name
+        return {"dry_run": True, "role": role, "spec": spec, "display": display_document(spec),
                 "would_exceed": [e.as_dict() for e in excess], "pool_over": pool_over,
                 "usage": usage_dict(self.quotas.usage().get(role, Usage()))}
 
@@ -129,18 +123,18 @@ class QuotaAPIHandler(QuotaOps, APIHandler):
         if raw is None:
             raise web.HTTPError(400, "version: required (the version you read, as \"version\" or If-Match),"
                                      " so a stale edit cannot overwrite someone else's")
-        if isinstance(raw, bool):
-            raise web.HTTPError(400, "version: expected a whole number")
-        try:
-            return int(raw)
-        except (TypeError, ValueError):
-            raise web.HTTPError(400, "version: expected a whole number") from None
+        if isinstance(raw, str) and raw.strip().isdigit():
+            raw = int(raw)
+        # JSON allows Infinity and 1e400: only a whole number is a version
+        if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+            raise web.HTTPError(400, f"version: expected a whole number, got {str(raw)[:40]!r}")
+        return raw
 
     def _dry(self) -> bool:
         return self.get_argument("dry_run", "0").lower() in ("1", "true", "yes")
 
     def _fail(self, e: Exception):
-        if isinstance(e, QuotaSpecError):
+        if isinstance(e, ConfigError):
             raise web.HTTPError(400, str(e)) from None
         if isinstance(e, QuotaError):
             raise web.HTTPError(e.status, str(e)) from None
@@ -191,11 +185,11 @@ class QuotaRoleHandler(QuotaAPIHandler):
         body = self._body()
         body.pop("version", None)
         try:
-            spec = self.validate_doc(ctx, role, body)
+            policy = self.validate_doc(ctx, role, body)
             if self._dry():
-                return self.write_json(await self.dry_run(ctx, role, spec))
-            record = self.quotas.store.create(self.db, role, spec, actor_name(self))
-        except (QuotaSpecError, QuotaError) as e:
+                return self.write_json(await self.dry_run(ctx, policy))
+            record = self.quotas.store.create(self.db, role, policy.document(), actor_name(self))
+        except (ConfigError, QuotaError) as e:
             self._fail(e)
         self.log.info("mlops quotas: %s created role %s v%d", actor_name(self), role, record.version)
         self._set_etag(record.version)
@@ -210,14 +204,14 @@ class QuotaRoleHandler(QuotaAPIHandler):
         expected = None if dry and "version" not in body and not self.request.headers.get("If-Match") \
             else self._expected_version(body)
         try:
-            spec = self.validate_doc(ctx, role, body)
+            policy = self.validate_doc(ctx, role, body)
             current = self.quotas.store.get(self.db, role)
             if expected is not None and expected != current.version:
                 raise StaleVersion(role, expected, current.version)
             if dry:
-                return self.write_json(await self.dry_run(ctx, role, spec))
-            record = self.quotas.store.update(self.db, role, spec, expected, actor_name(self))
-        except (QuotaSpecError, QuotaError) as e:
+                return self.write_json(await self.dry_run(ctx, policy))
+            record = self.quotas.store.update(self.db, role, policy.document(), expected, actor_name(self))
+        except (ConfigError, QuotaError) as e:
             self._fail(e)
         self.log.info("mlops quotas: %s updated role %s to v%d", actor_name(self), role, record.version)
         self._set_etag(record.version)

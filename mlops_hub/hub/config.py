@@ -1,0 +1,46 @@
+"""Loading the platform settings into the hub's config, checked when the hub starts.
+
+`configure_platform(c, ...)` is called at the end of jupyterhub_config.py: it copies a section of
+platform.yaml into the spawner's config section and builds one settings-only spawner from the final
+config, so every setting - from the file or written in jupyterhub_config.py - is parsed and checked
+before any user spawns. A bad value stops the hub with a message naming the file (or section) and key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from traitlets import TraitError
+from traitlets.utils.importstring import import_item
+
+from ..policy.errors import ConfigError
+from ..policy.platform import load_platform_file
+
+
+def _spawner_class(c):
+    name = c.JupyterHub.spawner_class if "spawner_class" in c.JupyterHub else "mlops_hub.spawner.MLOpsSwarmSpawner"
+    return import_item(name) if isinstance(name, str) else name
+
+
+def configure_platform(c, platform_file: Path | None = None, section: str = "spawner") -> None:
+    """Apply `section` of platform.yaml (if the file exists) to the spawner, then check the spawner's
+    settings; SystemExit naming the file and key when something cannot work."""
+    spawner_class = _spawner_class(c)
+    known = set(spawner_class.class_trait_names(config=True))
+    where = f"{spawner_class.__name__} settings"
+    try:
+        if platform_file is not None and Path(platform_file).exists():
+            where = str(platform_file)
+            document = load_platform_file(Path(platform_file), known if section == "spawner" else None)
+            for key, value in (document.get(section) or {}).items():
+                if key not in known:
+                    raise ConfigError(f"{platform_file}: {section}.{key}", "not a setting of the spawner")
+                c[spawner_class.__name__][key] = value
+        # one settings-only spawner: traitlets resolves every section as for a user's spawner
+        spawner_class(config=c)
+    except (ConfigError, TraitError) as e:
+        raise SystemExit(f"mlops-hub: the hub cannot start: {_located(str(e), where)}") from None
+
+
+def _located(message: str, where: str) -> str:
+    return message if message.startswith(where) else f"{where}: {message}"

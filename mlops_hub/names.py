@@ -1,0 +1,46 @@
+"""Names shared by the hub, user servers, the stack and the CLI: label keys, MLOPS_* variables, scopes.
+
+Imports nothing, so any side (the lab in user containers included) can use it.
+"""
+
+from __future__ import annotations
+
+# ---- Docker labels on the services, secrets, configs and volumes the platform creates
+LABEL_PREFIX = "mlops-hub"
+
+
+def label(name: str) -> str:
+    """A label key of ours: `mlops-hub.<name>`."""
+    return f"{LABEL_PREFIX}.{name}"
+
+
+LABEL_MANAGED = label("managed")
+LABEL_PREFIX_KEY = label("prefix")  # the hub's spawner prefix: one hub's objects, never another's
+LABEL_USER = label("user")
+LABEL_SERVER_NAME = label("server-name")
+LABEL_ENVIRONMENT = label("environment")
+LABEL_ROLE = label("role")
+LABEL_CPU = label("cpu")
+LABEL_MEM = label("mem")
+LABEL_SERVICE = label("service")
+LABEL_KIND = label("kind")
+LABEL_FILE = label("file")
+
+# ---- environment variables a user server gets from the hub (the lab extension reads them)
+ENV_ENVIRONMENT = "MLOPS_ENVIRONMENT"
+ENV_ROLE = "MLOPS_ROLE"
+ENV_IMAGE_DIGEST = "MLOPS_IMAGE_DIGEST"
+ENV_GITLAB_URL = "MLOPS_GITLAB_URL"
+ENV_MLFLOW_UI_URL = "MLOPS_MLFLOW_UI_URL"
+ENV_GIT_USERNAME = "MLOPS_HUB_GIT_USERNAME"
+ENV_GIT_PASSWORD = "MLOPS_HUB_GIT_PASSWORD"
+
+# ---- JupyterHub custom scopes
+QUOTAS_WRITE_SCOPE = "custom:mlops-quotas:write"
+QUOTAS_READ_SCOPE = "custom:mlops-quotas:read"
+
+
+# ---- the stack: every name derives from the stack name
+def user_server_prefix(stack: str) -> str:
+    """The spawner prefix of a stack's hub: its user servers, volumes and configs carry it."""
+    return f"{stack}-lab"
