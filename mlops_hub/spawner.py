@@ -67,14 +67,16 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         config=True,
         help="""Environments users may pick, in the order shown. Each item is a dict:
         slug (form value), display_name, description, image, default_cpu, default_mem
-        (e.g. '4G'), roles (list of groups that may use it; absent = every role), default (bool).
+        (e.g. '4G'), min_mem (the least memory its servers run in; default 512M), roles (list of
+        groups that may use it; absent = every role), default (bool).
         Empty (the default) keeps SwarmSpawner's own `image` / `allowed_images` behaviour.""",
     )
 
     role_policies = DictTrait(
         config=True,
         help="""Limits per role (a role is a JupyterHub group): {role: {max_cpu, max_mem,
-        default_cpu, default_mem, environments (list of slugs or '*'), max_servers}}.
+        default_cpu, default_mem, environments (list of slugs or '*'), max_servers, pool_cpu,
+        pool_mem, pool_servers}} (the pool_* keys need quota_store).
         A user in several roles gets the most permissive value per dimension. A user in no
         configured role gets the 'default' role; with no 'default' role the spawn is refused.""",
     )
@@ -171,7 +173,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     def _check_fraction(self, proposal):
         value = proposal["value"]
         if value is not None and not 0 < value <= 1:
-            raise ConfigError(proposal["trait"].name, f"must be in (0, 1], got {value}")
+            raise ConfigError(proposal["trait"].name, f"must be a number in (0, 1], got {value:g}")
         return value
 
     # ---- configuration: parsed once per content; the quota store read once per request ----
@@ -328,6 +330,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     _task: TaskView | None = None
 
     async def progress(self):
+        """JupyterHub's contract: yield {progress, message} events for the spawn page until start() ends."""
         sent = 0
         while True:
             while sent < len(self._events):
@@ -386,10 +389,10 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     @classmethod
     def pool_usage_loader(cls, prefix: str) -> Callable[[], Awaitable[list[Charge]]]:
         """For the hub's quota pages, which have no spawner: this hub's running servers as pool charges."""
-        call = threaded_docker_call(shared_client())
 
         async def load() -> list[Charge]:
-            return charges_of(await running_servers(call, prefix))
+            # the client is made at the first call: an unreachable Docker is reported there, as a 503
+            return charges_of(await running_servers(threaded_docker_call(shared_client()), prefix))
 
         return load
 
@@ -436,6 +439,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                 reason="Server misconfigured") from None
 
     async def create_object(self):
+        """SwarmSpawner's hook: create the service (image, limits, labels, secrets, volumes) and return it."""
         image_info = await self.docker("inspect_image", self.image)
         env = self._env_for_request(self.get_env())
         env[ENV_IMAGE_DIGEST] = image_info.get("Id", "")
@@ -554,7 +558,8 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         # not answering yet: JupyterHub's own http_timeout check takes over and reports it
 
     async def get_ip_and_port(self):
-        """The new task's own IP: the service name can still resolve to a previous, dying task."""
+        """DockerSpawner's hook, (ip, port) the hub connects to: the new task's own IP on an internal
+        network, because the service name can still resolve to a previous, dying task."""
         task = getattr(self, "_task", None)
         if self.use_internal_ip and task is None:
             found = newest_task(await self._list_tasks())
@@ -565,11 +570,13 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         return await super().get_ip_and_port()
 
     async def stop(self, now=False):
+        """JupyterHub's contract: stop the server; its team pool charge is released."""
         await super().stop(now=now)
         if self.quota_store:
             quota_service().release(*self._server_key)
 
     async def remove_object(self):
+        """SwarmSpawner's hook: remove the service, its token secret and configs no server uses."""
         try:
             await self.docker("remove_service", self.object_id or self.service_name)
         except APIError as e:

@@ -30,17 +30,23 @@ def configure_platform(c, platform_file: Path | None = None, section: str = "spa
     where = f"{spawner_class.__name__} settings"
     try:
         if platform_file is not None and Path(platform_file).exists():
-            where = str(platform_file)
-            document = load_platform_file(Path(platform_file), known if section == "spawner" else None)
+            where = f"{platform_file}: {section}"
+            # syntax and sections here; the settings themselves once merged with this config, below
+            document = load_platform_file(Path(platform_file), check=False)
             for key, value in (document.get(section) or {}).items():
                 if key not in known:
-                    raise ConfigError(f"{platform_file}: {section}.{key}", "not a setting of the spawner")
+                    raise ConfigError(key, "not a setting of the spawner; see docs/configuration.md")
                 c[spawner_class.__name__][key] = value
         # one settings-only spawner: traitlets resolves every section as for a user's spawner
         spawner_class(config=c)
-    except (ConfigError, TraitError) as e:
-        raise SystemExit(f"mlops-hub: the hub cannot start: {_located(str(e), where)}") from None
+    except ConfigError as e:
+        raise SystemExit(f"mlops-hub: the hub cannot start: {_located(e, where)}") from None
+    except TraitError as e:
+        raise SystemExit(f"mlops-hub: the hub cannot start: {where}: {e}") from None
 
 
-def _located(message: str, where: str) -> str:
-    return message if message.startswith(where) else f"{where}: {message}"
+def _located(e: ConfigError, where: str) -> str:
+    message = str(e)
+    if message.startswith(where.split(": ")[0]):
+        return message  # already names the file
+    return f"{where}.{message}" if e.field else f"{where}: {message}"

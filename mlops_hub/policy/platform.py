@@ -99,8 +99,12 @@ def check_spawner_settings(settings: Mapping, known: Collection[str] | None = No
     )
 
 
-def load_platform_file(path: Path, known: Collection[str] | None = None) -> dict:
-    """platform.yaml as a mapping, checked; ConfigError's message starts with the file and the key."""
+def load_platform_file(path: Path, known: Collection[str] | None = None, check: bool = True) -> dict:
+    """platform.yaml as a mapping; ConfigError's message starts with the file and the key.
+
+    check=False reads the YAML and its sections only, for a caller that checks the settings once
+    merged with others (the hub: platform.yaml plus jupyterhub_config.py).
+    """
     try:
         document = yaml.safe_load(Path(path).read_text(encoding="utf8")) or {}
     except OSError as e:
@@ -113,18 +117,29 @@ def load_platform_file(path: Path, known: Collection[str] | None = None) -> dict
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     try:
-        check_platform_document(document, known)
+        if check:
+            check_platform_document(document, known)
+        else:
+            check_sections(document)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
     return document
 
 
-def check_platform_document(document: object, known: Collection[str] | None = None) -> None:
+def check_sections(document: object) -> None:
     if not isinstance(document, Mapping):
         raise ConfigError("", f"expected a mapping with the sections {', '.join(SECTIONS)}")
     unknown = sorted(str(k) for k in document if k not in SECTIONS)
     if unknown:
         raise ConfigError(unknown[0], f"unknown section; allowed: {', '.join(SECTIONS)}")
+    for name in SECTIONS:
+        if not isinstance(document.get(name) or {}, Mapping):
+            raise ConfigError(name, "expected a mapping of spawner settings")
+
+
+def check_platform_document(document: object, known: Collection[str] | None = None) -> None:
+    """The whole file on its own, as the stack's hub will see it (`mlops-hub up`)."""
+    check_sections(document)
     try:
         check_spawner_settings(document.get("spawner") or {}, known)
     except ConfigError as e:

@@ -120,3 +120,20 @@ def test_dry_run_saves_nothing(quota_hub):
     assert after["version"] == before["version"] and after["spec"] == before["spec"]
     r = hub.api("PUT", "/mlops/quotas/risk-models?dry_run=1", json={"max_cpu": "x", "max_mem": "1G"})
     assert r.status_code == 400
+
+
+def test_a_version_that_is_not_a_whole_number_is_a_400_naming_it(quota_hub):
+    hub = quota_hub
+    assert hub.api("POST", "/groups/versions-team").status_code in (201, 409)
+    doc = {"max_cpu": 1, "max_mem": "1G"}
+    assert hub.api("POST", "/mlops/quotas/versions-team", json=doc).status_code == 201
+    # JSON's Infinity (Python's json accepts and sends it), a huge float, a fraction, a word
+    for raw in (b'{"max_cpu": 1, "max_mem": "1G", "version": Infinity}',
+                b'{"max_cpu": 1, "max_mem": "1G", "version": 1e400}',
+                b'{"max_cpu": 1, "max_mem": "1G", "version": 1.5}',
+                b'{"max_cpu": 1, "max_mem": "1G", "version": "one"}'):
+        r = hub.api("PUT", "/mlops/quotas/versions-team", data=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, (raw, r.status_code, r.text[:300])
+        assert r.json()["message"].startswith("version: expected a whole number"), r.text
+    assert hub.api("GET", "/mlops/quotas/versions-team").json()["version"] == 1  # nothing saved
+    hub.api("DELETE", "/mlops/quotas/versions-team?version=1")

@@ -31,7 +31,11 @@ def test_admin_sees_link_page_and_edits_with_history(quota_hub):
     r = s.post(f"{hub.url}/hub/mlops/quotas", data=form, timeout=10)
     assert r.status_code == 200, r.text[:500]
     assert f"Saved role risk-models (version {int(version) + 1})" in r.text
-    assert "user:boss" in r.text.split('id="mlops-quota-history"')[1]
+    history = r.text.split('id="mlops-quota-history"')[1]
+    assert "user:boss" in history
+    # the change in words and units, not the raw JSON document in bytes
+    assert "pool_cpu 16 -&gt; 12" in history
+    assert "max_mem 8G" in history and '"max_mem":' not in history and str(8 * 1024**3) not in history
     assert hub.api("GET", "/mlops/quotas/risk-models").json()["spec"]["pool_cpu"] == 12.0
 
     # the same (now stale) form again: 409 with the reason, nothing saved

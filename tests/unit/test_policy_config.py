@@ -122,7 +122,8 @@ def test_role_policy_maximum_must_be_at_least_the_smallest_server(raw):
 
 @pytest.mark.parametrize("max_servers", [-1, 1.5, "2", True])
 def test_role_policy_max_servers_must_be_a_whole_number(max_servers):
-    with pytest.raises(ConfigError, match=r"role_policies\['team'\]\.max_servers: (expected a whole number|-1 is outside)"):
+    pattern = r"role_policies\['team'\]\.max_servers: (expected a whole number|-1 is outside)"
+    with pytest.raises(ConfigError, match=pattern):
         role_policies_from_config({"team": {"max_cpu": 1, "max_mem": "1G", "max_servers": max_servers}})
 
 

@@ -133,12 +133,12 @@ def test_duplicate_environment_is_refused_at_config_time():
 @pytest.mark.parametrize("value", [2, 1.5, 0, -0.5, float("nan")])
 def test_guarantee_fraction_outside_zero_to_one_is_refused(trait, value):
     spawner = make_spawner()
-    with pytest.raises(ConfigError, match=rf"{trait}: must be in \(0, 1\]"):
+    with pytest.raises(ConfigError, match=rf"{trait}: must be a number in \(0, 1\]"):
         setattr(spawner, trait, value)
 
 
 def test_guarantee_fraction_two_in_config_is_refused_at_start_up():
-    with pytest.raises(ConfigError, match=r"cpu_guarantee_fraction: must be in \(0, 1\], got 2"):
+    with pytest.raises(ConfigError, match=r"cpu_guarantee_fraction: must be a number in \(0, 1\], got 2"):
         make_spawner(cpu_guarantee_fraction=2)
 
 

@@ -1,0 +1,93 @@
+"""The package's layers, pinned: what each layer may import (docs/architecture.md in the README's layout).
+
+Read from the source (every import statement, relative ones resolved), so a forbidden import fails
+here even when it sits in a function that no test calls.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "mlops_hub"
+
+
+def imports_of(path: Path) -> set[str]:
+    """Absolute names of every module `path` imports."""
+    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            found.add(name)
+            found.update(f"{name}.{alias.name}" for alias in node.names)
+    return found
+
+
+def files(layer: str) -> list[Path]:
+    target = PACKAGE / layer
+    return [target] if target.suffix == ".py" else sorted(target.rglob("*.py"))
+
+
+def _matches(name: str, forbidden: str) -> bool:
+    return name == forbidden or name.startswith(forbidden + ".")
+
+
+RULES = {
+    # pure policy: no Docker, no web server, no hub, and none of the layers above it
+    "policy": ["docker", "tornado", "jupyterhub", "sqlalchemy", "mlops_hub.swarm", "mlops_hub.spawner",
+               "mlops_hub.quotas", "mlops_hub.hub", "mlops_hub.provision", "mlops_hub.deploy"],
+    # the model, the store and admission: no Docker and no web; the hub's handlers live in hub/
+    "quotas": ["docker", "tornado", "jupyterhub.app", "jupyterhub.handlers", "jupyterhub.apihandlers",
+               "mlops_hub.swarm", "mlops_hub.spawner", "mlops_hub.hub"],
+    # runs in user containers that do not have the hub's dependencies
+    "lab": ["mlops_hub.hub", "mlops_hub.quotas", "mlops_hub.swarm", "mlops_hub.spawner", "mlops_hub.provision",
+            "mlops_hub.deploy", "mlops_hub.policy", "docker", "dockerspawner", "jupyterhub.app"],
+    # hub web goes through quotas; it never touches Docker or the spawner directly
+    "hub": ["mlops_hub.swarm", "mlops_hub.spawner", "docker", "dockerspawner"],
+    # Docker I/O knows no web handlers, spawner or quotas
+    "swarm": ["mlops_hub.hub", "mlops_hub.spawner", "mlops_hub.quotas", "tornado", "jupyterhub"],
+    "deploy": ["mlops_hub.spawner", "mlops_hub.hub", "mlops_hub.quotas"],
+}
+
+
+@pytest.mark.parametrize("layer", sorted(RULES))
+def test_layer_imports_only_what_it_may(layer):
+    broken = []
+    for path in files(layer):
+        for name in sorted(imports_of(path)):
+            if any(_matches(name, forbidden) for forbidden in RULES[layer]):
+                broken.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
+    assert broken == []
+
+
+def test_names_imports_nothing_of_ours_or_anyone_elses():
+    assert {name for name in imports_of(PACKAGE / "names.py") if name != "__future__"
+            and not name.startswith("__future__.")} == set()
+
+
+def test_the_rule_checker_sees_relative_imports():
+    # the checker itself must be able to fail: spawner.py imports swarm through a relative import
+    assert "mlops_hub.swarm.tasks" in imports_of(PACKAGE / "spawner.py")
+    assert "mlops_hub.policy.errors" in imports_of(PACKAGE / "policy" / "roles.py")
+
+
+def test_importing_policy_and_quotas_loads_no_docker_tornado_or_hub_app():
+    code = ("import sys, mlops_hub.policy, mlops_hub.policy.platform, mlops_hub.policy.form, "
+            "mlops_hub.quotas.service, mlops_hub.quotas.store, mlops_hub.names;"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('docker', 'tornado', 'dockerspawner')"
+            " or m == 'jupyterhub.app'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
