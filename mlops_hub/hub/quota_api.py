@@ -20,8 +20,9 @@ from jupyterhub import orm
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
+from ..policy.dry_run import servers_exceeding
 from ..policy.errors import ConfigError
-from ..policy.pools import Usage, headroom, servers_exceeding
+from ..policy.pools import Usage, headroom
 from ..policy.roles import DEFAULT_ROLE, RolePolicy, check_role_name, display_document
 from ..quotas.service import QuotaService, quota_service
 from ..quotas.store import QuotaError, RoleRecord, StaleVersion

@@ -9,6 +9,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Any as AnyTrait
 from traitlets import Float, Int, Unicode, default
 
+from ..names import ENV_ENVIRONMENT, ENV_GITLAB_URL, ENV_IMAGE_DIGEST, ENV_MLFLOW_UI_URL
 from .tokens import ChainTokenSource, HubAuthStateTokenSource, SavedTokenSource
 
 
@@ -64,11 +65,11 @@ class MlopsLabApp(ExtensionApp):
 
     @default("mlflow_ui_url")
     def _default_ui_url(self) -> str:
-        return _env("MLOPS_MLFLOW_UI_URL") or self.mlflow_tracking_uri
+        return _env(ENV_MLFLOW_UI_URL) or self.mlflow_tracking_uri
 
     @default("gitlab_url")
     def _default_gitlab_url(self) -> str:
-        return _env("MLOPS_GITLAB_URL")
+        return _env(ENV_GITLAB_URL)
 
     @default("owner")
     def _default_owner(self) -> str:
@@ -76,11 +77,11 @@ class MlopsLabApp(ExtensionApp):
 
     @default("environment")
     def _default_environment(self) -> str:
-        return _env("MLOPS_ENVIRONMENT")
+        return _env(ENV_ENVIRONMENT)
 
     @default("image_digest")
     def _default_image_digest(self) -> str:
-        return _env("MLOPS_IMAGE_DIGEST")
+        return _env(ENV_IMAGE_DIGEST)
 
     @default("saved_tokens")
     def _default_saved_tokens(self) -> SavedTokenSource:

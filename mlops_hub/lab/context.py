@@ -17,6 +17,7 @@ import os
 import platform
 import sys
 
+from ..names import ENV_ENVIRONMENT, ENV_IMAGE_DIGEST
 from .errors import LabError
 from .gitinfo import file_state
 from .notebook_path import current_notebook_path
@@ -44,8 +45,8 @@ PYTHON_VERSION = "mlops_hub.python_version"
 
 # environment variable the spawner sets -> tag
 _ENV_TAGS = {
-    "MLOPS_ENVIRONMENT": ENVIRONMENT,
-    "MLOPS_IMAGE_DIGEST": IMAGE_DIGEST,
+    ENV_ENVIRONMENT: ENVIRONMENT,
+    ENV_IMAGE_DIGEST: IMAGE_DIGEST,
     "CPU_LIMIT": CPU_LIMIT,
     "MEM_LIMIT": MEM_LIMIT,
     "JUPYTERHUB_USER": USER,
@@ -109,7 +110,7 @@ class NotebookRunContext:
 
     def in_context(self) -> bool:
         return any(os.environ.get(v) for v in ("JPY_SESSION_NAME", "JUPYTERHUB_USER",
-                                                "MLOPS_ENVIRONMENT")) or (
+                                                ENV_ENVIRONMENT)) or (
             current_notebook_path() is not None
         )
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from mlops_hub.policy.dry_run import servers_exceeding
 from mlops_hub.policy.pools import (
     Charge,
     PoolRefusal,
@@ -9,7 +10,6 @@ from mlops_hub.policy.pools import (
     Usage,
     check_pool,
     headroom,
-    servers_exceeding,
     usage_by_role,
 )
 from mlops_hub.policy.roles import RolePolicy
