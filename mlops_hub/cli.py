@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .deploy.images import build_all
+from .deploy.preflight import PreflightError, run_preflight
 from .deploy.shell import DeployError, run, say
 from .deploy.stack import StackSettings, check_db_url, deploy, oidc_enabled, remove, wait_for_hub
 
@@ -81,8 +82,15 @@ def cmd_status(args) -> None:
               quiet=True))
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage mistake is one line naming the argument, not a usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mlops-hub", description=__doc__)
+    p = OneLineParser(prog="mlops-hub", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp, stack=True):
@@ -119,12 +127,31 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        # outside _run: Python may raise it late, even inside another error's handler
+        print("mlops-hub: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: list[str] | None) -> int:
+    """The verb, after its preflight checks; a user mistake is one line and exit 2."""
+    try:
+        args = parser().parse_args(argv)
+        run_preflight(args.command, args)  # before any image is built or anything deployed
         args.func(args)
+    except PreflightError as e:
+        print(f"mlops-hub: {e}", file=sys.stderr)
+        return 2
     except DeployError as e:
         print(f"mlops-hub: {e}", file=sys.stderr)
         return 1
+    except OSError as e:
+        # a file or directory the user named or owns (state dir, config) that cannot be used
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"mlops-hub: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     return 0
 
 
