@@ -8,14 +8,11 @@ import sys
 from pathlib import Path
 
 from .deploy.images import build_all
+from .deploy.preflight import PreflightError, run_preflight
 from .deploy.shell import DeployError, run, say
 from .deploy.stack import StackSettings, check_db_url, deploy, oidc_enabled, remove, wait_for_hub
 
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-
-
-class UsageError(DeployError):
-    """A mistake the user can fix (a flag, a file, a setting): one line, exit code 2."""
 
 
 def find_repo() -> Path:
@@ -50,22 +47,22 @@ def cmd_build(args) -> None:
         print(f"{name}: {tag}")
 
 
-def check_platform_config(path: Path) -> None:
-    """The hub's own start-up check of platform.yaml, run before anything is built."""
-    from .policy.errors import ConfigError
-    from .policy.platform import load_platform_file
-    from .spawner import MLOpsSwarmSpawner
+def spawner_setting_names() -> set[str]:
+    """What platform.yaml's `spawner` section may set: MLOpsSwarmSpawner's settings."""
+    from .spawner import MLOpsSwarmSpawner  # the hub's dependencies: only for `up`
 
+    return set(MLOpsSwarmSpawner.class_trait_names(config=True))
+
+
+def default_platform_config() -> str | None:
     try:
-        load_platform_file(path, set(MLOpsSwarmSpawner.class_trait_names(config=True)))
-    except ConfigError as e:
-        raise UsageError(str(e)) from None
+        return str(find_repo() / "config" / "platform.yaml")
+    except DeployError:
+        return None
 
 
 def cmd_up(args) -> None:
     settings = _settings(args)
-    # a wrong setting fails here, not after minutes of image builds
-    check_platform_config(settings.platform_config or settings.repo / "config" / "platform.yaml")
     oidc = oidc_enabled(settings, os.environ)
     check_db_url(os.environ)
     tags = build_all(settings.repo, args.ca_bundle)
@@ -98,8 +95,15 @@ def cmd_status(args) -> None:
               quiet=True))
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage mistake is one line naming the argument, not a usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mlops-hub", description=__doc__)
+    p = OneLineParser(prog="mlops-hub", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp, stack=True):
@@ -123,7 +127,9 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--oidc-client-secret-file",
                    help="log in through OpenID Connect: the client secret's file (with MLOPS_OIDC_ISSUER,"
                         " MLOPS_OIDC_CLIENT_ID, MLOPS_OIDC_CALLBACK_URL set; docs/quotas.md)")
-    u.set_defaults(func=cmd_up)
+    # preflight checks platform.yaml's content with the hub's own start-up check, before building
+    u.set_defaults(func=cmd_up, spawner_setting_names=spawner_setting_names,
+                   default_platform_config=default_platform_config())
 
     d = sub.add_parser("down", help="remove the stack and the user servers it started")
     common(d)
@@ -136,15 +142,31 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
     try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        # outside _run: Python may raise it late, even inside another error's handler
+        print("mlops-hub: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: list[str] | None) -> int:
+    """The verb, after its preflight checks; a user mistake is one line and exit 2."""
+    try:
+        args = parser().parse_args(argv)
+        run_preflight(args.command, args)  # before any image is built or anything deployed
         args.func(args)
-    except UsageError as e:
+    except PreflightError as e:
         print(f"mlops-hub: {e}", file=sys.stderr)
         return 2
     except DeployError as e:
         print(f"mlops-hub: {e}", file=sys.stderr)
         return 1
+    except OSError as e:
+        # a file or directory the user named or owns (state dir, config) that cannot be used
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"mlops-hub: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     return 0
 
 

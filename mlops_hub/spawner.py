@@ -18,6 +18,7 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Bool, Float, List, Unicode, default, validate
 from traitlets import Dict as DictTrait
+from traitlets import Enum as EnumTrait
 
 from .names import ENV_ENVIRONMENT, ENV_IMAGE_DIGEST, ENV_ROLE
 from .policy import (
@@ -37,6 +38,7 @@ from .policy.pools import Charge, Headroom, Usage, headroom
 from .policy.units import format_cpu, format_memory
 from .provision import provision, server_owner
 from .quotas.service import quota_service
+from .swarm import endpoint as swarm_endpoint
 from .swarm import token_secret
 from .swarm.client import shared_client
 from .swarm.configs import is_missing_reference, remove_unused
@@ -169,6 +171,16 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         (when ca_include_system_roots is true) so public and internal sites both verify.""",
     )
 
+    published_port_mode = EnumTrait(
+        list(swarm_endpoint.PUBLISH_MODES),
+        default_value="host",
+        config=True,
+        help="""How the server's port is published when the hub does not use the task's own IP
+        (`use_internal_ip` False, e.g. `network_name` 'bridge'): 'host' (default) publishes on the
+        node running the task and works without IPVS; 'ingress' uses Swarm's routing mesh, which
+        needs IPVS on every node and an endpoint mode 'vip'. See docs/configuration.md.""",
+    )
+
     @validate("cpu_guarantee_fraction", "mem_guarantee_fraction")
     def _check_fraction(self, proposal):
         value = proposal["value"]
@@ -188,6 +200,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         self._request_policies: Mapping[str, RolePolicy] | None = None
         # apply_request overwrites image/cpu_limit/mem_limit per spawn; the configured ones stay here
         self._configured = (self.image, self.cpu_limit, self.mem_limit)
+        self._check_networking()
         if self.policy_enabled or self.package_index or self.storage:
             self.platform  # noqa: B018 - a bad setting fails here (the hub checks it at start-up too)
 
@@ -197,6 +210,18 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         image, cpu, mem = self._configured
         return platform_policy(self.environments, self.role_policies, self.package_index, self.storage,
                                image=image, fallback_cpu=cpu, fallback_mem=mem)
+
+    def _endpoint_kwargs(self) -> dict:
+        return swarm_endpoint.endpoint_kwargs(
+            network_name=self.network_name, use_internal_ip=self.use_internal_ip, port=self.port,
+            extra_endpoint_spec=self.extra_endpoint_spec, publish_mode=self.published_port_mode)
+
+    def _check_networking(self) -> None:
+        """A networking combination Docker refuses fails here, naming the settings, before any spawn."""
+        if swarm_endpoint.uses_ingress(self._endpoint_kwargs()) and not swarm_endpoint.ipvs_available():
+            self.log.warning(
+                "published_port_mode / extra_endpoint_spec: ports published in ingress mode never answer"
+                " on a node without IPVS (this one has none); use published_port_mode = 'host'")
 
     def _policies(self) -> Mapping[str, RolePolicy]:
         """The roles in force for this request: the quota store's (read once), else the configured ones."""
@@ -484,6 +509,9 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             extra_task_spec=self.extra_task_spec,
             extra_endpoint_spec=self.extra_endpoint_spec,
             extra_create_kwargs=self.extra_create_kwargs,
+            use_internal_ip=self.use_internal_ip,
+            port=self.port,
+            published_port_mode=self.published_port_mode,
         )
         if self.mlops_request is not None:
             r = self.mlops_request
@@ -559,7 +587,10 @@ class MLOpsSwarmSpawner(SwarmSpawner):
 
     async def get_ip_and_port(self):
         """DockerSpawner's hook, (ip, port) the hub connects to: the new task's own IP on an internal
-        network, because the service name can still resolve to a previous, dying task."""
+        network, because the service name can still resolve to a previous, dying task; else the
+        port published on the node."""
+        if not (self.use_internal_ip or self.use_internal_hostname):
+            return await self._published_address()
         task = getattr(self, "_task", None)
         if self.use_internal_ip and task is None:
             found = newest_task(await self._list_tasks())
@@ -568,6 +599,17 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         if self.use_internal_ip and address:
             return address, self.port
         return await super().get_ip_and_port()
+
+    async def _published_address(self) -> tuple[str, int]:
+        """host_ip and the published port; a host-mode port is read from the task (Swarm picks it)."""
+        if self.network_name == "host":
+            return self.host_ip, self.port  # the server listens on the node itself
+        service = await self.get_object()
+        task = newest_task(await self._list_tasks())
+        port = swarm_endpoint.published_port(service or {}, task, self.port)
+        if port is None:
+            raise RuntimeError(f"Service {self.service_name} publishes no port for {self.port}")
+        return self.host_ip, port
 
     async def stop(self, now=False):
         """JupyterHub's contract: stop the server; its team pool charge is released."""

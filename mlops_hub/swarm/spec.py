@@ -14,6 +14,8 @@ from docker.types import (
     TaskTemplate,
 )
 
+from .endpoint import endpoint_kwargs
+
 
 @dataclass
 class ServerSpec:
@@ -40,6 +42,10 @@ class ServerSpec:
     extra_placement_spec: dict = field(default_factory=dict)
     extra_task_spec: dict = field(default_factory=dict)
     extra_endpoint_spec: dict = field(default_factory=dict)
+    # dockerspawner's networking: publish `port` unless the hub uses the task's own IP
+    use_internal_ip: bool = True
+    port: int = 8888
+    published_port_mode: str = "host"
     extra_create_kwargs: dict = field(default_factory=dict)
 
 
@@ -91,14 +97,15 @@ def build_service_kwargs(spec: ServerSpec) -> dict[str, Any]:
     )
     task_kwargs.update(spec.extra_task_spec)
 
-    # DNS round-robin: works without IPVS and needs no virtual IP for a one-task service
-    endpoint_kwargs: dict[str, Any] = {"mode": "dnsrr"}
-    endpoint_kwargs.update(spec.extra_endpoint_spec)
+    endpoint = endpoint_kwargs(
+        network_name=spec.network, use_internal_ip=spec.use_internal_ip, port=spec.port,
+        extra_endpoint_spec=spec.extra_endpoint_spec, publish_mode=spec.published_port_mode,
+    )
 
     kwargs: dict[str, Any] = dict(
         name=spec.name,
         task_template=TaskTemplate(**task_kwargs),
-        endpoint_spec=EndpointSpec(**endpoint_kwargs),
+        endpoint_spec=EndpointSpec(**endpoint),
         labels=spec.labels,
     )
     kwargs.update(spec.extra_create_kwargs)

@@ -1,0 +1,183 @@
+"""Checks the CLI runs before it builds or deploys anything: each failure is one line naming the fix.
+
+Every verb runs its list of steps in order (`STEPS`); a later step may rely on an earlier one
+(the swarm check needs a daemon that answers). `up` checks platform.yaml's content with the hub's
+own start-up check, after the file checks and before anything is built.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+from argparse import Namespace
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..policy.errors import ConfigError
+from ..policy.platform import load_platform_file
+from .shell import DeployError
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+# the daemon normally answers within a second; a dead TCP host must not hang the CLI
+DOCKER_TIMEOUT = 20.0
+# Docker's object-name rule; 30 characters keep `<stack>_jupyterhub_db_password` and the user
+# servers' `<stack>-lab-<user>` service names inside Docker's 63/64-character limits
+STACK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,29}")
+HOST_SETUP = "scripts/host-setup.sh"
+
+
+class PreflightError(DeployError):
+    """A user mistake or a missing prerequisite, found before anything was built or deployed."""
+
+
+Step = Callable[[Namespace], None]
+
+
+def check_stack_name(args: Namespace) -> None:
+    name = args.stack
+    if not STACK_NAME.fullmatch(name):
+        raise PreflightError(
+            f"--stack: {name!r} is not a valid stack name; use 1-30 letters, digits, '-', '_' or '.',"
+            " starting with a letter or digit")
+
+
+def readable_file(flag: str, path: str | os.PathLike | None) -> None:
+    """`path` is an existing, readable regular file; otherwise PreflightError naming `flag`."""
+    if path is None:
+        return
+    p = Path(path)
+    if not p.exists():
+        raise PreflightError(f"{flag}: {p} does not exist")
+    if not p.is_file():
+        raise PreflightError(f"{flag}: {p} is not a regular file")
+    try:
+        with p.open("rb") as f:
+            f.read(1)
+    except OSError as e:
+        raise PreflightError(f"{flag}: cannot read {p} ({e.strerror})") from None
+
+
+def check_ca_bundle(args: Namespace) -> None:
+    readable_file("--ca-bundle (or MLOPS_HUB_CA_BUNDLE)", args.ca_bundle)
+
+
+def check_platform_config(args: Namespace) -> None:
+    readable_file("--platform-config", getattr(args, "platform_config", None))
+
+
+def check_platform_settings(args: Namespace) -> None:
+    """The hub's own start-up check of platform.yaml's content (keys, roles, environments, units)."""
+    path = getattr(args, "platform_config", None) or getattr(args, "default_platform_config", None)
+    if not path:
+        return
+    setting_names = getattr(args, "spawner_setting_names", None)
+    try:
+        load_platform_file(Path(path), setting_names() if callable(setting_names) else None)
+    except ConfigError as e:
+        raise PreflightError(str(e)) from None
+
+
+def check_oidc_secret_file(args: Namespace) -> None:
+    readable_file("--oidc-client-secret-file", getattr(args, "oidc_client_secret_file", None))
+
+
+def check_port_range(args: Namespace) -> None:
+    for flag, port in _ports(args):
+        if not 1 <= port <= 65535:
+            raise PreflightError(f"{flag}: {port} is out of range; allowed 1-65535")
+    if len({port for _, port in _ports(args)}) < len(_ports(args)):
+        raise PreflightError("--port / --mlflow-port: must differ")
+
+
+def _ports(args: Namespace) -> list[tuple[str, int]]:
+    return [(flag, getattr(args, attr)) for flag, attr in (("--port", "port"), ("--mlflow-port", "mlflow_port"))
+            if getattr(args, attr, None) is not None]
+
+
+def docker_host() -> str:
+    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+
+
+def check_docker_cli(args: Namespace) -> None:
+    if shutil.which("docker") is None:
+        raise PreflightError(
+            f"docker: no `docker` command on PATH; install Docker Engine (bash {HOST_SETUP} does)")
+
+
+def _docker(*argv: str) -> subprocess.CompletedProcess:
+    try:
+        proc = subprocess.run(["docker", *argv], capture_output=True, timeout=DOCKER_TIMEOUT, text=True)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(["docker", *argv], 1, "", "timed out")
+    if proc.returncode in (-signal.SIGINT, 128 + signal.SIGINT):
+        raise KeyboardInterrupt  # Ctrl-C reached docker too: the user stopped us, the daemon may be fine
+    return proc
+
+
+def _daemon_down(host: str) -> PreflightError:
+    return PreflightError(
+        f"docker: the daemon at {host} does not answer; start it (dockerd) or run {HOST_SETUP}")
+
+
+def check_daemon(args: Namespace) -> None:
+    if _docker("version", "--format", "{{.Server.Version}}").returncode != 0:
+        raise _daemon_down(docker_host())
+
+
+def check_swarm(args: Namespace) -> None:
+    proc = _docker("info", "--format", "{{.Swarm.LocalNodeState}}")
+    if proc.returncode != 0:
+        raise _daemon_down(docker_host())
+    state = proc.stdout.strip() or "unknown"
+    if state != "active":
+        raise PreflightError(
+            f"docker: this node is not in an active swarm (state: {state}); run"
+            f" `docker swarm init --advertise-addr 127.0.0.1` or {HOST_SETUP}")
+
+
+def _ports_of_stack(stack: str) -> set[int]:
+    """Ports the stack itself publishes: an upgrade (`up` again) reuses them."""
+    proc = _docker("stack", "services", stack, "--format", "{{.Ports}}")
+    return {int(p) for p in re.findall(r":(\d+)->", proc.stdout)} if proc.returncode == 0 else set()
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something on this host listens on `port` (host-mode ports bind every address)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return True
+            raise PreflightError(f"port {port}: cannot be checked ({e.strerror})") from None
+    return False
+
+
+def check_ports_free(args: Namespace) -> None:
+    ours = _ports_of_stack(args.stack)
+    for flag, port in _ports(args):
+        if port not in ours and port_in_use(port):
+            raise PreflightError(f"{flag}: port {port} is already in use on this host; choose another ({flag} N)")
+
+
+DOCKER_STEPS: tuple[Step, ...] = (check_docker_cli, check_daemon)
+STEPS: dict[str, tuple[Step, ...]] = {
+    "build": (check_ca_bundle, *DOCKER_STEPS),
+    "up": (
+        check_stack_name, check_port_range, check_ca_bundle, check_platform_config, check_platform_settings,
+        check_oidc_secret_file, *DOCKER_STEPS, check_swarm, check_ports_free,
+    ),
+    "down": (check_stack_name, *DOCKER_STEPS, check_swarm),
+    "status": (check_stack_name, *DOCKER_STEPS, check_swarm),
+}
+
+
+def run_preflight(verb: str, args: Namespace, steps: Sequence[Step] | None = None) -> None:
+    """Run the verb's checks in order; the first failure raises PreflightError."""
+    for step in STEPS[verb] if steps is None else steps:
+        step(args)

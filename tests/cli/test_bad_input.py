@@ -1,0 +1,176 @@
+"""`mlops-hub` run as a user runs it: a mistake is one line naming the flag or the fix, exit 2, nothing built.
+
+The real entry point runs as a subprocess. A recording wrapper in front of the real `docker` shows
+which docker commands ran (never `build`); only "swarm not active" and the interrupt use a fake
+`docker` (a double), since this machine's swarm is shared and must stay active.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.ports import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+CLI = str(Path(sys.executable).parent / "mlops-hub")
+STACK = os.environ.get("MLOPS_TEST_STACK", "mlopstest")
+
+
+def docker_wrapper(directory: Path, body: str) -> Path:
+    """A `docker` on PATH that records its arguments, then runs `body` (sh)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / "docker-calls.log"
+    script = directory / "docker"
+    script.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\n{body}\n')
+    script.chmod(0o755)
+    return log
+
+
+def recording_real_docker(tmp_path: Path) -> tuple[dict, Path]:
+    real = shutil.which("docker")
+    assert real, "these tests need the docker CLI"
+    log = docker_wrapper(tmp_path / "bin", f'exec "{real}" "$@"')
+    return {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}, log
+
+
+def fake_docker(tmp_path: Path, body: str) -> tuple[dict, Path]:
+    log = docker_wrapper(tmp_path / "bin", body)
+    # the double is the only docker the CLI can find
+    return {"PATH": str(tmp_path / "bin")}, log
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], env={**os.environ, **(env or {})}, cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def calls(log: Path) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def assert_one_line_refusal(proc: subprocess.CompletedProcess, *expected: str, log: Path | None = None) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("mlops-hub")
+    for text in expected:
+        assert text in lines[0]
+    # build_all announces every step with "[mlops-hub]"; nothing may have started
+    assert "[mlops-hub]" not in proc.stderr
+    if log is not None:
+        assert not [c for c in calls(log) if c.split()[:1] in (["build"], ["stack"], ["service"]) and
+                    not c.startswith("stack services")], calls(log)
+
+
+def test_missing_platform_config_is_named_before_docker_is_asked(tmp_path):
+    env, log = recording_real_docker(tmp_path)
+    missing = tmp_path / "nowhere" / "platform.yaml"
+    proc = run_cli("up", "--stack", STACK, "--platform-config", str(missing), env=env)
+    assert_one_line_refusal(proc, "--platform-config", str(missing), "does not exist", log=log)
+    assert calls(log) == []
+
+
+def test_platform_config_that_is_a_directory_is_named(tmp_path):
+    proc = run_cli("up", "--stack", STACK, "--platform-config", str(tmp_path))
+    assert_one_line_refusal(proc, "--platform-config", "is not a regular file")
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_missing_ca_bundle_is_named_for_build_and_up(tmp_path, how):
+    env, log = recording_real_docker(tmp_path)
+    missing = str(tmp_path / "corp-ca.pem")
+    for verb in ("build", "up"):
+        if how == "flag":
+            proc = run_cli(verb, "--ca-bundle", missing, env=env)
+        else:
+            proc = run_cli(verb, env={**env, "MLOPS_HUB_CA_BUNDLE": missing})
+        assert_one_line_refusal(proc, "--ca-bundle (or MLOPS_HUB_CA_BUNDLE)", missing, log=log)
+    assert calls(log) == []
+
+
+@pytest.mark.parametrize("verb", ["build", "up", "down", "status"])
+def test_no_docker_on_path_says_how_to_install_it(tmp_path, verb):
+    (tmp_path / "empty").mkdir()
+    proc = run_cli(verb, env={"PATH": str(tmp_path / "empty")})
+    assert_one_line_refusal(proc, "docker: no `docker` command on PATH", "scripts/host-setup.sh")
+
+
+@pytest.mark.parametrize("verb", ["build", "up", "down", "status"])
+def test_daemon_that_does_not_answer_is_named_with_its_address(tmp_path, verb):
+    socket_path = tmp_path / "nobody-listens.sock"
+    env, log = recording_real_docker(tmp_path)
+    env["DOCKER_HOST"] = f"unix://{socket_path}"
+    proc = run_cli(verb, "--stack", STACK, env=env) if verb != "build" else run_cli(verb, env=env)
+    assert_one_line_refusal(proc, f"docker: the daemon at unix://{socket_path} does not answer",
+                            "start it (dockerd) or run scripts/host-setup.sh", log=log)
+    assert calls(log), "the real docker CLI was asked"
+
+
+@pytest.mark.parametrize("verb", ["up", "down", "status"])
+def test_swarm_not_active_double_says_to_init_it(tmp_path, verb):
+    env, log = fake_docker(tmp_path, '[ "$1" = info ] && echo inactive\nexit 0')
+    proc = run_cli(verb, "--stack", STACK, env=env)
+    assert_one_line_refusal(proc, "not in an active swarm (state: inactive)", "docker swarm init", log=log)
+    assert any(c.startswith("info") for c in calls(log))
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("bad name", "not a valid stack name"),
+    ("-lead", "starting with a letter or digit"),
+    ("x" * 31, "1-30 letters"),
+    ("ünï", "not a valid stack name"),
+])
+def test_bad_stack_name_is_named_with_the_rule(tmp_path, name, why):
+    env, log = recording_real_docker(tmp_path)
+    for verb in ("up", "down", "status"):
+        proc = run_cli(verb, f"--stack={name}", env=env)
+        assert_one_line_refusal(proc, "--stack", why, log=log)
+    assert calls(log) == []
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--port", "70000"], "--port: 70000 is out of range; allowed 1-65535"),
+    (["--mlflow-port", "0"], "--mlflow-port: 0 is out of range"),
+    (["--port", "eighty"], "argument --port: invalid int value: 'eighty'"),
+    (["--port", "8111", "--mlflow-port", "8111"], "--port / --mlflow-port: must differ"),
+])
+def test_bad_ports_are_named(tmp_path, args, expected):
+    env, log = recording_real_docker(tmp_path)
+    proc = run_cli("up", "--stack", STACK, *args, env=env)
+    assert_one_line_refusal(proc, expected, log=log)
+
+
+def test_port_already_in_use_is_named_before_any_build(tmp_path):
+    env, log = recording_real_docker(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run_cli("up", "--stack", STACK, "--port", str(port), "--mlflow-port", str(free_port()), env=env)
+    assert_one_line_refusal(proc, f"--port: port {port} is already in use", log=log)
+    assert any(c.startswith("info") for c in calls(log)), "the docker checks ran first"
+
+
+def test_interrupt_double_is_one_line_and_exit_130(tmp_path):
+    # the fake daemon never answers, so the CLI is waiting on docker when the user presses Ctrl-C
+    env, log = fake_docker(tmp_path, f"exec {shutil.which('sleep')} 60")
+    proc = subprocess.Popen([CLI, "status", "--stack", STACK], env={**os.environ, **env}, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    while not calls(log):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the CLI and its docker child
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert out == "" and err.strip().splitlines() == ["mlops-hub: interrupted"]

@@ -1,0 +1,58 @@
+"""The CLI's preflight: stack-name rule, port checks, and which verb checks what, in which order."""
+
+import socket
+from argparse import Namespace
+
+import pytest
+
+from mlops_hub.deploy import preflight
+from mlops_hub.deploy.preflight import PreflightError, check_port_range, check_stack_name, port_in_use
+
+
+@pytest.mark.parametrize("name", ["mlops-hub", "cntest", "Team_1.prod", "a" * 30])
+def test_valid_stack_names_pass(name):
+    check_stack_name(Namespace(stack=name))
+
+
+@pytest.mark.parametrize("name", ["", "-x", ".x", "a b", "a/b", "a" * 31, "ключ"])
+def test_invalid_stack_names_are_named(name):
+    with pytest.raises(PreflightError, match="^--stack: "):
+        check_stack_name(Namespace(stack=name))
+
+
+def test_port_range_names_the_flag():
+    with pytest.raises(PreflightError, match="^--mlflow-port: 65536 is out of range"):
+        check_port_range(Namespace(port=8000, mlflow_port=65536))
+    check_port_range(Namespace(port=1, mlflow_port=65535))
+
+
+def test_a_listening_port_is_in_use_and_a_closed_one_is_not():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert port_in_use(port) is True
+    assert port_in_use(port) is False
+
+
+def test_every_verb_checks_files_before_docker_and_build_needs_no_swarm():
+    steps = preflight.STEPS
+    assert preflight.check_swarm not in steps["build"]
+    for verb in ("up", "down", "status"):
+        assert steps[verb].index(preflight.check_docker_cli) < steps[verb].index(preflight.check_swarm)
+    up = steps["up"]
+    assert up.index(preflight.check_platform_config) < up.index(preflight.check_docker_cli)
+    assert up[-1] is preflight.check_ports_free
+
+
+def test_steps_run_in_order_and_stop_at_the_first_failure():
+    ran = []
+
+    def fails(args):
+        ran.append("fails")
+        raise PreflightError("x: wrong")
+
+    with pytest.raises(PreflightError, match="x: wrong"):
+        steps = [lambda a: ran.append("first"), fails, lambda a: ran.append("never")]
+        preflight.run_preflight("up", Namespace(), steps)
+    assert ran == ["first", "fails"]
