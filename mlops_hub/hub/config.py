@@ -9,6 +9,7 @@ before any user spawns. A bad value stops the hub with a message naming the file
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from traitlets import TraitError
 from traitlets.utils.importstring import import_item
@@ -20,6 +21,13 @@ from ..policy.platform import load_platform_file
 def _spawner_class(c):
     name = c.JupyterHub.spawner_class if "spawner_class" in c.JupyterHub else "mlops_hub.spawner.MLOpsSwarmSpawner"
     return import_item(name) if isinstance(name, str) else name
+
+
+def settings_only_spawner(spawner_class, config):
+    """A spawner made only to read its settings: traitlets resolves its config sections as for a
+    user's spawner. dockerspawner renders names from the user at `image` time, so it gets a stand-in."""
+    user = SimpleNamespace(name="mlops-hub-settings", groups=[], spawners={}, url="/", id=0)
+    return spawner_class(config=config, user=user)
 
 
 def configure_platform(c, platform_file: Path | None = None, section: str = "spawner") -> None:
@@ -38,7 +46,7 @@ def configure_platform(c, platform_file: Path | None = None, section: str = "spa
                     raise ConfigError(key, "not a setting of the spawner; see docs/configuration.md")
                 c[spawner_class.__name__][key] = value
         # one settings-only spawner: traitlets resolves every section as for a user's spawner
-        spawner_class(config=c)
+        settings_only_spawner(spawner_class, c)
     except ConfigError as e:
         raise SystemExit(f"mlops-hub: the hub cannot start: {_located(e, where)}") from None
     except TraitError as e:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..names import QUOTAS_READ_SCOPE, QUOTAS_WRITE_SCOPE
 from ..policy.environments import EnvironmentCatalogue
 from ..policy.pools import Charge
+from .config import settings_only_spawner
 
 _SETTINGS_KEY = "mlops_hub_quota_context"
 
@@ -28,7 +29,7 @@ class HubQuotaContext:
     def from_settings(cls, settings: dict) -> HubQuotaContext:
         """Built at the first request and kept in the hub's settings (config does not change at run time)."""
         if _SETTINGS_KEY not in settings:
-            spawner = settings["spawner_class"](config=settings["config"])
+            spawner = settings_only_spawner(settings["spawner_class"], settings["config"])
             platform = spawner.platform
             settings[_SETTINGS_KEY] = cls(
                 catalogue=platform.catalogue,

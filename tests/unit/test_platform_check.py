@@ -40,9 +40,13 @@ BAD = {
 
 
 def hub_config(quota_store: bool) -> Config:
+    """As the stack's jupyterhub_config.py sets it up before loading platform.yaml."""
     c = Config()
     c.JupyterHub.spawner_class = "mlops_hub.spawner.MLOpsSwarmSpawner"
     c.MLOpsSwarmSpawner.quota_store = quota_store
+    c.MLOpsSwarmSpawner.image = "mlops-hub/lab-base:test"  # dockerspawner renders names when it is set
+    c.MLOpsSwarmSpawner.network_name = "mlops-hub-net"
+    c.MLOpsSwarmSpawner.use_internal_ip = True
     return c
 
 
