@@ -1,0 +1,36 @@
+"""The stack's own jupyterhub_config.py, loaded as JupyterHub loads it: with the shipped platform.yaml
+the hub starts; with a bad one it stops at start with the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from traitlets.config.loader import PyFileConfigLoader
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_hub_config(monkeypatch, tmp_path, platform: Path):
+    monkeypatch.setenv("MLOPS_PLATFORM_CONFIG", str(platform))
+    monkeypatch.setenv("MLOPS_SECRETS_DIR", str(tmp_path / "no-secrets"))
+    monkeypatch.setenv("MLOPS_HUB_DB_URL", f"sqlite:///{tmp_path}/hub.sqlite")
+    for name in ("MLOPS_OIDC_ISSUER", "MLOPS_HUB_SPAWNER"):
+        monkeypatch.delenv(name, raising=False)
+    return PyFileConfigLoader("jupyterhub_config.py", path=str(REPO)).load_config()
+
+
+def test_the_shipped_platform_file_loads(monkeypatch, tmp_path):
+    c = load_hub_config(monkeypatch, tmp_path, REPO / "config" / "platform.yaml")
+    assert c.MLOpsSwarmSpawner.quota_store is True
+    assert [e["slug"] for e in c.MLOpsSwarmSpawner.environments] == ["python"]
+
+
+def test_a_bad_platform_file_stops_the_stacks_hub(monkeypatch, tmp_path):
+    bad = tmp_path / "platform.yaml"
+    bad.write_text((REPO / "config" / "platform.yaml").read_text().replace(
+        "default: {max_cpu: 1,", "default: {environments: [pyhton], max_cpu: 1,"))
+    with pytest.raises(SystemExit) as info:
+        load_hub_config(monkeypatch, tmp_path, bad)
+    assert str(info.value.code) == (f"mlops-hub: the hub cannot start: {bad}: spawner.role_policies['default']"
+                                    ".environments: unknown ['pyhton']; defined: python")
