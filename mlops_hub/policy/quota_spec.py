@@ -17,7 +17,8 @@ from .request import MIN_CPU, MIN_MEM
 from .roles import ALL_ENVIRONMENTS, RolePolicy
 from .units import QuantityError, format_cpu, format_memory, parse_cpu, parse_memory
 
-ROLE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,254}$")
+# any script's letters and digits ("аналитики", "fz-é"); \Z, not $, so a trailing newline is refused too
+ROLE_NAME_RE = re.compile(r"^[^\W_][\w.@+-]{0,254}\Z")
 SPEC_KEYS = ("max_cpu", "max_mem", "default_cpu", "default_mem", "environments", "max_servers",
              "pool_cpu", "pool_mem", "pool_servers")
 # a sanity ceiling: catches typos (16000 for 16) and numbers no cluster has
@@ -40,7 +41,8 @@ class QuotaSpecError(ValueError):
 
 def check_role_name(name: object) -> str:
     if not isinstance(name, str) or not ROLE_NAME_RE.match(name):
-        raise QuotaSpecError("role", "must be a group name: letters, digits and . _ @ + - (at most 255)")
+        raise QuotaSpecError("role", "must be a group name: letters (any script), digits and . _ @ + -, starting with"
+                              " a letter or digit (at most 255)")
     return name
 
 
