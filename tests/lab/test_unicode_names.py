@@ -101,7 +101,7 @@ async def test_save_to_a_russian_branch_with_a_russian_message_and_merge_request
     assert git("--git-dir", str(remote), "rev-parse", BRANCH, cwd=clone) == body["commit"]
     assert git("--git-dir", str(remote), "log", "-1", "--format=%s", BRANCH, cwd=clone) == MESSAGE
     pushed = json.loads(git("--git-dir", str(remote), "show", f"{BRANCH}:{FOLDER}/{NOTEBOOK}", cwd=clone))
-    assert pushed["cells"][0]["source"] == "x = 'новое значение'"
+    assert "".join(pushed["cells"][0]["source"]) == "x = 'новое значение'"
     assert pushed["cells"][0]["outputs"] == []
 
     project = gitlab_api.projects[project_path]
