@@ -5,6 +5,7 @@ MLflow experiment "Отток клиентов" in the stack's MLflow, and his h
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import quote
 
 import docker
@@ -58,7 +59,10 @@ def test_russian_user_and_groups_with_quota_roles_spawn_a_server(hub, stack_sett
         # the spawn form names his roles
         password = (stack_settings.secrets_dir / "user_password").read_text().strip()
         form = hub.login(USER, password).get(f"{hub.url}/hub/spawn", timeout=10)
-        assert form.status_code == 200 and "аналитики" in form.text and "fz-é" in form.text, form.text[-1500:]
+        # the page declares UTF-8 in its <meta charset>, as browsers read it (requests would guess Latin-1)
+        page = form.content.decode("utf8")
+        start = page.find("mlops-hub-options")
+        assert form.status_code == 200 and "аналитики" in page and "fz-é" in page, page[start:start + 1500]
 
         r = hub.spawn(USER, REQUEST)
         assert r.status_code in (201, 202), r.text
@@ -82,6 +86,7 @@ def test_russian_user_and_groups_with_quota_roles_spawn_a_server(hub, stack_sett
 
 def test_mlflow_experiment_and_run_with_russian_names(hub, stack_settings):
     api = f"http://127.0.0.1:{stack_settings.mlflow_port}/api/2.0/mlflow"
+    wait_for_mlflow(f"http://127.0.0.1:{stack_settings.mlflow_port}/health")
     r = requests.post(f"{api}/experiments/create", json={"name": "Отток клиентов"}, timeout=30)
     assert r.status_code == 200, r.text
     experiment = r.json()["experiment_id"]
@@ -120,3 +125,15 @@ def test_home_and_team_volumes_of_a_russian_user_on_the_engine(images):
     finally:
         for volume in client.volumes(filters={"label": f"mlops-hub.prefix={prefix}"}).get("Volumes") or []:
             client.remove_volume(volume["Name"])
+
+
+def wait_for_mlflow(health: str, attempts: int = 240) -> None:
+    """MLflow starts after the hub answers: wait until it is up (a readiness wait, not a time limit)."""
+    for _ in range(attempts):
+        try:
+            if requests.get(health, timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"MLflow never answered at {health}")
