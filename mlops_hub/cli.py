@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from .deploy.dbencoding import build_db_image, migrate_utf8, refuse_unless_utf8
 from .deploy.images import build_all
 from .deploy.preflight import PreflightError, run_preflight
 from .deploy.shell import DeployError, run, say
@@ -68,6 +69,7 @@ def cmd_up(args) -> None:
     tags = build_all(settings.repo, args.ca_bundle)
     settings.hub_image, settings.lab_image = tags["hub"], tags["lab-base"]
     settings.mlflow_image, settings.postgres_image = tags["mlflow"], tags["postgres"]
+    refuse_unless_utf8(settings.stack, settings.postgres_image)
     deploy(settings)
     wait_for_hub(settings)
     secrets = settings.secrets_dir
@@ -87,6 +89,10 @@ mlops-hub is running: {settings.url}/hub/
 def cmd_down(args) -> None:
     remove(_settings(args))
     say(f"stack {args.stack} removed (its volumes are kept: docker volume ls)")
+
+
+def cmd_db_migrate_utf8(args) -> None:
+    migrate_utf8(args.stack, build_db_image(find_repo(), args.ca_bundle))
 
 
 def cmd_status(args) -> None:
@@ -138,6 +144,13 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="show the stack's services and user servers")
     common(s)
     s.set_defaults(func=cmd_status)
+
+    db = sub.add_parser("db", help="maintenance of the stack's PostgreSQL cluster")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    m = db_sub.add_parser("migrate-utf8", help="re-create a SQL_ASCII cluster in UTF8, keeping every database"
+                                               " (stops the hub, MLflow and the database while it runs)")
+    common(m)
+    m.set_defaults(func=cmd_db_migrate_utf8)
     return p
 
 
@@ -161,7 +174,7 @@ def _run(argv: list[str] | None) -> int:
         return 2
     except DeployError as e:
         print(f"mlops-hub: {e}", file=sys.stderr)
-        return 1
+        return getattr(e, "exit_code", 1)  # 2: refused before changing anything (EncodingRefused)
     except OSError as e:
         # a file or directory the user named or owns (state dir, config) that cannot be used
         where = f"{e.filename}: " if e.filename else ""

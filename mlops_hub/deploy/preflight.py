@@ -174,6 +174,7 @@ STEPS: dict[str, tuple[Step, ...]] = {
     ),
     "down": (check_stack_name, *DOCKER_STEPS, check_swarm),
     "status": (check_stack_name, *DOCKER_STEPS, check_swarm),
+    "db": (check_stack_name, *DOCKER_STEPS, check_swarm),
 }
 
 

@@ -18,7 +18,8 @@ from .errors import GitFailed, GitLabUnavailable, InvalidInput, LabError, PushRe
 from .gitinfo import current_branch, head_commit, redact_urls, repo_root, run_git, strip_userinfo
 from .notebook_strip import strip_outputs
 
-_BRANCH_OK = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
+# letters and digits of any script ("ветка-1"); git check-ref-format has the last word
+_BRANCH_OK = re.compile(r"^[\w./-]{1,200}\Z")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def validate_branch(root: Path, branch: str) -> str:
     ).returncode == 0
     if not ok:
         raise InvalidInput(
-            f"'branch' {branch!r} is not a valid branch name: use letters, digits, '.', '_', "
+            f"'branch' {branch!r} is not a valid branch name: use letters (any script), digits, '.', '_', "
             "'-' and '/', without '..', spaces or a leading '-'"
         )
     return branch

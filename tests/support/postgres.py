@@ -38,7 +38,7 @@ class PostgresCluster:
             pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         self._as_postgres(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
-                          "--auth=trust", "-E", "UTF8", "--no-sync")
+                          "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
         # fsync off: a test database does not need to survive a crash, and it is faster
         opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
