@@ -43,7 +43,7 @@ from .swarm import token_secret
 from .swarm.client import shared_client
 from .swarm.configs import is_missing_reference, remove_unused
 from .swarm.labels import ServerLabels, running_servers, threaded_docker_call
-from .swarm.spec import ServerSpec, build_service_kwargs, reservation
+from .swarm.spec import ServerSpec, build_service_kwargs, fit_service_name, reservation
 from .swarm.tasks import (
     Phase,
     ServerStartFailed,
@@ -203,6 +203,11 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         self._check_networking()
         if self.policy_enabled or self.package_index or self.storage:
             self.platform  # noqa: B018 - a bad setting fails here (the hub checks it at start-up too)
+
+    @default("object_name")
+    def _object_name_default(self):
+        """dockerspawner's `name_template`, shortened with a hash only where Swarm would refuse it."""
+        return fit_service_name(super()._object_name_default())
 
     @property
     def platform(self) -> PlatformPolicy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,22 @@ from docker.types import (
 )
 
 from .endpoint import endpoint_kwargs
+
+
+# Swarm refuses longer service names; a service name is also a DNS label
+MAX_SERVICE_NAME = 63
+
+
+def fit_service_name(name: str) -> str:
+    """`name` when Swarm accepts it, else its start and a hash of all of it: stable and still unique.
+
+    dockerspawner escapes each non-ASCII byte as three characters, so a Cyrillic user name of nine
+    letters already passes the limit.
+    """
+    if len(name) <= MAX_SERVICE_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{name[:MAX_SERVICE_NAME - 11].rstrip('-')}-{digest}"
 
 
 @dataclass

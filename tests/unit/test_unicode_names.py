@@ -60,3 +60,22 @@ def test_service_name_labels_and_home_volume_of_a_russian_user():
         assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", m.source), m.source
     (home,) = [m for m in mounts if m.kind == "home"]
     assert home.source != storage.mounts("stack-lab", "игорь", [])[0].source
+
+
+@pytest.mark.parametrize("name", ["александра", "Константин-Константинопольский", "я" * 40])
+def test_long_russian_user_names_get_service_names_swarm_accepts(name):
+    spawner = make_spawner(["аналитики"], environments=ENVIRONMENTS_RU, role_policies=ROLES_RU)
+    spawner.user.name = name
+    spawner.object_name = spawner._object_name_default()  # as dockerspawner renders it for a user
+    assert len(spawner.service_name) <= 63 and re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9-]*", spawner.service_name)
+    other = make_spawner(["аналитики"], environments=ENVIRONMENTS_RU, role_policies=ROLES_RU)
+    other.user.name = name + "а"
+    other.object_name = other._object_name_default()
+    assert other.service_name != spawner.service_name  # the hash keeps them apart
+
+
+def test_short_names_keep_dockerspawners_template():
+    spawner = make_spawner([])
+    spawner.user.name = "ivan"
+    spawner.object_name = spawner._object_name_default()
+    assert spawner.service_name == f"{spawner.prefix}-ivan"
