@@ -17,7 +17,6 @@ from docker.types import (
 
 from .endpoint import endpoint_kwargs
 
-
 # Swarm refuses longer service names; a service name is also a DNS label
 MAX_SERVICE_NAME = 63
 
