@@ -22,6 +22,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Bool, Float, List, Unicode, default, validate
 from traitlets import Dict as DictTrait
 
+from .memory_report import newest_task_end, poll_log_line, start_failure_message
 from .policy import (
     EnvironmentCatalogue,
     PolicyRefusal,
@@ -33,6 +34,7 @@ from .policy import (
 )
 from .policy.environments import ConfigError, Environment
 from .policy.form import user_options_from_form
+from .policy.min_memory import environment_min_mem
 from .policy.package_index import package_index_from_config
 from .policy.roles import (
     DEFAULT_ROLE,
@@ -519,12 +521,51 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             self._report(80, "Waiting for JupyterLab to answer")
             await self._wait_for_http()
         except ServerStartFailed as e:
-            message = await self._with_log_tail(str(e))
+            message = await self._out_of_memory_message(str(e)) or await self._with_log_tail(str(e))
             self._report(100, message)
             await self.remove_object()
             self.object_id = ""
             raise web.HTTPError(500, message, reason="Server failed to start") from None
         self._report(95, "Server answering")
+
+    # ---- out of memory: the spawn's message and the hub's log line (memory_report.py) ------
+
+    def _environment_min_mem(self) -> int:
+        """The smallest memory the user's environment runs in (its `min_mem`, or the measured default)."""
+        env = self.mlops_request.environment if self.mlops_request is not None else None
+        if env is None and self.policy_enabled:
+            # after the spawn (poll, hub restart) the saved options still name the environment
+            slug = (self.user_options or {}).get("environment")
+            catalogue = self._catalogue()
+            env = catalogue.get(slug) if isinstance(slug, str) else None
+            env = env or next((e for e in catalogue if e.default), None)
+        return environment_min_mem(env)
+
+    async def _out_of_memory_message(self, swarm_message: str) -> str | None:
+        """For a start that failed because the server ran out of memory; None otherwise."""
+        try:
+            end = await newest_task_end(self.docker, self.service_name)
+        except APIError as e:
+            self.log.warning("%s: could not tell whether the server ran out of memory: %s", self._log_name, e)
+            return None
+        return start_failure_message(end, swarm_message, self._environment_min_mem())
+
+    _oom_logged_task = ""
+
+    async def poll(self):
+        status = await super().poll()
+        if status is not None:
+            try:
+                end = await newest_task_end(self.docker, self.service_name)
+                line = poll_log_line(end, self.user.name, self._environment_min_mem())
+            except APIError as e:
+                self.log.warning("%s: could not tell why the server stopped: %s", self._log_name, e)
+                line = None
+            # JupyterHub may poll an ended server twice (its poll loop, then stop): one line per task
+            if line and end.container_id != self._oom_logged_task:
+                self._oom_logged_task = end.container_id
+                self.log.warning("%s: %s", self._log_name, line)
+        return status
 
     async def _with_log_tail(self, message: str) -> str:
         """A crashed server's last log lines say why far better than an exit code."""

@@ -27,6 +27,7 @@ class Environment:
     # None: every role may use it; otherwise only these roles
     roles: frozenset[str] | None = None
     default: bool = False
+    min_mem: int | None = None  # smallest memory limit its server runs in; None: the measured default
 
     def allows_role(self, role: str) -> bool:
         return self.roles is None or role in self.roles
