@@ -15,7 +15,7 @@ First a generous limit gives the peak; then a bisection finds the smallest limit
 one of `--repeats` sessions survives. Prints one line per trial and a summary. Run as root on a
 swarm manager with the images built (`mlops-hub build`):
 
-    .venv/bin/python bench/min_memory.py [--repeats 3] [--resolution 8M] [--fixtures DIR]
+    .venv/bin/python bench/min_memory.py [--repeats 3] [--resolution 8M] [--cell CODE] [--fixtures DIR]
 
 `--fixtures DIR` also saves a task and its container's `docker inspect` (token redacted) for an
 OOM-killed server and for a server killed with SIGKILL, as the unit tests' fixtures.
@@ -48,7 +48,7 @@ from tests.integration import browser  # noqa: E402
 from tests.support.lab_session import run_cell, start_kernel  # noqa: E402
 
 MiB = 1024**2
-CELL = "import sys, json; print(sum(range(10**6)), sys.version_info[:2])"
+CELL = "print(sum(range(10**6)))"  # the smallest cell: the server and a kernel, nothing imported
 ENDED = {"complete", "shutdown", "failed", "rejected", "orphaned", "remove"}
 
 
@@ -133,7 +133,7 @@ def read_memory(cgroup: Path) -> tuple[int, int, int]:
             int((cgroup / "memory.failcnt").read_text()))
 
 
-def drive_session(lab: LabService, chromium) -> str:
+def drive_session(lab: LabService, chromium, cell: str) -> str:
     """The last stage reached: 'done' when the whole session ran."""
     deadline = time.monotonic() + 120
     while True:
@@ -160,8 +160,9 @@ def drive_session(lab: LabService, chromium) -> str:
         channels = start_kernel(lab.base, lab.headers)
         # Playwright's sync API keeps an event loop on this thread: run the websocket on another
         with ThreadPoolExecutor(1) as pool:
-            output = pool.submit(asyncio.run, run_cell(channels, lab.headers, CELL)).result()
+            output = pool.submit(asyncio.run, run_cell(channels, lab.headers, cell + "\n" + CELL)).result()
         if "499999500000" not in output:
+            print(f"  kernel: unexpected output {output!r}", file=sys.stderr, flush=True)
             return "kernel"
     except Exception as e:
         print(f"  kernel: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
@@ -171,7 +172,7 @@ def drive_session(lab: LabService, chromium) -> str:
 
 
 def trial(client, image: str, network: str, prefix: str, limit: int, chromium, n: int,
-          fixtures: Path | None) -> Trial:
+          fixtures: Path | None, cell: str) -> Trial:
     lab = LabService(client, image, network, f"{prefix}-lab-{n}", limit)
     try:
         container = lab.container_id()
@@ -179,7 +180,7 @@ def trial(client, image: str, network: str, prefix: str, limit: int, chromium, n
             cgroup = cgroup_dir(client, container)
         except (KeyError, FileNotFoundError, RuntimeError):
             cgroup = None  # died before we could look
-        stage = drive_session(lab, chromium)
+        stage = drive_session(lab, chromium, cell)
         peak, rss, failcnt = read_memory(cgroup) if cgroup and cgroup.exists() else (limit, 0, 0)
         if stage == "done" and fixtures is not None and not (fixtures / "task-sigkill.json").exists():
             client.kill(container, "SIGKILL")  # a SIGKILL that is not the OOM killer: exit 137 too
@@ -241,6 +242,7 @@ def main() -> None:
     parser.add_argument("--resolution", default="8M", help="bisection step")
     parser.add_argument("--generous", default="2G", help="limit for measuring the unconstrained peak")
     parser.add_argument("--low", default="64M", help="a limit expected to fail (checked)")
+    parser.add_argument("--cell", default="", help="code the kernel runs first, e.g. 'import mlflow, pandas'")
     parser.add_argument("--fixtures", type=Path, help="save OOM and SIGKILL task/container dicts here")
     args = parser.parse_args()
     client = docker.APIClient()
@@ -256,10 +258,11 @@ def main() -> None:
     counter = iter(range(10**6))
 
     def run(limit: int) -> Trial:
-        return trial(client, image, network, args.prefix, limit, chromium, next(counter), args.fixtures)
+        return trial(client, image, network, args.prefix, limit, chromium, next(counter), args.fixtures, args.cell)
 
     try:
-        print(f"image {image}  command: jupyter lab (image's server extensions)", flush=True)
+        print(f"image {image}  command: jupyter lab (image's server extensions)"
+              f"  cell: {args.cell or '(none)'}; {CELL}", flush=True)
         peaks = []
         for _ in range(args.repeats):
             t = run(generous)

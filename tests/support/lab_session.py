@@ -26,7 +26,10 @@ async def run_cell(ws_url: str, headers: dict[str, str], code: str) -> str:
                     "allow_stdin": False, "stop_on_error": True},
     }))
     output: list[str] = []
-    while True:
+    reply = None
+    idle = False
+    # the reply (shell channel) may come before the output (iopub): done when both are in
+    while reply is None or not idle:
         raw = await ws.read_message()
         if raw is None:
             raise KernelGone("kernel websocket closed; output so far: " + "".join(output))
@@ -37,11 +40,14 @@ async def run_cell(ws_url: str, headers: dict[str, str], code: str) -> str:
             output.append(msg["content"]["text"])
         elif msg["msg_type"] == "error":
             output.append("\n".join(msg["content"]["traceback"]))
+        elif msg["msg_type"] == "status":
+            idle = msg["content"]["execution_state"] == "idle"
         elif msg["msg_type"] == "execute_reply":
-            ws.close()
-            if msg["content"]["status"] != "ok":
-                raise RuntimeError("cell failed: " + "".join(output))
-            return "".join(output)
+            reply = msg
+    ws.close()
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError("cell failed: " + "".join(output))
+    return "".join(output)
 
 
 def start_kernel(base_url: str, headers: dict[str, str]) -> str:
