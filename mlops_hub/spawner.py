@@ -550,7 +550,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             return None
         return start_failure_message(end, swarm_message, self._environment_min_mem())
 
-    _oom_logged_task = ""
+    _oom_logged_container = ""
 
     async def poll(self):
         status = await super().poll()
@@ -561,9 +561,9 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             except APIError as e:
                 self.log.warning("%s: could not tell why the server stopped: %s", self._log_name, e)
                 line = None
-            # JupyterHub may poll an ended server twice (its poll loop, then stop): one line per task
-            if line and end.container_id != self._oom_logged_task:
-                self._oom_logged_task = end.container_id
+            # JupyterHub may poll an ended server twice (its poll loop, then stop): one line per container
+            if line and end.container_id != self._oom_logged_container:
+                self._oom_logged_container = end.container_id
                 self.log.warning("%s: %s", self._log_name, line)
         return status
 
