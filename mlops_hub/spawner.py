@@ -35,7 +35,7 @@ from .policy import (
 )
 from .policy.form import render_options_form, render_refusal, user_options_from_form
 from .policy.pools import Charge, Headroom, Usage, headroom
-from .policy.units import format_cpu, format_memory
+from .policy.units import DEFAULT_ENV_MIN_MEM, format_cpu, format_memory
 from .provision import provision, server_owner
 from .quotas.service import quota_service
 from .swarm import endpoint as swarm_endpoint
@@ -43,6 +43,7 @@ from .swarm import token_secret
 from .swarm.client import shared_client
 from .swarm.configs import is_missing_reference, remove_unused
 from .swarm.labels import ServerLabels, running_servers, threaded_docker_call
+from .swarm.oom import newest_task_end, poll_log_line, start_failure_message
 from .swarm.spec import ServerSpec, build_service_kwargs, fit_service_name, reservation
 from .swarm.tasks import (
     Phase,
@@ -545,12 +546,52 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             self._report(80, "Waiting for JupyterLab to answer")
             await self._wait_for_http()
         except ServerStartFailed as e:
-            message = await self._with_log_tail(str(e))
+            message = await self._out_of_memory_message(str(e)) or await self._with_log_tail(str(e))
             self._report(100, message)
             await self.remove_object()
             self.object_id = ""
             raise web.HTTPError(500, message, reason="Server failed to start") from None
         self._report(95, "Server answering")
+
+    # ---- out of memory: the spawn's message and the hub's log line (swarm/oom.py) ------------
+
+    def _environment_min_mem(self) -> int:
+        """The smallest memory the user's environment runs in (its `min_mem`, or the measured default)."""
+        env = self.mlops_request.environment if self.mlops_request is not None else None
+        if env is None and self.policy_enabled:
+            # after the spawn (poll, hub restart) the saved options still name the environment
+            slug = (self.user_options or {}).get("environment")
+            catalogue = self.platform.catalogue
+            env = catalogue.get(slug) if isinstance(slug, str) else None
+            env = env or next((e for e in catalogue if e.default), None)
+        return env.min_mem if env is not None else DEFAULT_ENV_MIN_MEM
+
+    async def _out_of_memory_message(self, swarm_message: str) -> str | None:
+        """For a start that failed because the server ran out of memory; None otherwise."""
+        try:
+            end = await newest_task_end(self.docker, self.service_name)
+        except APIError as e:
+            self.log.warning("%s: could not tell whether the server ran out of memory: %s", self._log_name, e)
+            return None
+        return start_failure_message(end, swarm_message, self._environment_min_mem())
+
+    _oom_logged_container = ""
+
+    async def poll(self):
+        """JupyterHub's contract: None while running, else an exit status; an OOM kill is logged in words."""
+        status = await super().poll()
+        if status is not None:
+            try:
+                end = await newest_task_end(self.docker, self.service_name)
+                line = poll_log_line(end, self.user.name, self._environment_min_mem())
+            except APIError as e:
+                self.log.warning("%s: could not tell why the server stopped: %s", self._log_name, e)
+                line = None
+            # JupyterHub may poll an ended server twice (its poll loop, then stop): one line per container
+            if line and end.container_id != self._oom_logged_container:
+                self._oom_logged_container = end.container_id
+                self.log.warning("%s: %s", self._log_name, line)
+        return status
 
     async def _with_log_tail(self, message: str) -> str:
         """A crashed server's last log lines say why far better than an exit code."""

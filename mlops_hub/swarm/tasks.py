@@ -8,6 +8,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from docker.errors import NotFound
+
+from ..policy.units import format_memory
+
 
 class Phase(Enum):
     WAITING = "waiting for the scheduler"
@@ -116,3 +120,93 @@ async def wait_for_task_running(
         else:
             unschedulable_since = None
         await asyncio.sleep(poll_interval)
+
+
+# ---- why a task ended: out of memory or not --------------------------------------------
+
+# 128 + SIGKILL: how a container ends when the kernel's OOM killer (or anyone) kills its process
+EXIT_KILLED = 137
+
+
+class MemoryVerdict(Enum):
+    OUT_OF_MEMORY = "out of memory"
+    NOT_OUT_OF_MEMORY = "not out of memory"
+    # killed (137), but the container is gone, so OOM cannot be told from another SIGKILL
+    UNKNOWN = "killed; cannot tell whether it ran out of memory"
+
+
+@dataclass(frozen=True)
+class TaskEnd:
+    """How a task's container ended, as far as Swarm and the container's own record tell."""
+
+    verdict: MemoryVerdict
+    exit_code: int | None
+    mem_limit: int | None
+    container_id: str
+
+
+def task_exit_code(task: dict) -> int | None:
+    return ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ExitCode")
+
+
+def task_mem_limit(task: dict) -> int | None:
+    """The memory limit the task ran with (its own spec: right after a hub restart too)."""
+    limits = (((task.get("Spec") or {}).get("Resources") or {}).get("Limits") or {})
+    return limits.get("MemoryBytes") or None
+
+
+def memory_verdict(task: dict, container: dict | None) -> TaskEnd:
+    """Out of memory = exit code 137 AND the container's State.OOMKilled.
+
+    Swarm's task status alone cannot tell the OOM killer from any other SIGKILL, and Docker
+    marks OOMKilled after an OOM kill of *any* process in the container (a kernel, say) even
+    when the server itself lived on and exited otherwise - so both are needed.
+    `container` is `docker inspect` of the task's container, or None when it is gone.
+    """
+    exit_code = task_exit_code(task)
+    container_id = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID", "")
+    if exit_code != EXIT_KILLED:
+        verdict = MemoryVerdict.NOT_OUT_OF_MEMORY
+    elif container is None:
+        verdict = MemoryVerdict.UNKNOWN
+    elif (container.get("State") or {}).get("OOMKilled"):
+        verdict = MemoryVerdict.OUT_OF_MEMORY
+    else:
+        verdict = MemoryVerdict.NOT_OUT_OF_MEMORY
+    return TaskEnd(verdict, exit_code, task_mem_limit(task), container_id)
+
+
+def suggested_memory(mem_limit: int, min_mem: int) -> int:
+    """What to ask for after an OOM kill: the environment's minimum, or twice a limit already at it."""
+    return min_mem if mem_limit < min_mem else 2 * mem_limit
+
+
+def out_of_memory_message(mem_limit: int, min_mem: int) -> str:
+    """What the user reads when their server was OOM-killed."""
+    return (f"Your server ran out of memory at {format_memory(mem_limit)};"
+            f" choose at least {format_memory(suggested_memory(mem_limit, min_mem))}.")
+
+
+def unknown_kill_message(mem_limit: int | None) -> str:
+    """A server killed (137) whose container is gone: say what is and is not known."""
+    limit = f" (its memory limit was {format_memory(mem_limit)})" if mem_limit else ""
+    return (f"Your server was killed (exit code {EXIT_KILLED}){limit}; its container is gone, so"
+            " whether it ran out of memory cannot be told.")
+
+
+async def container_state(inspect_container: Callable[[str], Awaitable[dict]], task: dict) -> dict | None:
+    """`docker inspect` of the task's container; None when it is gone (removed, or on another node)."""
+    container_id = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+    if not container_id:
+        return None
+    try:
+        return await inspect_container(container_id)
+    except NotFound:
+        return None
+
+
+async def task_end(inspect_container: Callable[[str], Awaitable[dict]], task: dict) -> TaskEnd:
+    """The verdict for an ended task, fetching its container's state only when it matters (137)."""
+    if task_exit_code(task) != EXIT_KILLED:
+        return memory_verdict(task, None)
+    return memory_verdict(task, await container_state(inspect_container, task))
