@@ -21,21 +21,22 @@ def test_dry_run_lists_running_servers_over_the_new_policy(hub):
     assert r.status_code == 201, r.text
     try:
         for user in users:
-            r = hub.spawn(user, {"environment": "python", "cpu_limit": 0.1, "mem_limit": "512M"})
+            r = hub.spawn(user, {"environment": "python", "cpu_limit": 0.1, "mem_limit": "768M"})
             assert r.status_code in (201, 202), r.text
         for user in users:
             hub.wait_ready(user)
         before = hub.api("GET", f"/mlops/quotas/{team}").json()
-        tighter = {"max_cpu": 0.25, "max_mem": "256M", "environments": ["python"], "pool_cpu": 1,
+        # 512M: the least a role may allow for the python environment (its min_mem)
+        tighter = {"max_cpu": 0.25, "max_mem": "512M", "environments": ["python"], "pool_cpu": 1,
                    "pool_servers": 1, "version": before["version"]}
         r = hub.api("PUT", f"/mlops/quotas/{team}?dry_run=1", json=tighter)
         assert r.status_code == 200, r.text
         result = r.json()
         assert result["dry_run"] is True
         assert sorted(e["user"] for e in result["would_exceed"]) == sorted(users)
-        assert all(e["reasons"] == ["mem 512M > max_mem 256M"] for e in result["would_exceed"]), result
+        assert all(e["reasons"] == ["mem 768M > max_mem 512M"] for e in result["would_exceed"]), result
         assert result["pool_over"] == ["team runs 2 servers > pool_servers 1"]
-        assert result["usage"] == {"servers": 2, "cpu": 0.2, "mem": 2 * 512 * MiB}
+        assert result["usage"] == {"servers": 2, "cpu": 0.2, "mem": 2 * 768 * MiB}
         after = hub.api("GET", f"/mlops/quotas/{team}").json()
         assert (after["version"], after["spec"]) == (before["version"], before["spec"])
         # the same document with the loosest memory: nothing exceeds it
