@@ -223,7 +223,8 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             extra_endpoint_spec=self.extra_endpoint_spec, publish_mode=self.published_port_mode)
 
     def _check_networking(self) -> None:
-        """A networking combination Docker refuses fails here, naming the settings, before any spawn."""
+        """A combination Docker refuses raises ConfigError naming the settings (swarm.endpoint), before
+        any spawn; ingress ports on a node without IPVS only warn (another node may have it)."""
         if swarm_endpoint.uses_ingress(self._endpoint_kwargs()) and not swarm_endpoint.ipvs_available():
             self.log.warning(
                 "published_port_mode / extra_endpoint_spec: ports published in ingress mode never answer"
