@@ -130,6 +130,13 @@ def one_run(chromium, c: Contender, user: str) -> tuple[Phases, list[RequestReco
         c.hub.stop(user)
 
 
+def remove_servers_by_name(prefix: str) -> None:
+    """User servers left by an interrupted run; plain SwarmSpawner's carry no mlops-hub labels."""
+    client = docker.APIClient()
+    for service in client.services(filters={"name": f"{prefix}-"}):
+        client.remove_service(service["ID"])
+
+
 def hub_spawn_seconds(c: Contender) -> dict[str, float]:
     """'User NAME took X seconds to start' from the hub's log: start() plus JupyterHub's readiness check."""
     log = service_container_logs(docker.APIClient(), f"{c.settings.stack}_hub")
@@ -222,6 +229,7 @@ def main() -> None:
         chromium.close()
         playwright.stop()
         for c in contenders:
+            remove_servers_by_name(c.settings.prefix)
             remove(c.settings, volumes=True)
 
     print()
