@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +31,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.lab_timeline import (  # noqa: E402
+from mlops_hub.cli import default_ca_bundle  # noqa: E402
+from mlops_hub.deploy.images import build_all  # noqa: E402
+from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub  # noqa: E402
+from tests.integration import browser  # noqa: E402
+from tests.integration.dockerlogs import service_container_logs  # noqa: E402
+from tests.integration.hubclient import HubClient  # noqa: E402
+from tests.integration.lab_timeline import (  # noqa: E402
     Phases,
     RequestRecord,
     Timeline,
@@ -40,12 +47,6 @@ from bench.lab_timeline import (  # noqa: E402
     phases,
     wait_for_launcher,
 )
-from mlops_hub.cli import default_ca_bundle  # noqa: E402
-from mlops_hub.deploy.images import build_all  # noqa: E402
-from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub  # noqa: E402
-from tests.integration import browser  # noqa: E402
-from tests.integration.dockerlogs import service_container_logs  # noqa: E402
-from tests.integration.hubclient import HubClient  # noqa: E402
 
 CPU, MEM = 2, "2G"
 LAUNCHER_TIMEOUT_MS = 240_000  # a spawn stuck behind other stacks' reservations, not a limit on the result
@@ -91,6 +92,10 @@ def start(contenders: list[Contender]) -> None:
     for c in contenders:
         remove(c.settings, volumes=True)  # leftovers of a killed run: our stack names only
         deploy(c.settings)
+        # MLflow is on no path from Start to the launcher; on a busy machine its start-up missed the
+        # health check and restarted in a loop, taking CPU from the servers being measured
+        subprocess.run(["docker", "service", "scale", "--detach", f"{c.settings.stack}_mlflow=0"],
+                       check=True, capture_output=True)
     for c in contenders:
         wait_for_hub(c.settings)
         token = (c.settings.secrets_dir / "api_token").read_text().strip()
