@@ -194,9 +194,15 @@ def print_lab_requests(c: Contender, top: int = 12) -> None:
             if x.duration is not None:
                 durations[path_key(x.url, user)].append(x.duration)
                 sizes[path_key(x.url, user)].append(x.body_bytes)
-    slowest = sorted(durations, key=lambda k: statistics.median(durations[k]), reverse=True)[:top]
-    for key in slowest:
-        print(f"  {statistics.median(durations[key]):6.2f}s {statistics.median(sizes[key]) / 1e3:9.1f} kB  {key}")
+    # the last response vs the launcher: how much of the lab's load is the network, how much script work
+    done = [max(x.end for x in r if x.end is not None) - min(x.start for x in r) for r in runs if r]
+    print(f"  requests: first sent -> last received p50 {statistics.median(done):.2f}s of the lab's load")
+    static = [k for k in durations if "/static/" in k]
+    api = [k for k in durations if "/static/" not in k]
+    for title, keys in (("slowest static files", static), ("API calls", api)):
+        print(f"  {title}:")
+        for key in sorted(keys, key=lambda k: statistics.median(durations[k]), reverse=True)[:top]:
+            print(f"  {statistics.median(durations[key]):6.2f}s {statistics.median(sizes[key]) / 1e3:9.1f} kB  {key}")
 
 
 def main() -> None:
