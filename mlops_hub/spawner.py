@@ -355,14 +355,24 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     def _report(self, progress: int, message: str) -> None:
         self.log.info("%s: %s", self._log_name, message)
         self._events.append({"progress": progress, "message": message})
+        self._wake_progress_streams()
 
     # per-spawn state, reset by start()
     mlops_request: SpawnRequest | None = None
     _spawn_done = False
     _task: TaskView | None = None
+    _progress_tick: asyncio.Future | None = None
+
+    def _wake_progress_streams(self) -> None:
+        """Every open progress stream sends what is new now, not on its next poll."""
+        tick, self._progress_tick = self._progress_tick, None
+        if tick is not None and not tick.done():
+            tick.set_result(None)
 
     async def progress(self):
         """JupyterHub's contract: yield {progress, message} events for the spawn page until start() ends."""
+        # event-driven: JupyterHub stops reading this stream the moment the spawn is done, so
+        # a poll interval dropped the last events ("Server answering") whenever it ended first
         sent = 0
         while True:
             while sent < len(self._events):
@@ -370,7 +380,10 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                 sent += 1
             if self._spawn_done:
                 return
-            await asyncio.sleep(0.1)
+            if self._progress_tick is None:
+                self._progress_tick = asyncio.get_running_loop().create_future()
+            # asyncio.wait, not await: a closed stream must not cancel the tick other streams share
+            await asyncio.wait([self._progress_tick])
 
     # ---- start: SwarmSpawner.start calls create_object, then start_object ------------------
 
@@ -397,6 +410,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                 raise
         finally:
             self._spawn_done = True
+            self._wake_progress_streams()
             self.mlops_request = None
             self._end_request()
 

@@ -13,15 +13,6 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
-from mlflow.exceptions import MlflowException, RestException
-from mlflow.utils.rest_utils import http_request, verify_rest_response
-
-try:
-    from mlflow.utils.credentials import get_default_host_creds
-except ImportError:  # older mlflow-skinny 2.x kept it with the tracking service
-    from mlflow.tracking._tracking_service.utils import (
-        _get_default_host_creds as get_default_host_creds,
-    )
 
 from .context import (
     ENVIRONMENT,
@@ -97,6 +88,15 @@ class MlflowRunsBackend:
 
     # -- transport ---------------------------------------------------------------------
     def _call(self, endpoint: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        # imported here, not at the top: the extension builds this backend at every server start
+        from .mlflow_transport import (
+            MlflowException,
+            RestException,
+            get_default_host_creds,
+            http_request,
+            verify_rest_response,
+        )
+
         kwargs: dict[str, Any] = {"json": body} if method == "POST" else {"params": body}
         if self.max_retries is not None:
             kwargs.update(max_retries=self.max_retries, backoff_factor=0)

@@ -1,0 +1,256 @@
+"""Time to JupyterLab as a person feels it: click Start -> launcher visible, in real Chromium.
+
+Deploys two platform stacks side by side (`ttlours` with MLOpsSwarmSpawner, `ttlplain` with
+dockerspawner's SwarmSpawner; same images, CPU/RAM, network settings), then for N users each,
+interleaved (ours, plain, plain, ours, ...): log in, open the start page, click Start and wait
+until JupyterLab's launcher is visible. Ours is started from its spawn form's Start button; plain
+SwarmSpawner has no form, so from the home page's "Start My Server" link - both the click that
+starts the spawn. Prints p50/p95 per spawner, the ratio ours/plain, the time per page hop, and
+the requests JupyterLab made while loading. Not a test: it prints numbers.
+
+    .venv/bin/python bench/time_to_lab.py [--count 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import docker
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mlops_hub.cli import default_ca_bundle  # noqa: E402
+from mlops_hub.deploy.images import build_all  # noqa: E402
+from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub  # noqa: E402
+from tests.integration import browser  # noqa: E402
+from tests.integration.dockerlogs import service_container_logs  # noqa: E402
+from tests.integration.hubclient import HubClient  # noqa: E402
+from tests.integration.lab_timeline import (  # noqa: E402
+    Phases,
+    RequestRecord,
+    Timeline,
+    fill_sizes,
+    lab_requests,
+    path_key,
+    phases,
+    wait_for_launcher,
+)
+
+CPU, MEM = 2, "2G"
+LAUNCHER_TIMEOUT_MS = 240_000  # a spawn stuck behind other stacks' reservations, not a limit on the result
+
+
+@dataclass
+class Contender:
+    label: str
+    settings: StackSettings
+    hub: HubClient | None = None
+    runs: list[Phases] = field(default_factory=list)
+    lab_requests: list[list[RequestRecord]] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)
+    hub_spawn: dict[str, float] = field(default_factory=dict)  # user -> seconds, from the hub's log
+
+    @property
+    def password(self) -> str:
+        return (self.settings.secrets_dir / "user_password").read_text().strip()
+
+
+def platform_file(state: Path, lab_image: str) -> Path:
+    path = state / "platform.yaml"
+    path.write_text(yaml.safe_dump({
+        "spawner": {
+            "environments": [{"slug": "python", "image": lab_image}],
+            "role_policies": {"default": {"max_cpu": CPU, "max_mem": MEM, "default_cpu": CPU,
+                                          "default_mem": MEM}},
+        },
+        "swarm_spawner": {"cpu_limit": CPU, "mem_limit": MEM},
+    }))
+    return path
+
+
+def contender(label: str, stack: str, spawner: str, port: int, images: dict[str, str], state: Path) -> Contender:
+    settings = StackSettings(repo=REPO, stack=stack, port=port, state_dir=state,
+                             platform_config=platform_file(state, images["lab-base"]),
+                             hub_image=images["hub"], lab_image=images["lab-base"], mlflow_image=images["mlflow"],
+                             mlflow_port=port + 1, postgres_image=images["postgres"], spawner=spawner)
+    return Contender(label, settings)
+
+
+def start(contenders: list[Contender]) -> None:
+    for c in contenders:
+        remove(c.settings, volumes=True)  # leftovers of a killed run: our stack names only
+        deploy(c.settings)
+        # MLflow is on no path from Start to the launcher; on a busy machine its start-up missed the
+        # health check and restarted in a loop, taking CPU from the servers being measured
+        subprocess.run(["docker", "service", "scale", "--detach", f"{c.settings.stack}_mlflow=0"],
+                       check=True, capture_output=True)
+    for c in contenders:
+        wait_for_hub(c.settings)
+        token = (c.settings.secrets_dir / "api_token").read_text().strip()
+        c.hub = HubClient(c.settings.url, token, c.settings.prefix, c.settings.stack)
+    time.sleep(3)  # the hubs' start-up work settles
+
+
+def login_to_home(page, url: str, user: str, password: str) -> None:
+    """Log in and stay on /hub/home (the default next page would start plain SwarmSpawner's spawn)."""
+    page.goto(f"{url}/hub/login?next=%2Fhub%2Fhome")
+    page.fill("#username_input", user)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    page.wait_for_url("**/hub/home")
+
+
+def one_run(chromium, c: Contender, user: str) -> tuple[Phases, list[RequestRecord]]:
+    page = chromium.new_context().new_page()
+    timeline = Timeline()
+    timeline.attach(page)  # before any page loads: its marks script runs on every page from now on
+    try:
+        login_to_home(page, c.settings.url, user, c.password)
+        if c.settings.spawner == "mlops":
+            page.goto(f"{c.settings.url}/hub/spawn")
+            timeline.reset()
+            page.click("#spawn_form [type=submit]")
+        else:
+            timeline.reset()
+            page.click("#start")
+        launcher_at = wait_for_launcher(page, LAUNCHER_TIMEOUT_MS)
+        result = phases(timeline, user, launcher_at)
+        requests = lab_requests(timeline, user, launcher_at)
+        fill_sizes(requests)
+        return result, requests
+    finally:
+        page.context.close()
+        c.hub.stop(user)
+
+
+def remove_servers_by_name(prefix: str) -> None:
+    """User servers left by an interrupted run; plain SwarmSpawner's carry no mlops-hub labels."""
+    client = docker.APIClient()
+    for service in client.services(filters={"name": f"{prefix}-"}):
+        client.remove_service(service["ID"])
+
+
+def hub_spawn_seconds(c: Contender) -> dict[str, float]:
+    """'User NAME took X seconds to start' from the hub's log: start() plus JupyterHub's readiness check."""
+    log = service_container_logs(docker.APIClient(), f"{c.settings.stack}_hub")
+    found = re.findall(r"User (\S+) took ([0-9.]+) seconds to start", log)
+    return {name: float(seconds) for name, seconds in found}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(name: str, values: list[float]) -> tuple[float, float]:
+    p50, p95 = statistics.median(values), percentile(values, 0.95)
+    print(f"{name:<28} p50 {p50:6.2f}s  p95 {p95:6.2f}s  (n={len(values)}, min {min(values):.2f}s)")
+    return p50, p95
+
+
+def print_phases(contenders: list[Contender]) -> None:
+    print("\nper hop, p50 (s):")
+    print(f"  {'hop':<22}" + "".join(f"{c.label:>12}" for c in contenders))
+    for name in Phases.NAMES:
+        row = [statistics.median(getattr(run, name) for run in c.runs) for c in contenders]
+        print(f"  {name:<22}" + "".join(f"{value:12.2f}" for value in row))
+    row = [statistics.median([c.hub_spawn[u] for u in c.users if u in c.hub_spawn] or [float("nan")])
+           for c in contenders]
+    print(f"  {'(hub: spawn took)':<22}" + "".join(f"{value:12.2f}" for value in row))
+
+
+def print_lab_requests(c: Contender, top: int = 12) -> None:
+    """The lab page's requests: counts, bytes, compression, outside hosts, and the slowest paths."""
+    runs = c.lab_requests
+    per_run_count = statistics.median(len(r) for r in runs)
+    per_run_bytes = statistics.median(sum(x.body_bytes for x in r) for r in runs)
+    compressed = sum(1 for r in runs for x in r if x.encoding)
+    total = sum(len(r) for r in runs)
+    outside = sorted({re.sub(r"^(https?://[^/]+).*", r"\1", x.url) for r in runs for x in r
+                      if not x.url.startswith(c.settings.url)})
+    failed = sorted({path_key(x.url, u) + f" ({x.failed})"
+                     for r, u in zip(runs, c.users, strict=True) for x in r if x.failed})
+    print(f"\n{c.label}: JupyterLab page -> launcher, {per_run_count:.0f} requests, "
+          f"{per_run_bytes / 1e6:.2f} MB on the wire per load (p50); {compressed}/{total} responses compressed")
+    print(f"  outside hosts: {', '.join(outside) or 'none'}")
+    if failed:
+        print(f"  failed: {'; '.join(failed)}")
+    durations: dict[str, list[float]] = defaultdict(list)
+    sizes: dict[str, list[int]] = defaultdict(list)
+    for records, user in zip(runs, c.users, strict=True):
+        for x in records:
+            if x.duration is not None:
+                durations[path_key(x.url, user)].append(x.duration)
+                sizes[path_key(x.url, user)].append(x.body_bytes)
+    # the last response vs the launcher: how much of the lab's load is the network, how much script work
+    done = [max(x.end for x in r if x.end is not None) - min(x.start for x in r) for r in runs if r]
+    print(f"  requests: first sent -> last received p50 {statistics.median(done):.2f}s of the lab's load")
+    static = [k for k in durations if "/static/" in k]
+    api = [k for k in durations if "/static/" not in k]
+    for title, keys in (("slowest static files", static), ("API calls", api)):
+        print(f"  {title}:")
+        for key in sorted(keys, key=lambda k: statistics.median(durations[k]), reverse=True)[:top]:
+            print(f"  {statistics.median(durations[key]):6.2f}s {statistics.median(sizes[key]) / 1e3:9.1f} kB  {key}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=5, help="users per spawner")
+    parser.add_argument("--port", type=int, default=18865, help="ours; plain gets port+10")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs per spawner first")
+    args = parser.parse_args()
+
+    images = build_all(REPO, default_ca_bundle())
+    state = Path(tempfile.mkdtemp(prefix="ttl-bench-"))
+    ours = contender("ours", "ttlours", "mlops", args.port, images, state)
+    plain = contender("plain", "ttlplain", "swarm", args.port + 10, images, state)
+    contenders = [ours, plain]
+    playwright, chromium = browser.launch()
+    try:
+        start(contenders)
+        stamp = datetime.now(timezone.utc).strftime("%H%M%S")
+        for i in range(args.warmup + args.count):
+            order = contenders if i % 2 == 0 else contenders[::-1]  # neither always goes first
+            for c in order:
+                user = f"ttl-{stamp}-{i}"
+                result, requests = one_run(chromium, c, user)
+                timed = i >= args.warmup
+                if timed:
+                    c.runs.append(result)
+                    c.lab_requests.append(requests)
+                    c.users.append(user)
+                print(f"  {c.label:<5} {'run' if timed else 'warm-up'} {i + 1}: {result.total:5.2f}s  ("
+                      + ", ".join(f"{n} {getattr(result, n):.2f}" for n in Phases.NAMES[:-1]) + ")", flush=True)
+                time.sleep(2)  # the stopped server's container goes before the next spawn
+        for c in contenders:
+            c.hub_spawn = hub_spawn_seconds(c)
+    finally:
+        chromium.close()
+        playwright.stop()
+        for c in contenders:
+            remove_servers_by_name(c.settings.prefix)
+            remove(c.settings, volumes=True)
+
+    print()
+    ours_p50, _ = summary("MLOpsSwarmSpawner", [r.total for r in ours.runs])
+    plain_p50, _ = summary("SwarmSpawner (dockerspawner)", [r.total for r in plain.runs])
+    print(f"ratio ours/plain p50: {ours_p50 / plain_p50:.2f} (target <= 0.60)")
+    print_phases(contenders)
+    for c in contenders:
+        print_lab_requests(c)
+
+
+if __name__ == "__main__":
+    main()
