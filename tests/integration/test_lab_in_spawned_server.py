@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 import requests
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
+
+from tests.support.lab_session import run_cell
 
 pytestmark = pytest.mark.swarm
 
@@ -41,34 +41,6 @@ def _put_notebook(base: str, headers: dict, folder: str, name: str, cell: dict) 
     assert r.status_code in (200, 201), r.text
 
 
-async def _run_code(ws_url: str, token: str, code: str) -> str:
-    """Execute code in a kernel over its websocket, as JupyterLab does; return its output."""
-    ws = await websocket_connect(HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}))
-    msg_id = uuid.uuid4().hex
-    ws.write_message(json.dumps({
-        "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
-                   "msg_type": "execute_request", "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "channel": "shell",
-        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                    "allow_stdin": False, "stop_on_error": True},
-    }))
-    output = []
-    while True:
-        raw = await ws.read_message()
-        assert raw is not None, "kernel websocket closed: " + "".join(output)
-        msg = json.loads(raw)
-        if msg.get("parent_header", {}).get("msg_id") != msg_id:
-            continue
-        if msg["msg_type"] == "stream":
-            output.append(msg["content"]["text"])
-        elif msg["msg_type"] == "error":
-            output.append("\n".join(msg["content"]["traceback"]))
-        elif msg["msg_type"] == "execute_reply":
-            ws.close()
-            assert msg["content"]["status"] == "ok", "".join(output)
-            return "".join(output)
-
-
 async def test_notebook_run_in_spawned_lab_records_notebook_commit_and_environment(hub, user_name):
     hub.create_user(user_name, ["analysts"])
     assert hub.spawn(user_name, {"environment": "python", "cpu_limit": 1}).status_code in (201, 202)
@@ -91,7 +63,7 @@ async def test_notebook_run_in_spawned_lab_records_notebook_commit_and_environme
     assert r.status_code == 201, r.text
     kernel_id = r.json()["kernel"]["id"]
     ws_url = base.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels"
-    output = await _run_code(ws_url, hub.token, TRAIN)
+    output = await run_cell(ws_url, headers, TRAIN)
     run_id = output.split("RUN", 1)[1].split()[0]
 
     # the lab's runs endpoint finds the run by its notebook, with commit and environment

@@ -19,7 +19,7 @@ async def run_cell(ws_url: str, headers: dict[str, str], code: str) -> str:
     ws = await websocket_connect(HTTPRequest(ws_url, headers=headers))
     msg_id = uuid.uuid4().hex
     ws.write_message(json.dumps({
-        "header": {"msg_id": msg_id, "username": "bench", "session": uuid.uuid4().hex,
+        "header": {"msg_id": msg_id, "username": "mlops-hub-test", "session": uuid.uuid4().hex,
                    "msg_type": "execute_request", "version": "5.3"},
         "parent_header": {}, "metadata": {}, "channel": "shell",
         "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
