@@ -7,6 +7,7 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import docker
 import requests
@@ -26,12 +27,13 @@ class HubClient:
         return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, timeout=120, **kwargs)
 
     def create_user(self, name: str, groups: list[str] = ()) -> None:
-        r = self.api("POST", f"/users/{name}")
+        """The user and their groups (names in any script: percent-encoded in the URL)."""
+        r = self.api("POST", f"/users/{quote(name)}")
         assert r.status_code in (201, 409), r.text
         for group in groups:
-            r = self.api("POST", f"/groups/{group}")
+            r = self.api("POST", f"/groups/{quote(group)}")
             assert r.status_code in (201, 409), r.text
-            r = self.api("POST", f"/groups/{group}/users", json={"users": [name]})
+            r = self.api("POST", f"/groups/{quote(group)}/users", json={"users": [name]})
             assert r.status_code == 200, r.text
 
     def server_path(self, user: str, server: str = "") -> str:

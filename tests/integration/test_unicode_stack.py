@@ -34,13 +34,7 @@ def test_the_stacks_databases_are_utf8(hub, stack_settings):
 
 
 def test_russian_user_and_groups_with_quota_roles_spawn_a_server(hub, stack_settings):
-    r = hub.api("POST", f"/users/{quote(USER)}")
-    assert r.status_code in (201, 409), r.text
-    for group in GROUPS:
-        r = hub.api("POST", f"/groups/{quote(group)}")
-        assert r.status_code in (201, 409), r.text
-        r = hub.api("POST", f"/groups/{quote(group)}/users", json={"users": [USER]})
-        assert r.status_code == 200, r.text
+    hub.create_user(USER, GROUPS)
     assert sorted(hub.api("GET", f"/users/{quote(USER)}").json()["groups"]) == sorted(GROUPS)
     users = _sql(hub, stack_settings.stack, "jupyterhub", "select name from users").split()
     assert USER in users
