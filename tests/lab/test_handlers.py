@@ -226,7 +226,7 @@ async def test_mlflow_unreachable_is_a_clear_502(fetch_json: Any, lab_app: Any) 
 
 
 async def test_mlflow_host_check_refusal_names_the_fix(fetch_json: Any, lab_app: Any) -> None:
-    """MLflow >= 3 refuses unknown Host headers with a plain-text 403 (services-here.md)."""
+    """MLflow >= 3 refuses unknown Host headers with a plain-text 403 (its DNS-rebinding guard)."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
