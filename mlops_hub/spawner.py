@@ -16,7 +16,7 @@ from docker.errors import APIError
 from dockerspawner import SwarmSpawner
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Bool, Float, List, Unicode, default, validate
+from traitlets import Bool, Float, List, Unicode, default, observe, validate
 from traitlets import Dict as DictTrait
 from traitlets import Enum as EnumTrait
 
@@ -210,12 +210,20 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         """dockerspawner's `name_template`, shortened with a hash only where Swarm would refuse it."""
         return fit_service_name(super()._object_name_default())
 
+    _platform: PlatformPolicy | None = None
+
     @property
     def platform(self) -> PlatformPolicy:
         """Environments, roles, package index and storage, parsed once for every spawner of the hub."""
-        image, cpu, mem = self._configured
-        return platform_policy(self.environments, self.role_policies, self.package_index, self.storage,
-                               image=image, fallback_cpu=cpu, fallback_mem=mem)
+        if self._platform is None:
+            image, cpu, mem = self._configured
+            self._platform = platform_policy(self.environments, self.role_policies, self.package_index,
+                                             self.storage, image=image, fallback_cpu=cpu, fallback_mem=mem)
+        return self._platform
+
+    @observe("environments", "role_policies", "package_index", "storage")
+    def _settings_changed(self, change) -> None:
+        self._platform = None  # looked up again (and parsed only if the content is new)
 
     def _endpoint_kwargs(self) -> dict:
         return swarm_endpoint.endpoint_kwargs(
