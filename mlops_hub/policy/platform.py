@@ -2,8 +2,9 @@
 
 `platform_policy(...)` parses a spawner's settings into a PlatformPolicy and caches it by content,
 so every spawner of a hub shares one parse and a changed setting is parsed again.
-`check_platform_document(...)` is the check the hub runs at start-up and `mlops-hub up` runs on
-platform.yaml before building anything: every error names the file and the key.
+`load_platform_file(...)` is what `mlops-hub up` runs on platform.yaml before building anything; the
+hub runs the same parse on its merged settings at start-up (mlops_hub.hub.config). Every error names
+the file and the key.
 """
 
 from __future__ import annotations
