@@ -601,20 +601,35 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     _oom_logged_container = ""
 
     async def poll(self):
-        """JupyterHub's contract: None while running, else an exit status; an OOM kill is logged in words."""
+        """JupyterHub's contract: None while running, else an exit status. A server found ended is
+        reported (an OOM kill in words) and cleaned up here: JupyterHub does not call stop() for it."""
         status = await super().poll()
         if status is not None:
-            try:
-                end = await newest_task_end(self.docker, self.service_name)
-                line = poll_log_line(end, self.user.name, self._environment_min_mem())
-            except APIError as e:
-                self.log.warning("%s: could not tell why the server stopped: %s", self._log_name, e)
-                line = None
-            # JupyterHub may poll an ended server twice (its poll loop, then stop): one line per container
-            if line and end.container_id != self._oom_logged_container:
-                self._oom_logged_container = end.container_id
-                self.log.warning("%s: %s", self._log_name, line)
+            await self._log_why_it_ended()
+            await self._clean_up_ended_server()
         return status
+
+    async def _log_why_it_ended(self) -> None:
+        """One hub log line when the server ran out of memory (or was killed and cannot be told)."""
+        try:
+            end = await newest_task_end(self.docker, self.service_name)
+            line = poll_log_line(end, self.user.name, self._environment_min_mem())
+        except APIError as e:
+            self.log.warning("%s: could not tell why the server stopped: %s", self._log_name, e)
+            return
+        # JupyterHub may poll an ended server twice (its poll loop, then stop): one line per container
+        if line and end.container_id != self._oom_logged_container:
+            self._oom_logged_container = end.container_id
+            self.log.warning("%s: %s", self._log_name, line)
+
+    async def _clean_up_ended_server(self) -> None:
+        """Free the ended server's team pool room and remove its service, token secret and configs."""
+        if self.quota_store:
+            quota_service().release(*self._server_key)
+        try:
+            await self.remove_object()
+        except APIError as e:
+            self.log.warning("%s: could not remove the ended server's service yet: %s", self._log_name, e)
 
     async def _with_log_tail(self, message: str) -> str:
         """A crashed server's last log lines say why far better than an exit code."""

@@ -143,6 +143,8 @@ def test_server_oom_killed_later_is_named_in_the_hub_log(hub, user_name):
     while hub.server_model(user_name) is not None and time.monotonic() < deadline:
         time.sleep(0.5)
     assert hub.server_model(user_name) is None  # the hub saw the server stop
+    # JupyterHub does not call stop() for a server its poll found dead: the spawner's poll removed it
+    assert hub.user_services(user_name) == []
 
 
 def test_process_oom_killed_inside_a_running_server_is_not_reported_as_the_servers(hub, user_name):

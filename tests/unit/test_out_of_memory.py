@@ -261,3 +261,34 @@ async def test_poll_of_a_running_server_does_not_inspect_containers(oom):
     spawner.object_id = "service-1"
     assert await spawner.poll() is None
     assert docker.called("inspect_container") == []
+
+
+async def test_a_server_poll_finds_ended_is_removed_and_frees_its_pool_room(oom):
+    """JupyterHub does not call stop() for a server poll() found dead: poll cleans up itself, or the
+    team pool would count the dead server until its owner spawned again."""
+    from mlops_hub.policy.pools import Charge, TeamPool
+    from mlops_hub.quotas.service import quota_service
+
+    task, container = oom
+    spawner = make_spawner(quota_store=True)
+    service = quota_service()
+    service.reset()
+
+    async def nothing_running():
+        return []
+
+    await service.admit(Charge(spawner.user.name, "", "default", 1, 1024**3), TeamPool("default", servers=5),
+                        nothing_running)
+    assert service.usage()["default"].servers == 1
+    docker = DockerWithContainers({container["Id"]: container}, tasks=[task])
+    offline(spawner, docker)
+
+    async def ended_service():
+        return {"ID": "service-1"}
+
+    spawner.get_object = ended_service
+    spawner.object_id = "service-1"
+    assert await spawner.poll() is not None
+    assert docker.called("remove_service") == [(("service-1",), {})]
+    assert "default" not in service.usage()  # the pool room is free again
+    service.reset()
