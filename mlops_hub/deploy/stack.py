@@ -135,9 +135,12 @@ def oidc_overlay(settings: StackSettings, env: dict[str, str]) -> list[str]:
 
 
 def check_db_url(env: Mapping[str, str]) -> None:
-    """A database URL is service env (shown by `docker service inspect`): no password in it."""
+    """A database URL is service env (shown by `docker service inspect`): no password in it, neither in
+    its user part nor as a libpq/SQLAlchemy query parameter (`?password=`)."""
     url = env.get("MLOPS_HUB_DB_URL", "")
-    if url and urllib.parse.urlsplit(url).password is not None:
+    parts = urllib.parse.urlsplit(url)
+    in_query = any(key.lower() == "password" for key, _ in urllib.parse.parse_qsl(parts.query))
+    if url and (parts.password is not None or in_query):
         raise DeployError("MLOPS_HUB_DB_URL: must not carry a password (it would show in `docker service"
                           " inspect`); put it into the jupyterhub_db_password secret file instead")
 

@@ -88,7 +88,9 @@ def test_deploy_passes_both_compose_files(tmp_path, secret_file, monkeypatch):
     assert env["MLOPS_OIDC_CLIENT_SECRET_FILE"] == str(secret_file)
 
 
-@pytest.mark.parametrize("url", ["postgresql+psycopg2://hub:pw@db.example:5432/hub", "postgresql://:pw@db/hub"])
+@pytest.mark.parametrize("url", ["postgresql+psycopg2://hub:pw@db.example:5432/hub", "postgresql://:pw@db/hub",
+                                 "postgresql+psycopg2://hub@db/hub?password=pw",
+                                 "postgresql://hub@db/hub?sslmode=require&PASSWORD=pw"])
 def test_a_database_url_with_a_password_is_refused_before_deploying(tmp_path, monkeypatch, url):
     calls = []
     monkeypatch.setattr(stack, "run", lambda cmd, **kw: calls.append(cmd))
