@@ -225,18 +225,24 @@ async def test_start_killed_otherwise_keeps_swarms_reason_and_log_tail(sigkill):
         "Your server's container failed: task: non-zero exit (137)\nLast log lines:\nbye")
 
 
+def with_one_service(spawner, task: dict, container: dict) -> DockerWithContainers:
+    """The spawner offline, its service `service-1` with this one task and its container."""
+    docker = DockerWithContainers({container["Id"]: container}, tasks=[task])
+    offline(spawner, docker)
+
+    async def service():
+        return {"ID": "service-1"}
+
+    spawner.get_object = service
+    spawner.object_id = "service-1"
+    return docker
+
+
 async def test_poll_logs_a_later_oom_once_with_user_limit_and_minimum(oom, caplog):
     task, container = oom
     spawner = make_spawner(readiness_poll_interval=0.001)
     spawner.user_options = {"environment": "python", "mem_limit": "1G"}  # saved by the spawn
-    docker = DockerWithContainers({container["Id"]: container}, tasks=[task])
-    offline(spawner, docker)
-
-    async def ended_service():
-        return {"ID": "service-1"}
-
-    spawner.get_object = ended_service
-    spawner.object_id = "service-1"
+    with_one_service(spawner, task, container)
     caplog.set_level("WARNING")
     assert await spawner.poll() is not None
     assert await spawner.poll() is not None
@@ -251,14 +257,7 @@ async def test_poll_of_a_running_server_does_not_inspect_containers(oom):
     task, container = copy.deepcopy(oom)
     task["Status"] = {"State": "running", "ContainerStatus": {"ContainerID": container["Id"]}}
     spawner = make_spawner()
-    docker = DockerWithContainers({container["Id"]: container}, tasks=[task])
-    offline(spawner, docker)
-
-    async def service():
-        return {"ID": "service-1"}
-
-    spawner.get_object = service
-    spawner.object_id = "service-1"
+    docker = with_one_service(spawner, task, container)
     assert await spawner.poll() is None
     assert docker.called("inspect_container") == []
 
@@ -280,14 +279,7 @@ async def test_a_server_poll_finds_ended_is_removed_and_frees_its_pool_room(oom)
     await service.admit(Charge(spawner.user.name, "", "default", 1, 1024**3), TeamPool("default", servers=5),
                         nothing_running)
     assert service.usage()["default"].servers == 1
-    docker = DockerWithContainers({container["Id"]: container}, tasks=[task])
-    offline(spawner, docker)
-
-    async def ended_service():
-        return {"ID": "service-1"}
-
-    spawner.get_object = ended_service
-    spawner.object_id = "service-1"
+    docker = with_one_service(spawner, task, container)
     assert await spawner.poll() is not None
     assert docker.called("remove_service") == [(("service-1",), {})]
     assert "default" not in service.usage()  # the pool room is free again
