@@ -174,3 +174,15 @@ def test_interrupt_double_is_one_line_and_exit_130(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert out == "" and err.strip().splitlines() == ["mlops-hub: interrupted"]
+
+
+def test_inline_package_index_password_is_refused_before_anything_is_built(tmp_path):
+    """platform.yaml becomes a Swarm config that anyone with Docker API access can read."""
+    env, log = recording_real_docker(tmp_path)
+    platform = tmp_path / "platform.yaml"
+    platform.write_text("spawner:\n  package_index:\n    index_url: https://pypi.corp/simple\n"
+                        "    username: bot\n    password: hunter2-inline\n")
+    proc = run_cli("up", "--stack", STACK, "--platform-config", str(platform), env=env)
+    assert_one_line_refusal(proc, str(platform), "package_index.password: an inline password is refused",
+                            "password_file", log=log)
+    assert "hunter2-inline" not in proc.stderr
