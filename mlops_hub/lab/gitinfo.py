@@ -1,73 +1,19 @@
-"""Read-only facts about the git repository a file lives in, from the real `git` binary."""
+"""Read-only facts about the git repository a file lives in, from the real `git` binary
+(run through `safegit.run_git`, so a planted config or hook runs nothing)."""
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-from .errors import GitFailed, NotAGitRepository
+from .errors import NotAGitRepository
+from .redact import redact_urls, strip_userinfo
+from .safegit import run_git
 
-# userinfo inside any URL-looking text (git's stderr echoes remote URLs)
-_USERINFO_IN_TEXT = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
-
-
-def strip_userinfo(url: str) -> str:
-    """Return `url` without `user:password@`; scp-like `git@host:path` is left as is."""
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def redact_urls(text: str) -> str:
-    """Remove userinfo from every URL in free text (for error messages and logs)."""
-    return _USERINFO_IN_TEXT.sub(lambda m: m.group("scheme"), text)
-
-
-def run_git(
-    args: list[str],
-    cwd: str | os.PathLike[str],
-    *,
-    env: dict[str, str] | None = None,
-    input_bytes: bytes | None = None,
-    timeout: float = 60,
-    check: bool = True,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run `git <args>` in `cwd`; raise GitFailed with git's (redacted) message on failure."""
-    base_env = dict(os.environ if env is None else env)
-    # never wait for a terminal prompt inside a server or a kernel
-    base_env["GIT_TERMINAL_PROMPT"] = "0"
-    base_env.setdefault("LC_ALL", "C")  # stable English messages we can match on
-    try:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=str(cwd),
-            env=base_env,
-            input=input_bytes,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise GitFailed("git is not installed in this environment") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise GitFailed(f"git did not finish within {timeout:.0f} s") from exc
-    if check and proc.returncode != 0:
-        command = next((a for a in args if not a.startswith("-") and "=" not in a), "")
-        raise GitFailed(
-            f"git {command} failed: {redact_urls(proc.stderr.decode(errors='replace').strip())}"
-        )
-    return proc
+__all__ = ["FileGitState", "current_branch", "file_state", "head_commit", "redact_urls",
+           "remote_name", "remote_url", "repo_root", "run_git", "strip_userinfo"]
 
 
 def _out(proc: subprocess.CompletedProcess[bytes]) -> str:
@@ -133,7 +79,9 @@ def file_state(path: str | os.PathLike[str]) -> FileGitState:
     rel = abspath.relative_to(root).as_posix()
     remote = remote_name(root)
     url = strip_userinfo(remote_url(root, remote)) if remote else None
-    status = _out(run_git(["status", "--porcelain", "--untracked-files=all", "--", rel], root))
+    # a submodule has config of its own (filter drivers this call did not empty): skip them
+    status = _out(run_git(["status", "--porcelain", "--untracked-files=all",
+                           "--ignore-submodules=all", "--", rel], root))
     tracked = run_git(["ls-files", "--error-unmatch", "--", rel], root, check=False).returncode == 0
     return FileGitState(
         root=root,

@@ -6,12 +6,14 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from .errors import InvalidInput, TokenMissing
-from .git_publish import Author, commit_file, push_branch
-from .gitinfo import remote_name, remote_url, repo_root, strip_userinfo
+from .git_publish import Author, commit_file
+from .git_push import push_branch
+from .gitinfo import remote_name, repo_root
 from .gitlab_backend import GitLabBackend
+from .push_target import push_target
 from .tokens import TokenSource
 
 
@@ -55,30 +57,6 @@ class SaveRequest:
         )
 
 
-def project_path(remote: str, gitlab_url: str) -> str:
-    """`group/project` for an http(s) `remote` on the GitLab at `gitlab_url`.
-
-    The token goes only to the configured GitLab: any other remote is refused.
-    """
-    r, g = urlsplit(remote), urlsplit(gitlab_url)
-    shown = strip_userinfo(remote)
-    if r.scheme not in ("http", "https"):
-        raise InvalidInput(f"the repository's remote {shown} is not an http(s) URL; the "
-                           f"extension pushes over HTTPS to {gitlab_url}. Change it with "
-                           "`git remote set-url origin https://...`")
-    if (r.scheme, r.hostname, r.port) != (g.scheme, g.hostname, g.port):
-        raise InvalidInput(f"the repository's remote {shown} is not on {gitlab_url}; your "
-                           "GitLab token is only sent to that GitLab")
-    prefix = g.path.rstrip("/")
-    path = r.path
-    if prefix and path.startswith(prefix + "/"):
-        path = path[len(prefix):]
-    path = path.strip("/").removesuffix(".git")
-    if path.count("/") < 1:
-        raise InvalidInput(f"cannot tell the GitLab project from the remote {shown}")
-    return path
-
-
 class NotebookPublisher:
     """Runs the save: token -> author -> commit -> push -> merge request."""
 
@@ -99,8 +77,9 @@ class NotebookPublisher:
         if remote is None:
             raise InvalidInput(f"the repository {root.name} has no remote; add the GitLab "
                                "project with `git remote add origin https://...`")
-        url = await asyncio.to_thread(remote_url, root, remote)
-        project = project_path(url, self.gitlab_url)
+        # where `git push` would really go (pushurl, insteadOf...): refused before the token
+        # is even fetched if that is not the configured GitLab
+        project = (await asyncio.to_thread(push_target, root, remote, self.gitlab_url)).project
 
         token = await self.tokens.token_for(user)
         if not token:
@@ -114,7 +93,7 @@ class NotebookPublisher:
             branch=req.branch, strip=req.strip_outputs, remote=remote,
         )
         await asyncio.to_thread(push_branch, root, remote, commit.branch, token,
-                                timeout=self.push_timeout)
+                                gitlab_url=self.gitlab_url, timeout=self.push_timeout)
         info = await asyncio.to_thread(self.gitlab.project, token, project)
         result: dict[str, Any] = {
             "project": info.path_with_namespace,

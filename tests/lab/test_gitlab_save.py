@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import pytest
 
 from mlops_hub.lab.errors import LabError
-from mlops_hub.lab.git_publish import push_branch
+from mlops_hub.lab.git_push import push_branch
 from mlops_hub.lab.gitinfo import redact_urls, strip_userinfo
 from mlops_hub.lab.gitlab_backend import PythonGitLabBackend
 from mlops_hub.lab.tokens import HubAuthStateTokenSource, StaticTokenSource
@@ -185,10 +185,10 @@ async def test_saving_to_a_branch_that_exists_only_on_the_remote_continues_it(
     assert git("rev-parse", "--abbrev-ref", "HEAD", cwd=clone) == "main"  # checkout untouched
 
 
-def test_push_with_a_refused_token_is_explained(clone: Path) -> None:
+def test_push_with_a_refused_token_is_explained(clone: Path, git_server: GitHttpServer) -> None:
     (clone / "a.txt").write_text("a")
     with pytest.raises(LabError) as err:
-        push_branch(clone, "origin", "main", "glpat-wrong")
+        push_branch(clone, "origin", "main", "glpat-wrong", gitlab_url=git_server.url)
     assert err.value.status == 403
     assert "refused your GitLab token" in err.value.message
     assert "glpat-wrong" not in err.value.message

@@ -30,6 +30,9 @@ class GitHttpServer:
         # how clients reach this server when it runs as a Swarm service (not on loopback)
         self.public_url = public_url
         self.auth_attempts: list[tuple[str, bool]] = []  # (user name, accepted)
+        # every Authorization header sent, raw, before any check: what a hostile server keeps
+        self.authorizations: list[str] = []
+        self.requests: list[str] = []  # request lines' targets, in order
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -88,6 +91,9 @@ class GitHttpServer:
             def _handle(self) -> None:
                 parts = urlsplit(self.path)
                 body = self._body()
+                outer.requests.append(self.path)
+                if self.headers.get("Authorization") is not None:
+                    outer.authorizations.append(self.headers["Authorization"])
                 if parts.path.startswith("/api/v4/") and outer.api is not None:
                     status, headers, payload = outer.api(
                         self.command, parts.path, parts.query, dict(self.headers), body)
