@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 from argparse import Namespace
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 from ..policy.errors import ConfigError
 from ..policy.platform import load_platform_file
 from .shell import DeployError
+from .stack import SHARED_PASSWORD_WARNING
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 # the daemon normally answers within a second; a dead TCP host must not hang the CLI
@@ -84,6 +86,16 @@ def check_platform_settings(args: Namespace) -> None:
 
 def check_oidc_secret_file(args: Namespace) -> None:
     readable_file("--oidc-client-secret-file", getattr(args, "oidc_client_secret_file", None))
+
+
+def check_login_mode(args: Namespace) -> None:
+    """`--shared-password` is refused with OIDC; otherwise it is warned about, at every `up`."""
+    if not getattr(args, "shared_password", False):
+        return
+    if os.environ.get("MLOPS_OIDC_ISSUER"):
+        raise PreflightError("--shared-password: not with OIDC login (MLOPS_OIDC_ISSUER is set); the provider"
+                             " logs people in")
+    print(f"mlops-hub: {SHARED_PASSWORD_WARNING}", file=sys.stderr, flush=True)
 
 
 def check_port_range(args: Namespace) -> None:
@@ -169,8 +181,8 @@ DOCKER_STEPS: tuple[Step, ...] = (check_docker_cli, check_daemon)
 STEPS: dict[str, tuple[Step, ...]] = {
     "build": (check_ca_bundle, *DOCKER_STEPS),
     "up": (
-        check_stack_name, check_port_range, check_ca_bundle, check_platform_config, check_platform_settings,
-        check_oidc_secret_file, *DOCKER_STEPS, check_swarm, check_ports_free,
+        check_login_mode, check_stack_name, check_port_range, check_ca_bundle, check_platform_config,
+        check_platform_settings, check_oidc_secret_file, *DOCKER_STEPS, check_swarm, check_ports_free,
     ),
     "down": (check_stack_name, *DOCKER_STEPS, check_swarm),
     "status": (check_stack_name, *DOCKER_STEPS, check_swarm),
