@@ -3,6 +3,7 @@ refuses and why, the lockout, links from elsewhere, and the shared-password mode
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from urllib.parse import quote
 
@@ -144,6 +145,13 @@ def test_the_first_admins_changed_password_survives_a_restart(tmp_path):
         assert "account admin exists; its password is kept" in hub.logs()
         assert not logged_in(try_login(hub.url, "admin", ADMIN_PASSWORD)[1])
         assert logged_in(try_login(hub.url, "admin", GOOD)[1])
+        # the reset in docs/accounts.md for a lost admin password: delete the account's row, restart
+        hub.stop()
+        with sqlite3.connect(hub.db_url.removeprefix("sqlite:///")) as db:
+            db.execute("delete from users_info where username = 'admin'")
+        hub.start()
+        assert "created the admin account admin" in hub.logs()
+        assert logged_in(try_login(hub.url, "admin", ADMIN_PASSWORD)[1])
     finally:
         hub.remove()
 

@@ -38,3 +38,35 @@ def test_help_calls_the_flag_dangerous():
     proc = run_cli("up", "--help")
     assert proc.returncode == 0
     assert "--shared-password" in proc.stdout and "DANGEROUS" in proc.stdout
+
+
+def summary(tmp_path, monkeypatch, *, shared=False, new=False, admins=None) -> str:
+    from mlops_hub.cli import login_lines
+    from mlops_hub.deploy.stack import StackSettings
+
+    monkeypatch.delenv("MLOPS_OIDC_ISSUER", raising=False)
+    if admins:
+        monkeypatch.setenv("MLOPS_HUB_ADMIN_USERS", admins)
+    else:
+        monkeypatch.delenv("MLOPS_HUB_ADMIN_USERS", raising=False)
+    settings = StackSettings(repo=tmp_path, stack="s1", state_dir=tmp_path, shared_password=shared)
+    settings.secrets_dir.mkdir(parents=True, exist_ok=True)
+    (settings.secrets_dir / "admin_password").write_text("generated-admin-pw\n")
+    return login_lines(settings, oidc=False, new_admin_password=new)
+
+
+def test_up_summary_shows_the_admin_password_only_when_it_was_just_generated(tmp_path, monkeypatch):
+    first = summary(tmp_path, monkeypatch, new=True)
+    assert "user 'admin', password generated-admin-pw" in first and "shown this once" in first
+    assert "/hub/signup" in first and "/hub/authorize" in first
+    later = summary(tmp_path, monkeypatch)
+    assert "generated-admin-pw" not in later
+    assert f"its first password is in {tmp_path / 's1' / 'secrets' / 'admin_password'}" in later
+    assert "docs/accounts.md" in later and "any user name" not in later
+    assert "user 'root-ann'" in summary(tmp_path, monkeypatch, admins="root-ann,bob")
+
+
+def test_up_summary_of_a_shared_password_stack_repeats_the_warning(tmp_path, monkeypatch):
+    text = summary(tmp_path, monkeypatch, shared=True)
+    assert "any user name,  password: cat" in text and "warning: --shared-password" in text
+    assert "generated-admin-pw" not in text
