@@ -70,3 +70,35 @@ def test_up_summary_of_a_shared_password_stack_repeats_the_warning(tmp_path, mon
     text = summary(tmp_path, monkeypatch, shared=True)
     assert "any user name,  password: cat" in text and "warning: --shared-password" in text
     assert "generated-admin-pw" not in text
+
+
+def merged_stack(tmp_path, shared: bool) -> dict:
+    """The stack as Docker itself merges the compose files `up` would deploy (`docker stack config`)."""
+    import subprocess
+
+    import yaml
+
+    from mlops_hub.deploy.stack import StackSettings, login_overlay, stack_env
+
+    from .test_bad_input import REPO
+
+    settings = StackSettings(repo=REPO, stack="s1", state_dir=tmp_path, shared_password=shared)
+    env = stack_env(settings)
+    env.pop("MLOPS_OIDC_ISSUER", None)
+    overlays, _ = login_overlay(settings, env)
+    files = [str(REPO / "swarm-stack.yml"), *overlays]
+    proc = subprocess.run(["docker", "stack", "config", *[a for f in files for a in ("-c", f)]], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return yaml.safe_load(proc.stdout)
+
+
+def test_docker_merges_the_shared_password_overlay_into_the_hub(tmp_path):
+    stack = merged_stack(tmp_path, shared=True)
+    hub = stack["services"]["hub"]
+    assert hub["environment"]["MLOPS_HUB_LOGIN"] == "shared-password"
+    assert {s["source"] for s in hub["secrets"]} >= {"admin_password", "user_password"}
+    default = merged_stack(tmp_path / "default", shared=False)
+    assert default["services"]["hub"]["environment"]["MLOPS_HUB_LOGIN"] == "accounts"
+    assert "user_password" not in default["secrets"]
+    assert all(s["source"] != "user_password" for s in default["services"]["hub"]["secrets"])

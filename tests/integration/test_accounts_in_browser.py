@@ -134,16 +134,21 @@ def test_repeated_wrong_passwords_lock_the_account(hub, chromium):
 
 def test_no_shared_password_logs_in_under_another_persons_name(hub, stack_settings, chromium):
     tag = free_port() % 10000
-    victim = f"manager-{tag}"
-    hub.account(victim, ["quota-managers"])
+    # a quota manager an admin added to the hub (no password of his own yet), one with an account,
+    # and a name nobody has
+    manager, member, nobody = f"manager-{tag}", f"member-{tag}", f"anybody-{tag}"
+    hub.create_user(manager, ["quota-managers"])
     # every password `up` generated that is not a person's own: none may open a person's name
     shared = {name: (stack_settings.secrets_dir / name).read_text().strip()
               for name in ("user_password", "admin_password") if (stack_settings.secrets_dir / name).exists()}
     assert "admin_password" in shared
-    for name in (victim, f"anybody-{tag}"):
+    for name in (manager, nobody):
         for secret_name, value in shared.items():
             page = submit_login(chromium, hub.url, name, value)
             assert refusal(page) == "Invalid username or password.", (name, secret_name)
             page.context.close()
+    hub.account(member, ["quota-managers"])
+    for value in shared.values():
+        assert refusal(submit_login(chromium, hub.url, member, value)) == "Invalid username or password."
     assert not (stack_settings.secrets_dir / "user_password").exists()
-    assert hub.api("GET", f"/users/{quote(f'anybody-{tag}')}").status_code == 404
+    assert hub.api("GET", f"/users/{quote(nobody)}").status_code == 404
