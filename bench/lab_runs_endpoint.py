@@ -98,7 +98,8 @@ def sql_copies(db_url: str, template: str, count: int, root: Path, t0: int) -> f
 
 def start_jupyter(root: Path, tracking_uri: str, token: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri, JUPYTER_TOKEN=token)
+    # the runs are ada's; the endpoint lists the server owner's by default
+    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri, JUPYTER_TOKEN=token, JUPYTERHUB_USER="ada")
     log = open(root / "jupyter.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("jupyter")), "server", "--no-browser", "--allow-root",

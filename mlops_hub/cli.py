@@ -47,6 +47,7 @@ def _settings(args) -> StackSettings:
         platform_config=Path(args.platform_config) if getattr(args, "platform_config", None) else None,
         oidc_client_secret_file=Path(args.oidc_client_secret_file) if getattr(args, "oidc_client_secret_file", None)
         else None,
+        oidc_allow_everyone=bool(getattr(args, "oidc_allow_everyone", False)),
         shared_password=getattr(args, "shared_password", False),
     )
 
@@ -170,6 +171,9 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--oidc-client-secret-file",
                    help="log in through OpenID Connect: the client secret's file (with MLOPS_OIDC_ISSUER,"
                         " MLOPS_OIDC_CLIENT_ID, MLOPS_OIDC_CALLBACK_URL set; docs/quotas.md)")
+    u.add_argument("--oidc-allow-everyone", action="store_true",
+                   help="with OIDC login and no MLOPS_OIDC_ALLOWED_GROUPS: let every account of the provider"
+                        " log in (without this flag `up` refuses)")
     # preflight checks platform.yaml's content with the hub's own start-up check, before building
     u.set_defaults(func=cmd_up, spawner_setting_names=spawner_setting_names,
                    default_platform_config=default_platform_config())

@@ -54,8 +54,6 @@ def _read(path: str, setting: str) -> bytes:
 def read_password(s: IndexSettings) -> str | None:
     if not s.has_credentials:
         return None
-    if s.password is not None:
-        return s.password
     return _read(s.password_file, "package_index.password_file").decode("utf8").strip()
 
 

@@ -42,6 +42,7 @@ from .swarm import endpoint as swarm_endpoint
 from .swarm import token_secret
 from .swarm.client import shared_client
 from .swarm.configs import is_missing_reference, remove_unused
+from .swarm.image_user import image_numeric_user
 from .swarm.labels import ServerLabels, running_servers, threaded_docker_call
 from .swarm.oom import newest_task_end, poll_log_line, start_failure_message
 from .swarm.spec import ServerSpec, build_service_kwargs, fit_service_name, reservation
@@ -487,10 +488,20 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                 system_roots_file=self.ca_system_roots_file,
             ))
         except ConfigError as e:
-            self.log.error("%s: cannot prepare the server: %s", self._log_name, e)
-            raise web.HTTPError(
-                500, f"The platform is misconfigured ({e}). Please tell {self.admin_contact}.",
-                reason="Server misconfigured") from None
+            raise self._misconfigured(e) from None
+
+    async def _numeric_user(self, image_info: dict, container_user: str | None) -> str:
+        """uid:gid the server runs as: the token secret is mounted 0400 for exactly that owner."""
+        user = container_user or (image_info.get("Config") or {}).get("User") or ""
+        try:
+            return await image_numeric_user(self.docker, image_info.get("Id", ""), user)
+        except ConfigError as e:
+            raise self._misconfigured(e) from None
+
+    def _misconfigured(self, e: ConfigError) -> web.HTTPError:
+        self.log.error("%s: cannot prepare the server: %s", self._log_name, e)
+        return web.HTTPError(500, f"The platform is misconfigured ({e}). Please tell {self.admin_contact}.",
+                             reason="Server misconfigured")
 
     async def create_object(self):
         """SwarmSpawner's hook: create the service (image, limits, labels, secrets, volumes) and return it."""
@@ -501,7 +512,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         user = await self._container_user(image_info)
         secrets = []
         if self.api_token_secret:
-            run_as = user or (image_info.get("Config") or {}).get("User") or ""
+            run_as = await self._numeric_user(image_info, user)
             secrets.append(await token_secret.create_token_secret(
                 self.docker, self.prefix, self.service_name, token_secret.take_token(env), run_as, self.log))
             args = token_secret.wrap_args(args)

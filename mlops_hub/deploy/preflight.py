@@ -22,7 +22,7 @@ from pathlib import Path
 from ..policy.errors import ConfigError
 from ..policy.platform import load_platform_file
 from .shell import DeployError
-from .stack import SHARED_PASSWORD_WARNING
+from .stack import SHARED_PASSWORD_WARNING, oidc_access_error
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 # the daemon normally answers within a second; a dead TCP host must not hang the CLI
@@ -86,6 +86,13 @@ def check_platform_settings(args: Namespace) -> None:
 
 def check_oidc_secret_file(args: Namespace) -> None:
     readable_file("--oidc-client-secret-file", getattr(args, "oidc_client_secret_file", None))
+
+
+def check_oidc_access(args: Namespace) -> None:
+    """OIDC login names who may log in: MLOPS_OIDC_ALLOWED_GROUPS, or --oidc-allow-everyone."""
+    refusal = oidc_access_error(os.environ, bool(getattr(args, "oidc_allow_everyone", False)))
+    if refusal:
+        raise PreflightError(refusal)
 
 
 def check_login_mode(args: Namespace) -> None:
@@ -182,7 +189,8 @@ STEPS: dict[str, tuple[Step, ...]] = {
     "build": (check_ca_bundle, *DOCKER_STEPS),
     "up": (
         check_login_mode, check_stack_name, check_port_range, check_ca_bundle, check_platform_config,
-        check_platform_settings, check_oidc_secret_file, *DOCKER_STEPS, check_swarm, check_ports_free,
+        check_platform_settings, check_oidc_secret_file, check_oidc_access, *DOCKER_STEPS, check_swarm,
+        check_ports_free,
     ),
     "down": (check_stack_name, *DOCKER_STEPS, check_swarm),
     "status": (check_stack_name, *DOCKER_STEPS, check_swarm),

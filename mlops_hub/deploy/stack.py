@@ -43,6 +43,8 @@ class StackSettings:
     extra_env: dict[str, str] = field(default_factory=dict)
     # OIDC login: the client secret's file on this host, deployed as a Swarm secret (never env)
     oidc_client_secret_file: Path | None = None
+    # OIDC without MLOPS_OIDC_ALLOWED_GROUPS lets every account of the provider in: only when asked for
+    oidc_allow_everyone: bool = False
     # one password for everyone instead of per-person accounts: only when asked for (`--shared-password`)
     shared_password: bool = False
 
@@ -114,9 +116,25 @@ def stack_env(settings: StackSettings) -> dict[str, str]:
 OIDC_REQUIRED = ("MLOPS_OIDC_CLIENT_ID", "MLOPS_OIDC_CALLBACK_URL")
 
 
+def oidc_access_error(env: Mapping[str, str], allow_everyone: bool) -> str | None:
+    """Why OIDC login may not be deployed as asked (who may log in); None when it may."""
+    if not env.get("MLOPS_OIDC_ISSUER"):
+        return "--oidc-allow-everyone: given, but MLOPS_OIDC_ISSUER is not set" if allow_everyone else None
+    allowed = env.get("MLOPS_OIDC_ALLOWED_GROUPS", "").strip(" ,")
+    if allowed and allow_everyone:
+        return "--oidc-allow-everyone: MLOPS_OIDC_ALLOWED_GROUPS is set too; choose one"
+    if not allowed and not allow_everyone:
+        return ("MLOPS_OIDC_ALLOWED_GROUPS: required with MLOPS_OIDC_ISSUER (comma-separated provider groups"
+                " that may log in); pass --oidc-allow-everyone to let every account of the provider in")
+    return None
+
+
 def oidc_enabled(settings: StackSettings, env: Mapping[str, str]) -> bool:
     """Whether the hub logs in through OIDC; raises naming what is missing (before any deploy)."""
     secret_file = settings.oidc_client_secret_file
+    refusal = oidc_access_error(env, settings.oidc_allow_everyone)
+    if refusal:
+        raise DeployError(refusal)
     if not env.get("MLOPS_OIDC_ISSUER"):
         if secret_file:
             raise DeployError("--oidc-client-secret-file: given, but MLOPS_OIDC_ISSUER is not set")
@@ -141,6 +159,8 @@ def oidc_overlay(settings: StackSettings, env: dict[str, str]) -> list[str]:
         say(f"warning: {secret_file} is readable by other users of this host (chmod 600 it)")
     env["MLOPS_OIDC_CLIENT_SECRET_FILE"] = str(secret_file.resolve())
     env["MLOPS_SECRET_HASH_oidc_client_secret"] = _content_hash(secret_file)
+    # from the flag alone: a value left in the deploying shell does not open the hub
+    env["MLOPS_OIDC_ALLOW_EVERYONE"] = "1" if settings.oidc_allow_everyone else ""
     return [str(settings.repo / "swarm-stack.oidc.yml")]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..names import QUOTAS_READ_SCOPE, QUOTAS_WRITE_SCOPE
@@ -13,6 +14,12 @@ TEMPLATES = Path(__file__).parent / "templates"
 def _get(section, key: str, default):
     # reading an unset key from a traitlets Config would create a LazyConfigValue
     return section[key] if key in section else default
+
+
+def quota_manager_group(environ: Mapping[str, str] | None = None) -> str:
+    """The hub group holding the quota-manager role: MLOPS_QUOTA_MANAGER_GROUP, '' when off."""
+    env = os.environ if environ is None else environ
+    return env.get("MLOPS_QUOTA_MANAGER_GROUP", "quota-managers").strip()
 
 
 def configure_quotas(c, spawner_section: str = "MLOpsSwarmSpawner", manager_group: str | None = None) -> None:
@@ -28,7 +35,7 @@ def configure_quotas(c, spawner_section: str = "MLOpsSwarmSpawner", manager_grou
     }
     paths = list(_get(c.JupyterHub, "template_paths", []))
     c.JupyterHub.template_paths = paths if str(TEMPLATES) in paths else [str(TEMPLATES), *paths]
-    manager_group = manager_group or os.environ.get("MLOPS_QUOTA_MANAGER_GROUP", "quota-managers")
+    manager_group = manager_group or quota_manager_group()
     if manager_group:
         c.JupyterHub.load_roles = [
             *list(_get(c.JupyterHub, "load_roles", [])),

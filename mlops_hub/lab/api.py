@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .context import notebook_tags
+from .context import notebook_tags, run_owner
 from .errors import InvalidInput
-from .mlflow_backend import MAX_PAGE_SIZE, MlflowRunsBackend
+from .mlflow_backend import MAX_PAGE_SIZE, MlflowRunsBackend, runs_user
 from .notebook_path import current_notebook_path
 
 
@@ -54,15 +54,18 @@ def notebook_runs(
     *,
     experiment: str | None = None,
     user: str | None = None,
+    all_users: bool = False,
     max_results: int = 100,
 ) -> list[dict[str, Any]]:
-    """Runs logged from `notebook` (default: this one), newest first, as flat dicts.
+    """Your runs logged from `notebook` (default: this one), newest first, as flat dicts.
 
     `pandas.DataFrame(notebook_runs())` gives one row per run. `experiment` (a name)
-    narrows the search; `user` keeps only runs of that JupyterHub user.
+    narrows the search; `user` lists another JupyterHub user's runs of the same path,
+    `all_users=True` everyone's.
     """
     if max_results < 1:
         raise InvalidInput("'max_results' must be at least 1")
+    user = runs_user(user, all_users, run_owner())
     backend = _backend()
     ids = [backend.experiment(name=experiment)["experiment_id"]] if experiment else None
     path = _this_notebook(notebook)

@@ -11,6 +11,7 @@ provider. MLflow only needs a class with `in_context()` and `tags()` (its
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import logging
 import os
@@ -52,6 +53,13 @@ _ENV_TAGS = {
     "JUPYTERHUB_USER": USER,
     "JUPYTERHUB_SERVER_NAME": SERVER_NAME,
 }
+
+
+def run_owner(environ: dict[str, str] | None = None) -> str:
+    """Who runs started here are tagged as: the hub user, else (no hub) MLflow's own default,
+    the process's login name."""
+    env = os.environ if environ is None else environ
+    return env.get("JUPYTERHUB_USER") or getpass.getuser()
 
 
 def installed_packages() -> list[str]:

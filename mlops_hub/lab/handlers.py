@@ -12,8 +12,10 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from .context import run_owner
 from .errors import InvalidInput, LabError
 from .gitinfo import file_state
+from .mlflow_backend import runs_user
 from .publisher import NotebookPublisher, SaveRequest
 
 if TYPE_CHECKING:
@@ -82,6 +84,12 @@ class MlopsHandler(APIHandler):
             raise self.http_error(InvalidInput(f"query parameter '{name}' is required"))
         return value or None
 
+    def flag(self, name: str) -> bool:
+        value = (self.get_query_argument(name, None) or "false").lower()
+        if value not in ("true", "false", "1", "0"):
+            raise self.http_error(InvalidInput(f"query parameter '{name}' must be true or false"))
+        return value in ("true", "1")
+
     def body(self) -> Any:
         try:
             return json.loads(self.request.body or b"{}")
@@ -142,11 +150,16 @@ class RunsHandler(MlopsHandler):
         name = self.query("experiment")
         if name and not ids:
             ids = [(await self.call(backend.experiment, name=name))["experiment_id"]]
+        try:
+            user = runs_user(self.query("user"), self.flag("all_users"), self.app.owner or run_owner())
+        except InvalidInput as exc:
+            raise self.http_error(exc) from None
         page = await self.call(
             backend.notebook_runs, str(self.notebook_path(api_path)), experiment_ids=ids,
-            user=self.query("user"), max_results=int(raw_max), page_token=self.query("page_token"),
+            user=user, max_results=int(raw_max), page_token=self.query("page_token"),
         )
-        self.finish({"path": api_path, "runs": page.runs, "next_page_token": page.next_page_token})
+        self.finish({"path": api_path, "user": user, "runs": page.runs,
+                     "next_page_token": page.next_page_token})
 
 
 class ExperimentHandler(MlopsHandler):

@@ -61,6 +61,21 @@ def _quote(field: str, value: str) -> str:
     raise InvalidInput(f"{field} may not contain both ' and \" characters; rename the file")
 
 
+def runs_user(user: str | None, all_users: bool, owner: str | None) -> str | None:
+    """Whose runs to list (None: everyone's). By default the owner's: every home is /home/jovyan,
+    so two people's `analysis.ipynb` have the same path and their runs would mix."""
+    if all_users:
+        if user:
+            raise InvalidInput("give either 'user' or 'all_users', not both")
+        return None
+    if user:
+        return user
+    if not owner:
+        raise InvalidInput("cannot tell whose runs to list: set JUPYTERHUB_USER, or pass 'user' "
+                           "or 'all_users'")
+    return owner
+
+
 def _tags(run: dict[str, Any]) -> dict[str, str]:
     return {t["key"]: t.get("value", "") for t in run.get("data", {}).get("tags", [])}
 

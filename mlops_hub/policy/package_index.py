@@ -42,7 +42,6 @@ class IndexSettings:
     extra_index_urls: tuple[str, ...] = ()
     trusted_hosts: tuple[str, ...] = ()
     username: str | None = None
-    password: str | None = field(default=None, repr=False)  # never printed in a log or traceback
     password_file: str | None = None
     ca_bundle_file: str | None = None
     ca_include_system_roots: bool = True
@@ -128,19 +127,20 @@ def _settings(where: str, raw: Mapping) -> IndexSettings | None:
     extra = _str_list(f"{where}.extra_index_urls", raw.get("extra_index_urls"))
     for i, url in enumerate(extra):
         _check_url(f"{where}.extra_index_urls[{i}]", url, trusted)
-    username, password, password_file = raw.get("username"), raw.get("password"), raw.get("password_file")
+    if "password" in raw:
+        # platform.yaml is deployed as a Swarm config: anyone with Docker API access can read it
+        raise ConfigError(f"{where}.password: an inline password is refused (platform.yaml is a Swarm config"
+                          " that anyone with Docker API access can read); put it in a file on the hub"
+                          f" (a Swarm secret) and set {where}.password_file to its path")
+    username, password_file = raw.get("username"), raw.get("password_file")
     if username is not None:
         _check_netrc_token(f"{where}.username", str(username) if isinstance(username, str) else "")
-        if (password is None) == (password_file is None):
-            raise ConfigError(f"{where}: with username, set exactly one of password_file or password")
-        if password is not None:
-            if not isinstance(password, str):
-                raise ConfigError(f"{where}.password: expected a string")
-            _check_netrc_token(f"{where}.password", password)
-        if password_file is not None and (not isinstance(password_file, str) or not password_file.startswith("/")):
+        if password_file is None:
+            raise ConfigError(f"{where}: with username, set password_file (the path of a file on the hub)")
+        if not isinstance(password_file, str) or not password_file.startswith("/"):
             raise ConfigError(f"{where}.password_file: expected an absolute path on the hub")
-    elif password is not None or password_file is not None:
-        raise ConfigError(f"{where}: password/password_file given without username")
+    elif password_file is not None:
+        raise ConfigError(f"{where}: password_file given without username")
     ca = raw.get("ca_bundle_file")
     if ca is not None and (not isinstance(ca, str) or not ca.startswith("/")):
         raise ConfigError(f"{where}.ca_bundle_file: expected an absolute path on the hub")
@@ -149,7 +149,6 @@ def _settings(where: str, raw: Mapping) -> IndexSettings | None:
         extra_index_urls=extra,
         trusted_hosts=trusted,
         username=username,
-        password=password,
         password_file=password_file,
         ca_bundle_file=ca,
         ca_include_system_roots=bool(raw.get("ca_include_system_roots", True)),
@@ -179,9 +178,8 @@ def package_index_from_config(raw: Mapping | None) -> PackageIndexConfig:
         if "roles" in override:
             raise ConfigError(f"{where}: roles cannot be nested")
         merged = {**base_raw, **override}
-        if "username" in override and "password" not in override and "password_file" not in override:
+        if "username" in override and "password_file" not in override:
             # a team's own account never inherits the site account's password
-            merged.pop("password", None)
             merged.pop("password_file", None)
         roles[role] = _settings(where, merged)
     return PackageIndexConfig(base, roles)

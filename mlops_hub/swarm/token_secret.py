@@ -44,23 +44,23 @@ def wrap_args(args: list[str]) -> list[str]:
     return ["/bin/sh", "-c", _EXPORT, "mlops-hub-start", *args]
 
 
-def secret_reference(secret_id: str, name: str, user: str | None) -> SecretReference:
-    """Readable by the server's user only when its uid is known; else by everyone in the container."""
-    uid, _, gid = (user or "").partition(":")
-    if uid.isdigit():
-        return SecretReference(secret_id, name, filename=SECRET_FILENAME, uid=uid,
-                               gid=gid if gid.isdigit() else uid, mode=0o400)
-    return SecretReference(secret_id, name, filename=SECRET_FILENAME, mode=0o444)
+def secret_reference(secret_id: str, name: str, owner: str) -> SecretReference:
+    """Readable by the server's user only: `owner` is its numeric 'uid:gid' (see image_user)."""
+    uid, _, gid = owner.partition(":")
+    if not (uid.isdigit() and gid.isdigit()):
+        # a 0444 file would let every process in the container read the token
+        raise ValueError(f"the token secret needs a numeric uid:gid owner, got {owner!r}")
+    return SecretReference(secret_id, name, filename=SECRET_FILENAME, uid=uid, gid=gid, mode=0o400)
 
 
-async def create_token_secret(docker_call, prefix: str, service_name: str, token: str, run_as: str,
+async def create_token_secret(docker_call, prefix: str, service_name: str, token: str, owner: str,
                               log=None) -> SecretReference:
     """A new secret holding the token (any left by a server that did not stop cleanly is removed)."""
     await remove_token_secrets(docker_call, prefix, service_name, log)
     name = secret_name(service_name, token)
     created = await docker_call("create_secret", name, token.encode(),
                                 labels=token_secret_labels(prefix, service_name))
-    return secret_reference(created["ID"], name, run_as)
+    return secret_reference(created["ID"], name, owner)
 
 
 async def remove_token_secrets(docker_call, prefix: str, service_name: str, log=None) -> None:

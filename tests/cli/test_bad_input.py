@@ -49,7 +49,9 @@ def fake_docker(tmp_path: Path, body: str) -> tuple[dict, Path]:
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, *args], env={**os.environ, **(env or {})}, cwd=cwd,
+    # this checkout's code: the venv's editable install may point at another worktree
+    pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    return subprocess.run([CLI, *args], env={**os.environ, "PYTHONPATH": pythonpath, **(env or {})}, cwd=cwd,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -84,6 +86,25 @@ def test_missing_platform_config_is_named_before_docker_is_asked(tmp_path):
 def test_platform_config_that_is_a_directory_is_named(tmp_path):
     proc = run_cli("up", "--stack", STACK, "--platform-config", str(tmp_path))
     assert_one_line_refusal(proc, "--platform-config", "is not a regular file")
+
+
+def test_oidc_without_allowed_groups_is_refused_unless_everyone_is_allowed(tmp_path):
+    env, log = recording_real_docker(tmp_path)
+    # a daemon nobody runs: should the check be missing, `up` stops at the daemon check, deploying nothing
+    env["DOCKER_HOST"] = f"unix://{tmp_path / 'nobody-listens.sock'}"
+    secret = tmp_path / "client_secret"
+    secret.write_text("s3cret")
+    secret.chmod(0o600)
+    env.update(MLOPS_OIDC_ISSUER="https://idp.example", MLOPS_OIDC_CLIENT_ID="hub",
+               MLOPS_OIDC_CALLBACK_URL="https://hub.example/hub/oauth_callback", MLOPS_OIDC_ALLOWED_GROUPS="",
+               MLOPS_OIDC_ALLOW_EVERYONE="1")  # in the shell, it is not the flag
+    proc = run_cli("up", "--stack", STACK, "--oidc-client-secret-file", str(secret), env=env)
+    assert_one_line_refusal(proc, "MLOPS_OIDC_ALLOWED_GROUPS: required", "--oidc-allow-everyone", log=log)
+    assert "s3cret" not in proc.stderr and calls(log) == []
+    env["MLOPS_OIDC_ALLOWED_GROUPS"] = "staff"
+    proc = run_cli("up", "--stack", STACK, "--oidc-client-secret-file", str(secret), "--oidc-allow-everyone",
+                   env=env)
+    assert_one_line_refusal(proc, "--oidc-allow-everyone: MLOPS_OIDC_ALLOWED_GROUPS is set too", log=log)
 
 
 @pytest.mark.parametrize("how", ["flag", "environment"])
@@ -174,3 +195,15 @@ def test_interrupt_double_is_one_line_and_exit_130(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert out == "" and err.strip().splitlines() == ["mlops-hub: interrupted"]
+
+
+def test_inline_package_index_password_is_refused_before_anything_is_built(tmp_path):
+    """platform.yaml becomes a Swarm config that anyone with Docker API access can read."""
+    env, log = recording_real_docker(tmp_path)
+    platform = tmp_path / "platform.yaml"
+    platform.write_text("spawner:\n  package_index:\n    index_url: https://pypi.corp/simple\n"
+                        "    username: bot\n    password: hunter2-inline\n")
+    proc = run_cli("up", "--stack", STACK, "--platform-config", str(platform), env=env)
+    assert_one_line_refusal(proc, str(platform), "package_index.password: an inline password is refused",
+                            "password_file", log=log)
+    assert "hunter2-inline" not in proc.stderr

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
+import docker
 import pytest
 import yaml
 
@@ -22,8 +24,18 @@ STACK = os.environ.get("MLOPS_TEST_STACK", "mlopstest")  # a second checkout run
 
 @pytest.fixture(scope="session")
 def images() -> dict[str, str]:
-    """The platform's images, rebuilt only when their inputs changed."""
-    return build_all(REPO, default_ca_bundle())
+    """The platform's images, rebuilt only when their inputs changed, and a lab image whose USER is
+    a name (`jovyan`), not a uid: the spawner looks its uid up in the image."""
+    built = build_all(REPO, default_ca_bundle())
+    return {**built, "lab-named-user": named_user_image(built["lab-base"])}
+
+
+def named_user_image(lab_base: str) -> str:
+    client = docker.from_env()
+    tag = f"mlops-hub/lab-named-user:{client.images.get(lab_base).id.split(':')[1][:12]}"
+    dockerfile = f"FROM {lab_base}\nUSER jovyan\n".encode()
+    client.images.build(fileobj=io.BytesIO(dockerfile), tag=tag, rm=True)
+    return tag
 
 
 def platform_settings(images: dict[str, str]) -> dict:
@@ -37,6 +49,8 @@ def platform_settings(images: dict[str, str]) -> dict:
              "description": "only for scientists", "image": lab, "roles": ["scientists"]},
             # the hub image cannot run as a user server: a server that crashes on start
             {"slug": "broken", "display_name": "Broken", "image": images["hub"], "roles": ["scientists"]},
+            {"slug": "named-user", "display_name": "Named user", "image": images["lab-named-user"],
+             "roles": ["scientists"]},
         ],
         "role_policies": {
             "analysts": {"max_cpu": 1, "max_mem": "2G", "default_cpu": 0.5, "default_mem": "1G",

@@ -26,6 +26,8 @@ ACCOUNTS = {
     # Keycloak sends group paths with a leading '/'
     "olga": {"preferred_username": "olga", "email": "olga@example.org", "groups": ["/risk-models", "staff"]},
     "ivan": {"preferred_username": "ivan", "groups": ["platform/admins"]},
+    # jupyterhub_config.py's bootstrap admin name and its quota-manager group, both from the provider
+    "admin": {"preferred_username": "admin", "groups": ["staff", "quota-managers"]},
 }
 
 
@@ -51,6 +53,7 @@ def oidc_stack(images, tmp_path_factory):
         "MLOPS_OIDC_ISSUER": idp.issuer, "MLOPS_OIDC_CLIENT_ID": idp.client_id,
         "MLOPS_OIDC_CALLBACK_URL": f"{settings.url}/hub/oauth_callback",
         "MLOPS_OIDC_SCOPES": "openid profile email groups", "MLOPS_OIDC_ADMIN_GROUPS": "platform/admins",
+        "MLOPS_OIDC_ALLOWED_GROUPS": "staff",  # ivan is let in as an admin
     }
     try:
         hub = deploy_stack(settings)
@@ -116,3 +119,15 @@ def test_admin_group_makes_a_hub_admin_who_sees_the_quota_page(oidc_stack, chrom
     page.click("#mlops-quotas-link")
     page.wait_for_url("**/hub/mlops/quotas")
     assert page.locator("#quota-risk-models").count() == 1
+
+
+def test_the_bootstrap_admin_name_and_a_quota_managers_group_grant_nothing(oidc_stack, chromium):
+    """The deployed jupyterhub_config.py: MLOPS_HUB_ADMIN_USERS' default `admin` and the role-bearing
+    `quota-managers` group (configured after the login) are out of a provider account's reach."""
+    hub, _ = oidc_stack
+    oidc_login(chromium, hub.url, "admin", "/hub/home")
+    user = hub.api("GET", "/users/admin").json()
+    assert user["admin"] is False and user["groups"] == ["staff"]
+    logs = service_container_logs(hub.docker, f"{hub.stack}_hub")
+    assert "OIDC group 'quota-managers' of 'admin' not used" in logs
+    assert "MLOPS_HUB_ADMIN_USERS (admin) ignored with OIDC login" in logs

@@ -65,6 +65,27 @@ def test_rest_spawn_runs_with_requested_limits_and_reservations(hub, user_name):
     assert hub.user_services(user_name) == []
 
 
+def test_token_file_is_the_servers_users_only_when_the_image_names_its_user(hub, user_name):
+    """An image with `USER jovyan` (a name): the token is still 0400 for uid 1000, not 0444."""
+    hub.create_user(user_name, ["scientists"])
+    r = hub.spawn(user_name, {"environment": "named-user", "cpu_limit": 1, "mem_limit": "1G"})
+    assert r.status_code in (201, 202), r.text
+    hub.wait_ready(user_name)
+    spec = hub.only_service(user_name)["Spec"]
+    assert spec["TaskTemplate"]["ContainerSpec"].get("User") is None  # the image's own USER, as before
+    (secret,) = spec["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    assert (secret["File"]["UID"], secret["File"]["GID"], secret["File"]["Mode"]) == ("1000", "100", 0o400)
+    task = hub.docker.tasks(filters={"service": spec["Name"], "desired-state": "running"})[0]
+    container = task["Status"]["ContainerStatus"]["ContainerID"]
+    token_file = "/run/secrets/jupyterhub_api_token"
+    mode = hub.docker.exec_start(hub.docker.exec_create(container, ["stat", "-c", "%a %u %U", token_file]))
+    assert mode.decode().split() == ["400", "1000", "jovyan"]
+    # another uid in the same container cannot read it
+    other = hub.docker.exec_create(container, ["cat", token_file], user="4242")
+    assert b"Permission denied" in hub.docker.exec_start(other)
+    hub.stop(user_name)
+
+
 
 
 def _spawn_form(session: requests.Session, hub) -> tuple[str, str]:

@@ -64,7 +64,8 @@ def executed(clone: Path, kernel_env: dict[str, str], project: str) -> dict[str,
 
 async def test_notebook_run_is_tagged_and_found(executed: dict[str, Any],
                                                 mlflow_server: MlflowServer,
-                                                fetch_json: Any) -> None:
+                                                fetch_json: Any, lab_app: Any) -> None:
+    lab_app.owner = "ada"  # the hub user the kernel ran as (JUPYTERHUB_USER)
     run = MlflowClient(mlflow_server.url).get_run(executed["run_id"])
     tags = run.data.tags
     assert tags["mlflow.source.name"] == str(executed["path"])
@@ -104,7 +105,8 @@ async def test_notebook_run_is_tagged_and_found(executed: dict[str, Any],
 
 
 async def test_runs_endpoint_pages_newest_first(mlflow_server: MlflowServer, fetch_json: Any,
-                                                jp_root_dir: Path) -> None:
+                                                jp_root_dir: Path, lab_app: Any) -> None:
+    lab_app.owner = "ada"
     client = MlflowClient(mlflow_server.url)
     exp = client.create_experiment(f"paging-{time.time_ns()}")
     path = str(jp_root_dir / "nb" / "paged.ipynb")
@@ -112,10 +114,11 @@ async def test_runs_endpoint_pages_newest_first(mlflow_server: MlflowServer, fet
     ids = []
     for i in range(5):
         r = client.create_run(exp, start_time=now + i * 1000, run_name=f"r{i}",
-                              tags={"mlflow.source.name": path})
+                              tags={"mlflow.source.name": path, "mlflow.user": "ada"})
         client.log_metric(r.info.run_id, "acc", i / 10)
         ids.append(r.info.run_id)
-    client.create_run(exp, tags={"mlflow.source.name": str(jp_root_dir / "other.ipynb")})
+    client.create_run(exp, tags={"mlflow.source.name": str(jp_root_dir / "other.ipynb"),
+                                 "mlflow.user": "ada"})
 
     seen: list[str] = []
     token = None
@@ -205,3 +208,56 @@ def test_package_fingerprint_changes_when_a_package_is_installed(tmp_path: Path,
     after = notebook_tags()
     assert int(after["mlops_hub.packages.count"]) == int(before["mlops_hub.packages.count"]) + 1
     assert after["mlops_hub.packages.sha256"] != before["mlops_hub.packages.sha256"]
+
+
+@pytest.fixture
+def two_users_one_path(mlflow_server: MlflowServer, jp_root_dir: Path) -> dict[str, Any]:
+    """ada's and bob's runs of the same notebook path: every home is /home/jovyan."""
+    client = MlflowClient(mlflow_server.url)
+    exp = client.create_experiment(f"two-users-{time.time_ns()}")
+    path = str(jp_root_dir / "analysis.ipynb")
+    runs = {user: [client.create_run(exp, tags={"mlflow.source.name": path, "mlflow.user": user}
+                                     ).info.run_id for _ in range(2)]
+            for user in ("ada", "bob")}
+    return {"experiment_id": exp, "path": path, "runs": runs}
+
+
+async def test_runs_endpoint_lists_the_owners_runs_unless_asked_for_everyones(
+        two_users_one_path: dict[str, Any], fetch_json: Any, lab_app: Any) -> None:
+    lab_app.owner = "ada"
+    runs = two_users_one_path["runs"]
+    base = {"path": "analysis.ipynb", "experiment_id": two_users_one_path["experiment_id"]}
+
+    async def listed(**extra: str) -> tuple[set[str], str | None]:
+        status, body = await fetch_json("mlops-hub/mlflow/runs", params={**base, **extra})
+        assert status == 200, body
+        return {r["run_id"] for r in body["runs"]}, body["user"]
+
+    assert await listed() == (set(runs["ada"]), "ada")
+    assert await listed(user="bob") == (set(runs["bob"]), "bob")
+    assert await listed(all_users="true") == (set(runs["ada"]) | set(runs["bob"]), None)
+
+    status, body = await fetch_json("mlops-hub/mlflow/runs",
+                                    params={**base, "all_users": "true", "user": "bob"})
+    assert status == 400 and "'user' or 'all_users'" in body["message"]
+    status, body = await fetch_json("mlops-hub/mlflow/runs", params={**base, "all_users": "yes"})
+    assert status == 400 and "'all_users' must be true or false" in body["message"]
+
+
+def test_notebook_api_lists_the_kernel_users_runs_unless_asked_for_everyones(
+        two_users_one_path: dict[str, Any], mlflow_server: MlflowServer, monkeypatch: Any) -> None:
+    from mlops_hub.lab import notebook_runs
+    from mlops_hub.lab.errors import InvalidInput
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    monkeypatch.setenv("JUPYTERHUB_USER", "bob")
+    runs, path = two_users_one_path["runs"], two_users_one_path["path"]
+
+    def listed(**kwargs: Any) -> set[str]:
+        return {r["run_id"] for r in notebook_runs(path, **kwargs)}
+
+    assert listed() == set(runs["bob"])
+    assert listed(user="ada") == set(runs["ada"])
+    assert listed(all_users=True) == set(runs["ada"]) | set(runs["bob"])
+    with pytest.raises(InvalidInput, match="'user' or 'all_users'"):
+        notebook_runs(path, user="ada", all_users=True)

@@ -57,7 +57,8 @@ def russian_notebook(clone: Path) -> Path:
 
 async def test_notebook_run_in_russian_folder_is_tagged_and_found(
         russian_notebook: Path, clone: Path, kernel_env: dict[str, str],
-        mlflow_server: MlflowServer, fetch_json: Any) -> None:
+        mlflow_server: MlflowServer, fetch_json: Any, lab_app: Any) -> None:
+    lab_app.owner = "ada"  # the hub user the kernel ran as (JUPYTERHUB_USER)
     nb = nbformat.read(russian_notebook, as_version=4)
     env = dict(kernel_env, JPY_SESSION_NAME=str(russian_notebook))  # what jupyter-server sets
     NotebookClient(nb, timeout=180, kernel_name="python3",

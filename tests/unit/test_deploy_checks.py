@@ -12,7 +12,7 @@ from mlops_hub.deploy.stack import StackSettings, oidc_enabled, oidc_overlay
 
 REPO = Path(__file__).resolve().parents[2]
 OIDC = {"MLOPS_OIDC_ISSUER": "https://keycloak.example/realms/ml", "MLOPS_OIDC_CLIENT_ID": "hub",
-        "MLOPS_OIDC_CALLBACK_URL": "https://hub.example/hub/oauth_callback"}
+        "MLOPS_OIDC_CALLBACK_URL": "https://hub.example/hub/oauth_callback", "MLOPS_OIDC_ALLOWED_GROUPS": "/staff"}
 
 
 @pytest.fixture
@@ -23,9 +23,9 @@ def secret_file(tmp_path) -> Path:
     return path
 
 
-def settings(tmp_path, secret: Path | None = None, env: dict | None = None) -> StackSettings:
+def settings(tmp_path, secret: Path | None = None, env: dict | None = None, everyone: bool = False) -> StackSettings:
     return StackSettings(repo=REPO, stack="unit", state_dir=tmp_path / "state", oidc_client_secret_file=secret,
-                         extra_env=env or {})
+                         extra_env=env or {}, oidc_allow_everyone=everyone)
 
 
 def test_without_an_issuer_the_stack_keeps_password_login(tmp_path):
@@ -106,6 +106,26 @@ def test_a_database_url_without_a_password_deploys(tmp_path, monkeypatch):
     monkeypatch.delenv("MLOPS_OIDC_ISSUER", raising=False)
     stack.deploy(settings(tmp_path, env={"MLOPS_HUB_DB_URL": "postgresql+psycopg2://hub@db.example/hub"}))
     assert calls == ["postgresql+psycopg2://hub@db.example/hub"]
+
+
+def test_oidc_without_allowed_groups_needs_the_allow_everyone_flag(tmp_path, secret_file):
+    open_env = {k: v for k, v in OIDC.items() if k != "MLOPS_OIDC_ALLOWED_GROUPS"}
+    # a value left in the deploying shell is not the flag
+    for env in (open_env, {**open_env, "MLOPS_OIDC_ALLOW_EVERYONE": "1"}):
+        with pytest.raises(DeployError, match="^MLOPS_OIDC_ALLOWED_GROUPS: required.*--oidc-allow-everyone"):
+            oidc_enabled(settings(tmp_path, secret_file), env)
+    env = {**open_env, "MLOPS_OIDC_ALLOW_EVERYONE": "junk"}
+    assert oidc_overlay(settings(tmp_path, secret_file, everyone=True), env)
+    assert env["MLOPS_OIDC_ALLOW_EVERYONE"] == "1"
+    env = dict(OIDC, MLOPS_OIDC_ALLOW_EVERYONE="1")
+    assert oidc_overlay(settings(tmp_path, secret_file), env) and env["MLOPS_OIDC_ALLOW_EVERYONE"] == ""
+
+
+def test_allow_everyone_flag_with_allowed_groups_or_without_oidc_is_a_mistake(tmp_path, secret_file):
+    with pytest.raises(DeployError, match="^--oidc-allow-everyone: MLOPS_OIDC_ALLOWED_GROUPS is set too"):
+        oidc_enabled(settings(tmp_path, secret_file, everyone=True), OIDC)
+    with pytest.raises(DeployError, match="^--oidc-allow-everyone: given, but MLOPS_OIDC_ISSUER is not set"):
+        oidc_enabled(settings(tmp_path, everyone=True), {})
 
 
 def test_default_deploy_is_per_person_accounts_with_no_user_password(tmp_path, monkeypatch):

@@ -34,3 +34,15 @@ def test_a_bad_platform_file_stops_the_stacks_hub(monkeypatch, tmp_path):
         load_hub_config(monkeypatch, tmp_path, bad)
     assert str(info.value.code) == (f"mlops-hub: the hub cannot start: {bad}: spawner.role_policies['default']"
                                     ".environments: unknown ['pyhton']; defined: python")
+
+
+def test_an_inline_package_index_password_stops_the_stacks_hub(monkeypatch, tmp_path):
+    bad = tmp_path / "platform.yaml"
+    bad.write_text((REPO / "config" / "platform.yaml").read_text() + (
+        "  package_index: {index_url: 'https://pypi.corp/simple', username: bot, password: hunter2-inline}\n"))
+    with pytest.raises(SystemExit) as info:
+        load_hub_config(monkeypatch, tmp_path, bad)
+    message = str(info.value.code)
+    assert message.startswith(f"mlops-hub: the hub cannot start: {bad}: spawner: package_index.password:"
+                              " an inline password is refused")
+    assert "password_file" in message and "hunter2-inline" not in message

@@ -97,9 +97,17 @@ def test_no_secret_in_configs_env_or_names():
     }
 
 
-def test_settings_repr_hides_the_password():
-    settings = package_index_from_config({**BASE, "password_file": None, "password": PASSWORD}).for_role(None)
-    assert PASSWORD not in repr(settings)
+@pytest.mark.parametrize("raw", [
+    {**BASE, "password_file": None, "password": PASSWORD},
+    {**BASE, "roles": {"ml-team": {"username": "ml-bot", "password": PASSWORD}}},
+])
+def test_inline_password_is_refused_pointing_to_password_file(raw):
+    """platform.yaml is deployed as a Swarm config anyone with Docker API access can read."""
+    with pytest.raises(ConfigError) as e:
+        package_index_from_config(raw)
+    message = str(e.value)
+    assert ".password: an inline password is refused" in message and "password_file" in message
+    assert PASSWORD not in message
 
 
 def test_object_names_are_content_addressed():
@@ -161,8 +169,8 @@ def test_ca_bundle_combines_roots_and_corporate_ca():
     ({"index_url": "https://x", "extra_index_urls": ["nope"]}, "package_index.extra_index_urls[0]"),
     ({"index_url": "https://x", "username": "u"}, "package_index: with username"),
     ({"index_url": "https://x", "username": "u", "password": "a b"}, "package_index.password"),
-    ({"index_url": "https://x", "username": "u b", "password": "p"}, "package_index.username"),
-    ({"index_url": "https://x", "password_file": "/p"}, "package_index: password/password_file given"),
+    ({"index_url": "https://x", "username": "u b", "password_file": "/p"}, "package_index.username"),
+    ({"index_url": "https://x", "password_file": "/p"}, "package_index: password_file given without"),
     ({"index_url": "https://x", "username": "u", "password_file": "rel"}, "package_index.password_file"),
     ({"index_url": "https://x", "ca_bundle_file": "ca.pem"}, "package_index.ca_bundle_file"),
     ({"index_url": "https://x", "colour": 1}, "package_index: unknown keys"),
@@ -177,8 +185,9 @@ def test_bad_config_names_the_setting(raw, setting):
 
 
 def test_error_messages_never_echo_a_password():
+    settings = package_index_from_config(BASE).for_role(None)
     with pytest.raises(ConfigError) as e:
-        package_index_from_config({"index_url": "https://x", "username": "u", "password": "bad pw"})
+        render_delivery(settings, "bad pw", None)
     assert "bad pw" not in str(e.value)
 
 

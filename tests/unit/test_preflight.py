@@ -42,6 +42,7 @@ def test_every_verb_checks_files_before_docker_and_build_needs_no_swarm():
         assert steps[verb].index(preflight.check_docker_cli) < steps[verb].index(preflight.check_swarm)
     up = steps["up"]
     assert up.index(preflight.check_platform_config) < up.index(preflight.check_docker_cli)
+    assert up.index(preflight.check_oidc_access) < up.index(preflight.check_docker_cli)
     assert up[-1] is preflight.check_ports_free
 
 
@@ -56,3 +57,15 @@ def test_steps_run_in_order_and_stop_at_the_first_failure():
         steps = [lambda a: ran.append("first"), fails, lambda a: ran.append("never")]
         preflight.run_preflight("up", Namespace(), steps)
     assert ran == ["first", "fails"]
+
+
+def test_oidc_login_names_who_may_log_in(monkeypatch):
+    monkeypatch.setenv("MLOPS_OIDC_ISSUER", "https://idp.example")
+    monkeypatch.delenv("MLOPS_OIDC_ALLOWED_GROUPS", raising=False)
+    with pytest.raises(PreflightError, match="^MLOPS_OIDC_ALLOWED_GROUPS: required.*--oidc-allow-everyone"):
+        preflight.check_oidc_access(Namespace(oidc_allow_everyone=False))
+    preflight.check_oidc_access(Namespace(oidc_allow_everyone=True))
+    monkeypatch.setenv("MLOPS_OIDC_ALLOWED_GROUPS", "ml/risk-models")
+    preflight.check_oidc_access(Namespace(oidc_allow_everyone=False))
+    monkeypatch.delenv("MLOPS_OIDC_ISSUER")
+    preflight.check_oidc_access(Namespace(oidc_allow_everyone=False))  # password login: nothing to say

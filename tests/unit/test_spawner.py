@@ -1,6 +1,8 @@
 """MLOpsSwarmSpawner without Docker or a hub: configuration, form, validation, spec and tasks."""
 
 import asyncio
+import io
+import tarfile
 from html.parser import HTMLParser
 from types import SimpleNamespace
 
@@ -407,14 +409,24 @@ def test_labels_name_user_server_environment_and_role():
 # ---- the service spec and the task, with a fake Docker API -------------------------------
 
 
+def tar_of(path: str, content: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo(path.rsplit("/", 1)[-1])
+        info.size = len(content)
+        tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
 class FakeDocker:
     """Answers the spawner's `self.docker(method, ...)` calls and records them."""
 
-    def __init__(self, tasks=(), image_user="", logs=(b"",)):
+    def __init__(self, tasks=(), image_user="", logs=(b"",), passwd=b"jovyan:x:1000:100::/home/jovyan:/bin/sh\n"):
         self.calls: list[tuple] = []
         self.tasks = list(tasks)
         self.image_user = image_user
         self.logs = list(logs)
+        self.passwd = passwd
 
     async def __call__(self, method, *args, **kwargs):
         self.calls.append((method, args, kwargs))
@@ -430,6 +442,10 @@ class FakeDocker:
             return {"ID": "secret-1"}
         if method == "secrets":
             return []
+        if method == "create_container":
+            return {"Id": "container-1"}
+        if method == "get_archive":  # Docker answers a tar stream of the file, and its stat
+            return [tar_of(args[1], self.passwd if args[1] == "/etc/passwd" else b"")], {}
         return None
 
     def called(self, method):
@@ -521,6 +537,29 @@ async def test_container_user_never_defaults_to_root(image_user, run_as_user, ex
     spawner.apply_request({})
     kwargs = await created_service(spawner, FakeDocker(image_user=image_user))
     assert kwargs["task_template"]["ContainerSpec"].get("User") == expected
+
+
+@pytest.mark.parametrize("image_user, run_as_user, owner", [
+    ("jovyan", None, ("1000", "100")), ("", None, ("1000", "100")), ("root", "", ("0", "0")),
+    ("4321", None, ("4321", "4321")), ("jovyan", "1234:100", ("1234", "100")),
+])
+async def test_token_secret_is_readable_by_the_servers_user_only(image_user, run_as_user, owner):
+    spawner = make_spawner(run_as_user=run_as_user)
+    spawner.apply_request({})
+    kwargs = await created_service(spawner, FakeDocker(image_user=image_user))
+    (secret,) = kwargs["task_template"]["ContainerSpec"]["Secrets"]
+    assert (secret["File"]["UID"], secret["File"]["GID"], secret["File"]["Mode"]) == (*owner, 0o400)
+
+
+async def test_an_image_user_missing_from_its_passwd_refuses_the_spawn_naming_run_as_user():
+    spawner = make_spawner()
+    spawner.apply_request({})
+    docker = FakeDocker(image_user="ghost", passwd=b"root:x:0:0::/root:/bin/sh\n")
+    offline(spawner, docker)
+    with pytest.raises(web.HTTPError) as e:
+        await spawner.create_object()
+    assert "'ghost' is not in its /etc/passwd" in e.value.log_message and "run_as_user" in e.value.log_message
+    assert docker.called("create_service") == [] and docker.called("create_secret") == []
 
 
 async def test_start_object_waits_for_the_running_task_and_keeps_it():

@@ -99,7 +99,7 @@ class FakeDocker:
 
 
 def _files(raw=None):
-    raw = raw or {"index_url": "https://pypi.corp/simple", "username": "bot", "password": PASSWORD}
+    raw = raw or {"index_url": "https://pypi.corp/simple", "username": "bot", "password_file": "/run/secrets/pw"}
     return render_delivery(package_index_from_config(raw).for_role(None), PASSWORD).files
 
 

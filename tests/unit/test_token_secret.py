@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from mlops_hub.swarm import token_secret
 
 from .test_spawner import FakeDocker, make_spawner, offline
@@ -61,9 +63,16 @@ def test_the_wrapper_exports_the_token_from_the_file_and_runs_the_command(tmp_pa
     assert out.strip() == f"{TOKEN} {TOKEN} arg 1"
 
 
-def test_a_named_image_user_gets_a_readable_secret_without_uid():
-    ref = token_secret.secret_reference("id", "name", "jovyan")
-    assert ref["File"]["Mode"] == 0o444
+@pytest.mark.parametrize("owner", ["jovyan", "", "1000", "jovyan:users"])
+def test_the_token_secret_is_never_mounted_without_a_numeric_owner(owner):
+    """A 0444 file would let every process in the server's container read the token."""
+    with pytest.raises(ValueError, match="numeric uid:gid"):
+        token_secret.secret_reference("id", "name", owner)
+
+
+def test_the_token_secret_is_owner_only():
+    ref = token_secret.secret_reference("id", "name", "1234:100")
+    assert (ref["File"]["UID"], ref["File"]["GID"], ref["File"]["Mode"]) == ("1234", "100", 0o400)
 
 
 def test_secret_names_fit_swarms_limit_and_differ_per_token():
