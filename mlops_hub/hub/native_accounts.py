@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 import bcrypt
+from jupyterhub.scopes import needs_scope
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import (
     DiscardHandler,
@@ -192,6 +193,7 @@ class SameSiteOnly:
 
 
 class SameSiteToggleHandler(SameSiteOnly, ToggleAuthorizationHandler):
+    @needs_scope("admin:users")  # before the lookup: a 404 must not tell others which accounts exist
     async def get(self, slug):
         if self.authenticator.get_user(slug) is None:
             raise web.HTTPError(404, f"No account {slug}")  # NativeAuthenticator answers a 500 here

@@ -123,6 +123,7 @@ def test_approving_from_a_link_elsewhere_is_refused(accounts_hub):
     approve(accounts_hub, "carol")
     carol, r = try_login(accounts_hub.url, "carol", GOOD)
     assert carol.get(f"{accounts_hub.url}/hub/authorize/mallory", timeout=30).status_code == 403
+    assert carol.get(f"{accounts_hub.url}/hub/authorize/nobody-here", timeout=30).status_code == 403
     assert "has not been authorized" in login_error(try_login(accounts_hub.url, "mallory", GOOD)[1])
 
 
