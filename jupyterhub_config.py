@@ -45,16 +45,13 @@ c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 0  # role policies set the limit
 c.JupyterHub.log_level = os.environ.get("MLOPS_HUB_LOG_LEVEL", "INFO")
 
-# ---- login: shared passwords from Swarm secrets; OIDC replaces this in a later release
-c.JupyterHub.authenticator_class = "shared-password"
-admin_users = {u for u in os.environ.get("MLOPS_HUB_ADMIN_USERS", "admin").split(",") if u}
-c.Authenticator.admin_users = admin_users
-c.Authenticator.allow_all = True
-if secret("admin_password"):
-    c.SharedPasswordAuthenticator.admin_password = secret("admin_password")
-if secret("user_password"):
-    c.SharedPasswordAuthenticator.user_password = secret("user_password")
-# OpenID Connect (Keycloak, GitLab, ADFS) replaces the shared passwords when MLOPS_OIDC_ISSUER is set;
+# ---- login: one account per person (sign-up an admin approves; the first admin `admin` is created
+# with the admin_password secret), or one shared password only when `up --shared-password` set
+# MLOPS_HUB_LOGIN=shared-password (docs/accounts.md)
+from mlops_hub.hub.accounts import configure_login  # noqa: E402
+
+configure_login(c, SECRETS)
+# OpenID Connect (Keycloak, GitLab, ADFS) replaces that login when MLOPS_OIDC_ISSUER is set;
 # the provider's groups become the user's JupyterHub groups, i.e. the quota roles (docs/quotas.md)
 from mlops_hub.hub.identity import configure_oidc  # noqa: E402
 

@@ -62,10 +62,6 @@ class Contender:
     users: list[str] = field(default_factory=list)
     hub_spawn: dict[str, float] = field(default_factory=dict)  # user -> seconds, from the hub's log
 
-    @property
-    def password(self) -> str:
-        return (self.settings.secrets_dir / "user_password").read_text().strip()
-
 
 def platform_file(state: Path, lab_image: str) -> Path:
     path = state / "platform.yaml"
@@ -99,7 +95,8 @@ def start(contenders: list[Contender]) -> None:
     for c in contenders:
         wait_for_hub(c.settings)
         token = (c.settings.secrets_dir / "api_token").read_text().strip()
-        c.hub = HubClient(c.settings.url, token, c.settings.prefix, c.settings.stack)
+        admin_password = (c.settings.secrets_dir / "admin_password").read_text().strip()
+        c.hub = HubClient(c.settings.url, token, c.settings.prefix, c.settings.stack, admin_password)
     time.sleep(3)  # the hubs' start-up work settles
 
 
@@ -113,11 +110,12 @@ def login_to_home(page, url: str, user: str, password: str) -> None:
 
 
 def one_run(chromium, c: Contender, user: str) -> tuple[Phases, list[RequestRecord]]:
+    password = c.hub.account(user)  # signed up and approved before the clock starts
     page = chromium.new_context().new_page()
     timeline = Timeline()
     timeline.attach(page)  # before any page loads: its marks script runs on every page from now on
     try:
-        login_to_home(page, c.settings.url, user, c.password)
+        login_to_home(page, c.settings.url, user, password)
         if c.settings.spawner == "mlops":
             page.goto(f"{c.settings.url}/hub/spawn")
             timeline.reset()

@@ -11,7 +11,15 @@ from .deploy.dbencoding import build_db_image, migrate_utf8, refuse_unless_utf8
 from .deploy.images import build_all
 from .deploy.preflight import PreflightError, run_preflight
 from .deploy.shell import DeployError, run, say
-from .deploy.stack import StackSettings, check_db_url, deploy, oidc_enabled, remove, wait_for_hub
+from .deploy.stack import (
+    SHARED_PASSWORD_WARNING,
+    StackSettings,
+    check_db_url,
+    deploy,
+    oidc_enabled,
+    remove,
+    wait_for_hub,
+)
 
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -40,6 +48,7 @@ def _settings(args) -> StackSettings:
         oidc_client_secret_file=Path(args.oidc_client_secret_file) if getattr(args, "oidc_client_secret_file", None)
         else None,
         oidc_allow_everyone=bool(getattr(args, "oidc_allow_everyone", False)),
+        shared_password=getattr(args, "shared_password", False),
     )
 
 
@@ -63,6 +72,34 @@ def default_platform_config() -> str | None:
         return None
 
 
+def first_admin(environ) -> str:
+    """The admin account the hub creates at its first start (the first of MLOPS_HUB_ADMIN_USERS)."""
+    names = [n.strip() for n in environ.get("MLOPS_HUB_ADMIN_USERS", "admin").split(",") if n.strip()]
+    return names[0] if names else "admin"
+
+
+def login_lines(settings: StackSettings, oidc: bool, new_admin_password: bool) -> str:
+    """How to log in, for `up`'s summary; the admin's generated password only on the `up` that made it."""
+    secrets = settings.secrets_dir
+    url = f"{settings.url}/hub"
+    if oidc:
+        return f"  log in:              through {os.environ['MLOPS_OIDC_ISSUER']} (your groups are your roles)\n"
+    admin = first_admin(os.environ)
+    if settings.shared_password:
+        return (f"  log in as an admin:  user '{admin}', password: cat {secrets / 'admin_password'}\n"
+                f"  log in as a user:    any user name,  password: cat {secrets / 'user_password'}\n"
+                f"  {SHARED_PASSWORD_WARNING}\n")
+    if new_admin_password:
+        password = (secrets / "admin_password").read_text().strip()
+        admin_line = (f"  admin account:       user '{admin}', password {password}\n"
+                      f"                       (shown this once; kept in {secrets / 'admin_password'})\n")
+    else:
+        admin_line = (f"  admin account:       user '{admin}'; its first password is in {secrets / 'admin_password'}\n"
+                      f"                       (if not changed since; to reset it: docs/accounts.md)\n")
+    return (f"  log in:              each person signs up at {url}/signup; an admin approves at {url}/authorize\n"
+            + admin_line)
+
+
 def cmd_up(args) -> None:
     settings = _settings(args)
     oidc = oidc_enabled(settings, os.environ)
@@ -71,14 +108,11 @@ def cmd_up(args) -> None:
     settings.hub_image, settings.lab_image = tags["hub"], tags["lab-base"]
     settings.mlflow_image, settings.postgres_image = tags["mlflow"], tags["postgres"]
     refuse_unless_utf8(settings.stack, settings.postgres_image)
+    new_admin_password = not (settings.secrets_dir / "admin_password").exists()  # deploy() generates it
     deploy(settings)
     wait_for_hub(settings)
     secrets = settings.secrets_dir
-    if oidc:
-        login = f"  log in:              through {os.environ['MLOPS_OIDC_ISSUER']} (your groups are your roles)\n"
-    else:
-        login = (f"  log in as an admin:  user 'admin', password: cat {secrets / 'admin_password'}\n"
-                 f"  log in as a user:    any user name,  password: cat {secrets / 'user_password'}\n")
+    login = login_lines(settings, oidc, new_admin_password)
     print(f"""
 mlops-hub is running: {settings.url}/hub/
   MLflow:              http://127.0.0.1:{settings.mlflow_port}/
@@ -131,6 +165,9 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--port", type=int, default=8000, help="published hub port (default 8000)")
     u.add_argument("--mlflow-port", type=int, default=5000, help="published MLflow port (default 5000)")
     u.add_argument("--platform-config", help="environments and role limits (default config/platform.yaml)")
+    u.add_argument("--shared-password", action="store_true",
+                   help="DANGEROUS: one password for every non-admin name instead of per-person accounts"
+                        " (anyone with it can log in as any user; docs/accounts.md)")
     u.add_argument("--oidc-client-secret-file",
                    help="log in through OpenID Connect: the client secret's file (with MLOPS_OIDC_ISSUER,"
                         " MLOPS_OIDC_CLIENT_ID, MLOPS_OIDC_CALLBACK_URL set; docs/quotas.md)")

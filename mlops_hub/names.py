@@ -44,3 +44,9 @@ QUOTAS_READ_SCOPE = "custom:mlops-quotas:read"
 def user_server_prefix(stack: str) -> str:
     """The spawner prefix of a stack's hub: its user servers, volumes and configs carry it."""
     return f"{stack}-lab"
+
+# ---- the hub's login without an identity provider (mlops_hub/hub/accounts.py; set by `mlops-hub up`)
+ENV_HUB_LOGIN = "MLOPS_HUB_LOGIN"
+LOGIN_ACCOUNTS = "accounts"  # one account per person, sign-up approved by an admin (the default)
+LOGIN_SHARED_PASSWORD = "shared-password"  # one password for every non-admin name: only when asked for
+LOGIN_MODES = (LOGIN_ACCOUNTS, LOGIN_SHARED_PASSWORD)

@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 from argparse import Namespace
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from ..policy.errors import ConfigError
 from ..policy.platform import load_platform_file
 from .shell import DeployError
-from .stack import oidc_access_error
+from .stack import SHARED_PASSWORD_WARNING, oidc_access_error
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 # the daemon normally answers within a second; a dead TCP host must not hang the CLI
@@ -92,6 +93,16 @@ def check_oidc_access(args: Namespace) -> None:
     refusal = oidc_access_error(os.environ, bool(getattr(args, "oidc_allow_everyone", False)))
     if refusal:
         raise PreflightError(refusal)
+
+
+def check_login_mode(args: Namespace) -> None:
+    """`--shared-password` is refused with OIDC; otherwise it is warned about, at every `up`."""
+    if not getattr(args, "shared_password", False):
+        return
+    if os.environ.get("MLOPS_OIDC_ISSUER"):
+        raise PreflightError("--shared-password: not with OIDC login (MLOPS_OIDC_ISSUER is set); the provider"
+                             " logs people in")
+    print(f"mlops-hub: {SHARED_PASSWORD_WARNING}", file=sys.stderr, flush=True)
 
 
 def check_port_range(args: Namespace) -> None:
@@ -177,8 +188,9 @@ DOCKER_STEPS: tuple[Step, ...] = (check_docker_cli, check_daemon)
 STEPS: dict[str, tuple[Step, ...]] = {
     "build": (check_ca_bundle, *DOCKER_STEPS),
     "up": (
-        check_stack_name, check_port_range, check_ca_bundle, check_platform_config, check_platform_settings,
-        check_oidc_secret_file, check_oidc_access, *DOCKER_STEPS, check_swarm, check_ports_free,
+        check_login_mode, check_stack_name, check_port_range, check_ca_bundle, check_platform_config,
+        check_platform_settings, check_oidc_secret_file, check_oidc_access, *DOCKER_STEPS, check_swarm,
+        check_ports_free,
     ),
     "down": (check_stack_name, *DOCKER_STEPS, check_swarm),
     "status": (check_stack_name, *DOCKER_STEPS, check_swarm),

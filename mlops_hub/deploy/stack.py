@@ -14,10 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..names import LOGIN_ACCOUNTS, LOGIN_SHARED_PASSWORD
 from .shell import DeployError, run, say
 
-SECRET_NAMES = ("proxy_token", "api_token", "admin_password", "user_password",
-                "jupyterhub_db_password", "mlflow_db_password")
+SECRET_NAMES = ("proxy_token", "api_token", "admin_password", "jupyterhub_db_password", "mlflow_db_password")
+# the one password of every non-admin name: generated and deployed only for `up --shared-password`
+SHARED_PASSWORD_SECRET = "user_password"
+SHARED_PASSWORD_WARNING = (
+    "warning: --shared-password: anyone who has the one user password can log in under any non-admin"
+    " name - another user's, or a quota manager's - and open that user's server and files. Without the"
+    " flag every person has an account an admin approves (docs/accounts.md).")
 
 
 @dataclass
@@ -39,6 +45,8 @@ class StackSettings:
     oidc_client_secret_file: Path | None = None
     # OIDC without MLOPS_OIDC_ALLOWED_GROUPS lets every account of the provider in: only when asked for
     oidc_allow_everyone: bool = False
+    # one password for everyone instead of per-person accounts: only when asked for (`--shared-password`)
+    shared_password: bool = False
 
     @property
     def network(self) -> str:
@@ -57,12 +65,12 @@ class StackSettings:
         return f"http://127.0.0.1:{self.port}"
 
 
-def ensure_secrets(directory: Path) -> dict[str, Path]:
+def ensure_secrets(directory: Path, names: tuple[str, ...] = SECRET_NAMES) -> dict[str, Path]:
     """Generate each secret once (0600, root-only) and keep it for later deploys."""
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     paths = {}
-    for name in SECRET_NAMES:
+    for name in names:
         path = directory / name
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -95,8 +103,10 @@ def stack_env(settings: StackSettings) -> dict[str, str]:
         MLOPS_SECRETS_DIR=str(settings.secrets_dir),
         MLOPS_PLATFORM_CONFIG=str(platform),
         MLOPS_PLATFORM_HASH=_content_hash(platform),
+        MLOPS_HUB_LOGIN=LOGIN_SHARED_PASSWORD if settings.shared_password else LOGIN_ACCOUNTS,
     )
-    for name, path in ensure_secrets(settings.secrets_dir).items():
+    names = SECRET_NAMES + ((SHARED_PASSWORD_SECRET,) if settings.shared_password else ())
+    for name, path in ensure_secrets(settings.secrets_dir, names).items():
         env[f"MLOPS_SECRET_HASH_{name}"] = _content_hash(path)
     env.update(settings.extra_env)
     return env
@@ -165,11 +175,28 @@ def check_db_url(env: Mapping[str, str]) -> None:
                           " inspect`); put it into the jupyterhub_db_password secret file instead")
 
 
+def check_login(settings: StackSettings, env: Mapping[str, str]) -> None:
+    if settings.shared_password and env.get("MLOPS_OIDC_ISSUER"):
+        raise DeployError("--shared-password: not with OIDC login (MLOPS_OIDC_ISSUER is set); the provider"
+                          " logs people in")
+
+
+def login_overlay(settings: StackSettings, env: dict[str, str]) -> tuple[list[str], str]:
+    """Compose files to add for the login, and its name for the progress line."""
+    check_login(settings, env)
+    oidc = oidc_overlay(settings, env)
+    if oidc:
+        return oidc, "OIDC login"
+    if settings.shared_password:
+        return [str(settings.repo / "swarm-stack.shared-password.yml")], "SHARED-PASSWORD login"
+    return [], "per-person accounts"
+
+
 def deploy(settings: StackSettings) -> None:
     env = stack_env(settings)
     check_db_url(env)
-    files = [str(settings.repo / "swarm-stack.yml"), *oidc_overlay(settings, env)]
-    login = "OIDC login" if len(files) > 1 else "shared-password login"
+    overlays, login = login_overlay(settings, env)
+    files = [str(settings.repo / "swarm-stack.yml"), *overlays]
     say(f"deploying stack {settings.stack} (hub image {settings.hub_image}, {login})")
     compose = [arg for path in files for arg in ("-c", path)]
     run(["docker", "stack", "deploy", "--resolve-image", "never", "--prune", *compose, settings.stack],

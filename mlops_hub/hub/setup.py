@@ -33,7 +33,8 @@ def configure_quotas(c, spawner_section: str = "MLOpsSwarmSpawner", manager_grou
         QUOTAS_WRITE_SCOPE: {"description": "Edit role quotas and team pools (and read them)."},
         QUOTAS_READ_SCOPE: {"description": "Read role quotas, team pool usage and the quota audit log."},
     }
-    c.JupyterHub.template_paths = [str(TEMPLATES), *list(_get(c.JupyterHub, "template_paths", []))]
+    paths = list(_get(c.JupyterHub, "template_paths", []))
+    c.JupyterHub.template_paths = paths if str(TEMPLATES) in paths else [str(TEMPLATES), *paths]
     manager_group = manager_group or quota_manager_group()
     if manager_group:
         c.JupyterHub.load_roles = [

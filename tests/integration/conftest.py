@@ -83,7 +83,8 @@ def hub(stack_settings) -> HubClient:
     deploy(stack_settings)
     wait_for_hub(stack_settings)
     token = (stack_settings.secrets_dir / "api_token").read_text().strip()
-    yield HubClient(stack_settings.url, token, stack_settings.prefix, STACK)
+    admin_password = (stack_settings.secrets_dir / "admin_password").read_text().strip()
+    yield HubClient(stack_settings.url, token, stack_settings.prefix, STACK, admin_password)
     if not os.environ.get("MLOPS_TEST_KEEP_STACK"):  # set it to read the hub's logs after a failure
         remove(stack_settings, volumes=True)
 

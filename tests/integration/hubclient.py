@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import secrets
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import docker
@@ -21,6 +23,8 @@ class HubClient:
     token: str
     prefix: str
     stack: str
+    admin_password: str = ""  # the first admin's (the admin_password secret)
+    _admin: requests.Session | None = field(default=None, repr=False)
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         headers = {"Authorization": f"token {self.token}"}
@@ -85,16 +89,59 @@ class HubClient:
                 events.append(json.loads(line[5:]))
         return events
 
-    def login(self, user: str, password: str) -> requests.Session:
+    def login(self, user: str, password: str, next_url: str = "") -> requests.Session:
         """A browser-like session logged in through the hub's login form."""
         session = requests.Session()
         page = session.get(f"{self.url}/hub/login", timeout=10)
         xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
-        r = session.post(f"{self.url}/hub/login?next=", timeout=10, allow_redirects=True,
+        r = session.post(f"{self.url}/hub/login?next={quote(next_url)}", timeout=10, allow_redirects=True,
                          data={"username": user, "password": password, "_xsrf": xsrf})
         assert r.status_code == 200, r.text[:500]
-        assert session.cookies, "login set no cookie"
+        # a refused login shows the login page again, with the reason
+        refused = re.search(r'<p class="login_error">\s*(.*?)\s*</p>', r.content.decode("utf8"), re.S)
+        assert "/hub/login" not in r.url and not refused, refused and html.unescape(refused.group(1))
         return session
+
+    # ---- per-person accounts, made as people make them -----------------------------------
+    def sign_up(self, user: str, password: str) -> str:
+        """Sign up at /hub/signup as a person does; returns the message the page shows."""
+        session = requests.Session()
+        page = session.get(f"{self.url}/hub/signup", timeout=30)
+        assert page.status_code == 200, (page.status_code, page.text[:300])
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+        r = session.post(f"{self.url}/hub/signup", timeout=30, data={
+            "username": user, "signup_password": password, "signup_password_confirmation": password, "_xsrf": xsrf})
+        assert r.status_code == 200, r.text[:500]
+        found = re.search(r'role="alert">\s*<p>\s*(.*?)\s*</p>', r.content.decode("utf8"), re.S)
+        assert found, r.text[-1500:]
+        return html.unescape(found.group(1))
+
+    def admin_session(self) -> requests.Session:
+        if self._admin is None:
+            self._admin = self.login("admin", self.admin_password, next_url="/hub/home")
+        return self._admin
+
+    def approve(self, user: str) -> None:
+        """The admin opens NativeAuthenticator's /hub/authorize page and follows the user's Authorize link."""
+        admin = self.admin_session()
+        page = admin.get(f"{self.url}/hub/authorize", timeout=30)
+        assert page.status_code == 200, (page.status_code, page.text[:300])
+        text = page.content.decode("utf8")
+        links = re.findall(r'href="([^"]*/authorize/' + re.escape(html.escape(user)) + r')"', text)
+        assert links, f"{user} is not on the authorize page"
+        r = admin.get(self.url + html.unescape(links[0]), timeout=30)
+        assert r.status_code == 200, (r.status_code, r.text[:300])
+        row = re.search(r'<tr class="success" id=' + re.escape(html.escape(user)) + r'>', r.content.decode("utf8"))
+        assert row, f"{user} is not approved after the click"
+
+    def account(self, user: str, groups: list[str] = ()) -> str:
+        """A person with an approved account (and these groups, made through the API); their password."""
+        password = secrets.token_urlsafe(18)
+        message = self.sign_up(user, password)
+        assert message.endswith("You can log in once an admin has approved it."), message
+        self.approve(user)
+        self.create_user(user, groups)
+        return password
 
     def restart_hub(self, settings: StackSettings) -> None:
         """Replace the hub's task (as an upgrade or a crash would) and wait until it answers."""

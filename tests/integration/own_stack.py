@@ -43,7 +43,8 @@ def deploy_stack(settings: StackSettings) -> HubClient:
     deploy(settings)
     wait_for_hub(settings)
     token = (settings.secrets_dir / "api_token").read_text().strip()
-    return HubClient(settings.url, token, settings.prefix, settings.stack)
+    admin_password = (settings.secrets_dir / "admin_password").read_text().strip()
+    return HubClient(settings.url, token, settings.prefix, settings.stack, admin_password)
 
 
 def remove_stack(settings: StackSettings) -> None:

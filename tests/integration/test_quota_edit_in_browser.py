@@ -14,16 +14,15 @@ from .conftest import free_port
 pytestmark = pytest.mark.swarm
 
 
-def test_admin_lowers_a_role_limit_in_the_browser_and_the_next_spawn_obeys(hub, stack_settings, chromium):
+def test_admin_lowers_a_role_limit_in_the_browser_and_the_next_spawn_obeys(hub, chromium):
     team = f"browser-team-{free_port() % 10000}"
     user = f"{team}-ann"
-    hub.create_user(user, [team])
+    password = hub.account(user, [team])
     r = hub.api("POST", f"/mlops/quotas/{team}",
                 json={"max_cpu": 2, "max_mem": "2G", "environments": ["python"], "max_servers": 1})
     assert r.status_code == 201, r.text
-    secrets = stack_settings.secrets_dir
     try:
-        admin = browser.login(chromium, hub.url, "admin", (secrets / "admin_password").read_text().strip())
+        admin = browser.login(chromium, hub.url, "admin", hub.admin_password)
         admin.click("#mlops-quotas-link")
         admin.wait_for_url("**/hub/mlops/quotas")
         row = admin.locator(f"#quota-{team}")
@@ -41,7 +40,7 @@ def test_admin_lowers_a_role_limit_in_the_browser_and_the_next_spawn_obeys(hub, 
         assert audit["entries"][0]["actor"] == "user:admin"
         assert (audit["entries"][0]["before"]["max_cpu"], audit["entries"][0]["after"]["max_cpu"]) == (2.0, 0.5)
 
-        page = browser.login(chromium, hub.url, user, (secrets / "user_password").read_text().strip())
+        page = browser.login(chromium, hub.url, user, password)
         page.goto(f"{hub.url}/hub/spawn")
         assert "up to 0.5 CPUs" in page.locator(".mlops-hub-options").inner_text()
         cpu = page.locator("#cpu_limit")

@@ -50,7 +50,7 @@ def test_spawn_storm_fills_pool_exactly_and_usage_survives_hub_restart(hub, stac
         assert usage == {"servers": 4, "cpu": 0.4, "mem": 4 * 512 * 1024**2}
 
         # the spawn form shows the user's headroom in the team pool
-        password = (stack_settings.secrets_dir / "user_password").read_text().strip()
+        password = hub.account(refused[0][0])
         form = hub.login(refused[0][0], password).get(f"{hub.url}/hub/spawn", timeout=10)
         assert f"Team <strong>{team}</strong>: 6 server(s), 0 CPUs, 6G memory free" in form.text, form.text[-1500:]
 

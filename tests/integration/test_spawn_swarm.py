@@ -96,9 +96,8 @@ def _spawn_form(session: requests.Session, hub) -> tuple[str, str]:
     return page.text, hub.url + action.replace("&amp;", "&")
 
 
-def test_form_offers_only_allowed_environments_and_spawns_with_chosen_size(hub, user_name, stack_settings):
-    hub.create_user(user_name, ["analysts"])
-    password = (stack_settings.secrets_dir / "user_password").read_text().strip()
+def test_form_offers_only_allowed_environments_and_spawns_with_chosen_size(hub, user_name):
+    password = hub.account(user_name, ["analysts"])
     session = hub.login(user_name, password)
     form, action = _spawn_form(session, hub)
     assert 'value="python"' in form
@@ -115,9 +114,8 @@ def test_form_offers_only_allowed_environments_and_spawns_with_chosen_size(hub, 
     hub.stop(user_name)
 
 
-def test_form_rejects_bad_input_with_the_field_named_and_creates_nothing(hub, user_name, stack_settings):
-    hub.create_user(user_name, ["analysts"])
-    password = (stack_settings.secrets_dir / "user_password").read_text().strip()
+def test_form_rejects_bad_input_with_the_field_named_and_creates_nothing(hub, user_name):
+    password = hub.account(user_name, ["analysts"])
     session = hub.login(user_name, password)
     _, action = _spawn_form(session, hub)
     r = session.post(action, data={"environment": "python", "cpu_limit": "3", "mem_limit": "1"}, timeout=60)

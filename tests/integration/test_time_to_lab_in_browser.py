@@ -19,10 +19,9 @@ LAUNCHER_WAIT_MS = 240_000  # how long to keep waiting for a spawn behind other 
 
 
 def test_start_button_leads_to_the_launcher_on_the_ready_event_without_outside_requests(
-        hub, stack_settings, chromium):
+        hub, chromium):
     user = f"ttl-browser-{free_port() % 10000}"
-    hub.create_user(user, ["analysts"])
-    password = (stack_settings.secrets_dir / "user_password").read_text().strip()
+    password = hub.account(user, ["analysts"])
     page = chromium.new_context().new_page()
     timeline = Timeline()
     timeline.attach(page)

@@ -51,7 +51,8 @@ def test_russian_user_and_groups_with_quota_roles_spawn_a_server(hub, stack_sett
         assert set(GROUPS) <= set(stored)
 
         # the spawn form names his roles
-        password = (stack_settings.secrets_dir / "user_password").read_text().strip()
+        # his own account, signed up and approved through the hub's pages
+        password = hub.account(USER)
         form = hub.login(USER, password).get(f"{hub.url}/hub/spawn", timeout=10)
         # the page declares UTF-8 in its <meta charset>, as browsers read it (requests would guess Latin-1)
         page = form.content.decode("utf8")

@@ -126,3 +126,54 @@ def test_allow_everyone_flag_with_allowed_groups_or_without_oidc_is_a_mistake(tm
         oidc_enabled(settings(tmp_path, secret_file, everyone=True), OIDC)
     with pytest.raises(DeployError, match="^--oidc-allow-everyone: given, but MLOPS_OIDC_ISSUER is not set"):
         oidc_enabled(settings(tmp_path, everyone=True), {})
+
+
+def test_default_deploy_is_per_person_accounts_with_no_user_password(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(stack, "run", lambda cmd, **kw: calls.append((cmd, kw["env"])))
+    monkeypatch.delenv("MLOPS_OIDC_ISSUER", raising=False)
+    monkeypatch.delenv("MLOPS_HUB_LOGIN", raising=False)
+    stack.deploy(settings(tmp_path))
+    (cmd, env), = calls
+    assert [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-c"] == [str(REPO / "swarm-stack.yml")]
+    assert env["MLOPS_HUB_LOGIN"] == "accounts"
+    secrets = tmp_path / "state" / "unit" / "secrets"
+    assert (secrets / "admin_password").exists() and not (secrets / "user_password").exists()
+    assert "MLOPS_SECRET_HASH_user_password" not in env
+
+
+def test_shared_password_deploy_adds_its_overlay_and_mode(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(stack, "run", lambda cmd, **kw: calls.append((cmd, kw["env"])))
+    monkeypatch.delenv("MLOPS_OIDC_ISSUER", raising=False)
+    s = settings(tmp_path)
+    s.shared_password = True
+    stack.deploy(s)
+    (cmd, env), = calls
+    assert [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-c"] == [
+        str(REPO / "swarm-stack.yml"), str(REPO / "swarm-stack.shared-password.yml")]
+    assert env["MLOPS_HUB_LOGIN"] == "shared-password"
+    secret = tmp_path / "state" / "unit" / "secrets" / "user_password"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert env["MLOPS_SECRET_HASH_user_password"] and secret.read_text() not in str(env)
+
+
+def test_shared_password_with_oidc_is_refused_before_deploying(tmp_path, secret_file, monkeypatch):
+    calls = []
+    monkeypatch.setattr(stack, "run", lambda cmd, **kw: calls.append(cmd))
+    s = settings(tmp_path, secret_file, OIDC)
+    s.shared_password = True
+    with pytest.raises(DeployError, match="^--shared-password: not with OIDC login"):
+        stack.deploy(s)
+    assert calls == []
+
+
+def test_the_user_password_secret_is_only_in_the_shared_password_overlay():
+    import yaml
+
+    base = yaml.safe_load((REPO / "swarm-stack.yml").read_text())
+    overlay = yaml.safe_load((REPO / "swarm-stack.shared-password.yml").read_text())
+    assert "user_password" not in base["secrets"]
+    assert all(s["source"] != "user_password" for s in base["services"]["hub"]["secrets"])
+    assert overlay["services"]["hub"]["secrets"] == [{"source": "user_password", "target": "user_password",
+                                                      "mode": 0o400}]
