@@ -2,8 +2,8 @@
 becomes the user's JupyterHub groups - the quota roles.
 
 `configure_oidc(c)` in jupyterhub_config.py turns it on when MLOPS_OIDC_ISSUER is set; without it
-the hub keeps its shared-password login. The client secret is read from a file (a Swarm secret),
-never from the environment.
+the hub keeps its per-person accounts (mlops_hub.hub.accounts). The client secret is read from a
+file (a Swarm secret), never from the environment.
 
 MLOPS_OIDC_ISSUER            issuer URL; endpoints come from its /.well-known/openid-configuration
 MLOPS_OIDC_CLIENT_ID         the client registered for the hub
@@ -118,7 +118,7 @@ def configure_oidc(c, environ: Mapping[str, str] | None = None) -> bool:
     # the provider's groups are the user's JupyterHub groups (added and removed at each login)
     g.manage_groups = True
     g.admin_groups = set(admin_groups)
-    # rights come from the provider's groups alone: the shared-password login's admin user names
+    # rights come from the provider's groups alone: the bootstrap admin user names
     # (MLOPS_HUB_ADMIN_USERS, default `admin`) would make a provider account of that name an admin
     admin_users = set(c.Authenticator.admin_users) if "admin_users" in c.Authenticator else set()
     if admin_users:
