@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -18,8 +18,19 @@ from .gitinfo import file_state
 from .mlflow_backend import runs_user
 from .publisher import NotebookPublisher, SaveRequest
 
-if TYPE_CHECKING:
-    from .app import MlopsLabApp
+
+class LabServices(Protocol):
+    """What the handlers use of the extension app (MlopsLabApp), named here so they need not import it."""
+
+    owner: str
+    gitlab_url: str
+    git_push_timeout: float
+    runs_backend: Any
+    gitlab_backend: Any
+    token_source: Any
+    saved_tokens: Any
+
+    def server_facts(self) -> dict[str, Any]: ...
 
 AUTH_RESOURCE = "mlops_hub"
 PREFIX = "/mlops-hub"
@@ -30,7 +41,7 @@ class MlopsHandler(APIHandler):
 
     auth_resource = AUTH_RESOURCE
 
-    def initialize(self, app: MlopsLabApp) -> None:  # type: ignore[override]
+    def initialize(self, app: LabServices) -> None:  # type: ignore[override]
         self.app = app
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -233,5 +244,5 @@ HANDLERS: list[tuple[str, type[MlopsHandler]]] = [
 ]
 
 
-def handlers(app: MlopsLabApp) -> list[tuple[str, type[MlopsHandler], dict[str, Any]]]:
+def handlers(app: LabServices) -> list[tuple[str, type[MlopsHandler], dict[str, Any]]]:
     return [(url, cls, {"app": app}) for url, cls in HANDLERS]
