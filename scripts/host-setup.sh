@@ -5,7 +5,9 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { printf '[mlops-hub setup] %s\n' "$*"; }
 
-apt_packages=(docker.io iptables debootstrap python3-venv git curl ca-certificates)
+# nodejs/npm build the JupyterLab frontend into the package on this machine (mlops-hub build);
+# the images never run node
+apt_packages=(docker.io iptables debootstrap python3-venv git curl ca-certificates nodejs npm)
 # tests also run a PostgreSQL server and drive Debian's Chromium
 [ "${MLOPS_HUB_WITH_TEST_DEPS:-0}" = 1 ] && apt_packages+=(postgresql chromium)
 missing=()
@@ -43,6 +45,7 @@ stamp="$venv/.mlops-hub-installed"
 want="$extras $(sha256sum "$repo/pyproject.toml" | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing mlops-hub[$extras] into $venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -e "$repo[$extras]"
+  # the editable install skips the frontend: `mlops-hub build` builds it when its sources change
+  SKIP_JUPYTER_BUILDER=1 "$venv/bin/pip" install -q --disable-pip-version-check -e "$repo[$extras]"
   echo "$want" > "$stamp"
 fi

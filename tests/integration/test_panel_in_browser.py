@@ -1,0 +1,140 @@
+"""The MLOps panel in real Chromium through the real hub on the swarm: a run logged from a cell
+shows up in the panel, and the panel saves the notebook to GitLab (the suite's git server and
+GitLab double) and links to the commit and the merge request. Screenshots of every step go to
+one folder, printed at the start."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page
+
+from tests.support.ports import free_port
+
+from . import browser
+from .conftest import REPO
+from .lab_timeline import wait_for_launcher
+from .test_lab_in_spawned_server import _exec_in_server, _put_notebook
+
+pytestmark = pytest.mark.swarm
+
+WAIT_MS = 240_000  # how long to keep waiting behind other work on a shared machine; not asserted
+TRAIN = """import mlflow
+mlflow.set_experiment("panel-e2e")
+with mlflow.start_run() as run:
+    mlflow.log_param("lr", 0.1)
+    mlflow.log_metric("accuracy", 0.91)
+print("RUN", run.info.run_id)"""
+
+
+def log_in(chromium: Browser, hub, stack_settings, user: str) -> Page:
+    """The only place this test logs in: with per-person accounts, switch to HubClient.account(...)."""
+    password = (stack_settings.secrets_dir / "user_password").read_text().strip()
+    return browser.login(chromium, hub.url, user, password)
+
+
+class Shots:
+    """Numbered screenshots of each step in one folder."""
+
+    def __init__(self, page: Page, name: str) -> None:
+        self.page = page
+        self.folder = REPO / ".state" / "screenshots" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+        print(f"screenshots: {self.folder}")
+
+    def take(self, step: str) -> Path:
+        self.count += 1
+        path = self.folder / f"{self.count:02d}-{step}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+
+def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab(
+        hub, stack_settings, chromium, git_service):
+    user = f"panel-{free_port() % 10000}"
+    hub.create_user(user, ["analysts"])
+    page = log_in(chromium, hub, stack_settings, user)
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: console_errors.append(f"page error: {e}"))
+    shots = Shots(page, "panel-in-browser")
+    try:
+        page.goto(f"{hub.url}/hub/spawn")
+        page.locator("#spawn_form [type=submit]").click()
+        wait_for_launcher(page, WAIT_MS)
+        shots.take("lab-started")
+
+        # a notebook committed in a clone whose remote is the suite's GitLab
+        model = hub.server_model(user)
+        base = f"{hub.url}{model['url']}"
+        r = hub.api("POST", f"/users/{user}/tokens", json={"note": "panel e2e"})
+        assert r.status_code == 201, r.text
+        headers = {"Authorization": f"token {r.json()['token']}"}
+        project = f"panel-{uuid.uuid4().hex[:8]}"
+        _put_notebook(base, headers, project, "train.ipynb",
+                      {"id": "train", "execution_count": None, "outputs": [], "source": TRAIN})
+        commit = _exec_in_server(hub, user, (
+            f"cd ~/{project} && git init -q -b main && git remote add origin {git_service.url}/team/analysis.git"
+            " && git add train.ipynb && git -c user.name=Ada -c user.email=ada@example.org commit -qm start"
+            " && git rev-parse HEAD"))
+
+        # open it in the lab and run the cell
+        page.goto(f"{base}lab/tree/{project}/train.ipynb")
+        cell = page.locator(".jp-Notebook .jp-Cell").first
+        cell.locator(".jp-InputArea-editor").click(timeout=WAIT_MS)
+        page.keyboard.press("Shift+Enter")
+        output = page.locator(".jp-OutputArea-output", has_text="RUN ")
+        output.wait_for(timeout=WAIT_MS)
+        run_id = output.inner_text().split("RUN", 1)[1].split()[0]
+        shots.take("run-logged")
+
+        # the panel lists the run, linked to MLflow, with its metric, param and commit
+        page.locator('.jp-SideBar [data-id="mlops-hub-panel"]').click()
+        row = page.locator(".jp-mlops-run").first
+        row.wait_for(timeout=WAIT_MS)
+        assert page.locator(".jp-mlops-run").count() == 1
+        assert run_id in row.get_by_title("Open this run in MLflow").get_attribute("href")
+        text = row.inner_text()
+        assert "0.91" in text and "0.1" in text and commit[:8] in text, text
+        assert page.get_by_role("columnheader", name="accuracy").is_visible()
+        shots.take("run-in-panel")
+
+        # Save to GitLab: no token yet, so the server's words and a token field; then the links
+        branch = f"panel-{project}"
+        page.get_by_label("Commit message").fill("Train from the panel")
+        page.get_by_label("Branch (empty: the current one)").fill(branch)
+        page.get_by_role("button", name="Save to GitLab").click()
+        alert = page.locator(".jp-mlops-git [role=alert]")
+        alert.wait_for(timeout=WAIT_MS)
+        assert "(gitlab-token-missing)" in alert.inner_text()
+        assert "Traceback" not in alert.inner_text()
+        shots.take("token-asked")
+        page.get_by_label("GitLab personal access token (kept in this server's memory only)").fill(git_service.token)
+        page.get_by_role("button", name="Use this token").click()
+        commit_link = page.locator(".jp-mlops-commit-link")
+        commit_link.wait_for(timeout=WAIT_MS)
+        shots.take("saved-to-gitlab")
+
+        pushed = git_service.git("--git-dir", "/tmp/git/team/analysis.git", "log", "-1", "--format=%H|%s", branch)
+        sha, subject = pushed.strip().split("|")
+        assert subject == "Train from the panel"
+        assert commit_link.get_attribute("href") == f"{git_service.url}/team/analysis/-/commit/{sha}"
+        mr_link = page.locator(".jp-mlops-mr-link")
+        assert mr_link.get_attribute("href").startswith(f"{git_service.url}/team/analysis/-/merge_requests/")
+        # the panel saved the notebook first: the pushed file has the run's output stripped, and
+        # the file on disk (saved by the panel) has it
+        on_disk = requests.get(f"{base}api/contents/{project}/train.ipynb", headers=headers, timeout=10).json()
+        assert "RUN" in str(on_disk["content"]["cells"][0]["outputs"])
+
+        # the plugins activated without any error in the browser console
+        assert page.locator('.jp-SideBar [data-id="mlops-hub-panel"]').count() == 1
+        assert console_errors == [], console_errors
+    finally:
+        shots.take("last")
+        page.context.close()
+        hub.stop(user)
