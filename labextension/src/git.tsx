@@ -11,6 +11,8 @@ export interface GitViewProps {
   settings: PanelSettings;
   /** saves the open notebook to disk: the server commits the file as it is on disk */
   saveNotebook: () => Promise<void>;
+  /** bumped when the panel is reopened, to reload the status */
+  refreshTick?: number;
 }
 
 type Step = 'idle' | 'saving-notebook' | 'pushing' | 'done';
@@ -88,7 +90,7 @@ function Links({ result }: { result: SaveResult }) {
   );
 }
 
-export function GitView({ api, path, settings, saveNotebook }: GitViewProps): JSX.Element {
+export function GitView({ api, path, settings, saveNotebook, refreshTick = 0 }: GitViewProps): JSX.Element {
   const [status, setStatus] = useState<GitStatus | null>(null);
   const [statusError, setStatusError] = useState<unknown>(null);
   const [message, setMessage] = useState('');
@@ -115,8 +117,11 @@ export function GitView({ api, path, settings, saveNotebook }: GitViewProps): JS
   useEffect(() => {
     setResult(null);
     setError(null);
+  }, [path]);
+
+  useEffect(() => {
     void loadStatus();
-  }, [loadStatus]);
+  }, [loadStatus, refreshTick]);
 
   if (!path) {
     return <p className="jp-mlops-hint">Open a notebook to see its git status.</p>;

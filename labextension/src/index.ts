@@ -32,10 +32,12 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     registry: ISettingRegistry | null
   ) => {
     let settings: PanelSettings = { ...DEFAULT_SETTINGS };
+    let panel: MlopsPanel | null = null;
     // the panel's code is a separate chunk, fetched the first time the panel is shown
     const sidebar = new LazyPanel<MlopsPanel>(async () => {
       const { MlopsPanel } = await import('./panel');
-      return new MlopsPanel(tracker, () => settings);
+      panel = new MlopsPanel(tracker, () => settings);
+      return panel;
     });
     sidebar.id = 'mlops-hub-panel';
     sidebar.title.icon = mlopsIcon;
@@ -47,7 +49,7 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
       void Promise.all([registry.load(PLUGIN_ID), app.restored]).then(([loaded]) => {
         const apply = () => {
           settings = { ...DEFAULT_SETTINGS, ...(loaded.composite as unknown as Partial<PanelSettings>) };
-          void sidebar.content().then(panel => panel.update(), () => undefined);
+          panel?.update(); // never creates the panel: nothing runs before it is opened
         };
         loaded.changed.connect(apply);
         apply();

@@ -1,6 +1,7 @@
 /** The panel's Lumino widget: follows the active notebook and the settings; loaded on first show. */
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { ReactWidget } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
 import React from 'react';
 
 import { restApi } from './client';
@@ -19,6 +20,23 @@ export class MlopsPanel extends ReactWidget {
     tracker.currentChanged.connect(() => this.update(), this);
     // a rename or "save as" changes the path of the same notebook
     tracker.currentChanged.connect((_, nb) => nb?.context.pathChanged.connect(() => this.update(), this));
+    // a cell that ran may have logged a run: the open panel shows it without a click
+    NotebookActions.executed.connect((_, { notebook }) => {
+      if (notebook === this.tracker.currentWidget?.content && this.isVisible) {
+        this.refresh();
+      }
+    }, this);
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.refresh(); // runs and git status may have changed while the panel was closed
+  }
+
+  protected onUpdateRequest(msg: Message): void {
+    if (this.isVisible) {
+      super.onUpdateRequest(msg); // a closed panel asks the server nothing
+    }
   }
 
   refresh(): void {

@@ -26,7 +26,7 @@ export function PanelView(props: PanelViewProps): JSX.Element {
       </section>
       <section aria-labelledby="jp-mlops-git-heading">
         <h2 id="jp-mlops-git-heading">Git</h2>
-        <GitView api={api} path={path} settings={settings} saveNotebook={props.saveNotebook} />
+        <GitView api={api} path={path} settings={settings} saveNotebook={props.saveNotebook} refreshTick={props.refreshTick} />
       </section>
     </div>
   );
