@@ -110,8 +110,22 @@ def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab(
         page.goto(f"{base}lab/tree/{project}/train.ipynb")
         # the kernel is up before the cell runs (a run asked for while it starts may be lost)
         _wait_for_idle_kernel(base, headers, f"{project}/train.ipynb")
-        # the panel, opened before any run: the empty state shows the code that logs one
-        page.locator('.jp-SideBar [data-id="mlops-hub-panel"]').click()
+        # the settings schema is installed (JupyterLab's settings API serves it)
+        r = requests.get(f"{base}lab/api/settings/mlops-hub:plugin", headers=headers, timeout=10)
+        assert r.status_code == 200, r.text
+        assert {"metricsColumns", "paramsColumns", "maxRuns"} <= set(r.json()["schema"]["properties"])
+
+        # the panel, opened from the command palette before any run: the empty state shows the
+        # code that logs one
+        page.get_by_role("menuitem", name="View", exact=True).click()
+        page.get_by_role("menuitem", name="Activate Command Palette").click()
+        page.locator(".lm-CommandPalette-input").fill("MLOps")
+        items = page.locator(".lm-CommandPalette-item")
+        labels = [t.strip() for t in items.all_inner_texts()]
+        for label in ("Open the MLOps panel", "Refresh the notebook's MLflow runs", "Save the notebook to GitLab…"):
+            assert any(label in t for t in labels), labels
+        shots.take("palette")
+        items.filter(has_text="Open the MLOps panel").click()
         empty = page.locator(".jp-mlops-empty")
         empty.wait_for(timeout=WAIT_MS)
         assert "with mlflow.start_run(): mlflow.log_metric" in empty.inner_text()
