@@ -182,6 +182,20 @@ def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab(
         on_disk = requests.get(f"{base}api/contents/{project}/train.ipynb", headers=headers, timeout=10).json()
         assert "RUN" in str(on_disk["content"]["cells"][0]["outputs"])
 
+        # the dark theme: the panel takes its colours from the theme
+        panel = page.locator(".jp-mlops-panel-widget")
+        light = panel.evaluate("e => getComputedStyle(e).backgroundColor")
+        page.get_by_role("menuitem", name="View", exact=True).click()
+        page.get_by_role("menuitem", name="Activate Command Palette").click()
+        page.locator(".lm-CommandPalette-input").fill("JupyterLab Dark")
+        page.locator(".lm-CommandPalette-item", has_text="JupyterLab Dark").first.click()
+        page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=WAIT_MS)
+        page.wait_for_function(
+            f"getComputedStyle(document.querySelector('.jp-mlops-panel-widget')).backgroundColor !== '{light}'",
+            timeout=WAIT_MS)
+        page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=WAIT_MS)  # the theme-change splash
+        shots.take("dark-theme")
+
         # the plugins activated without any error in the browser console
         assert page.locator('.jp-SideBar [data-id="mlops-hub-panel"]').count() == 1
         # (the browser itself logs the save's expected 401, gitlab-token-missing, as a failed load)
