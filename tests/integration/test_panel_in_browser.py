@@ -32,8 +32,10 @@ with mlflow.start_run() as run:
 print("RUN", run.info.run_id)"""
 
 
-def log_in(chromium: Browser, hub, stack_settings, user: str) -> Page:
-    """The only place this test logs in: with per-person accounts, switch to HubClient.account(...)."""
+def log_in(chromium: Browser, hub, stack_settings, user: str, groups: list[str]) -> Page:
+    """The only place this test makes its user and logs in (per-person accounts: the two lines
+    become `password = hub.account(user, groups)`)."""
+    hub.create_user(user, groups)
     password = (stack_settings.secrets_dir / "user_password").read_text().strip()
     return browser.login(chromium, hub.url, user, password)
 
@@ -77,8 +79,7 @@ class Shots:
 def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab(
         hub, stack_settings, chromium, git_service):
     user = f"panel-{free_port() % 10000}"
-    hub.create_user(user, ["analysts"])
-    page = log_in(chromium, hub, stack_settings, user)
+    page = log_in(chromium, hub, stack_settings, user, ["analysts"])
     console_errors: list[str] = []
     page.on("console", lambda m: console_errors.append(f"{m.text} {m.location.get('url', '')}")
             if m.type == "error" else None)
