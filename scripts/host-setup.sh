@@ -37,12 +37,14 @@ if [ ! -x "$venv/bin/python" ]; then
   say "creating $venv"
   python3 -m venv "$venv"
 fi
-extras="hub,lab"
-[ "${MLOPS_HUB_WITH_TEST_DEPS:-0}" = 1 ] && extras="hub,lab,test"
+# build: the Node.js that builds the JupyterLab frontend on this machine (mlops-hub build)
+extras="hub,lab,build"
+[ "${MLOPS_HUB_WITH_TEST_DEPS:-0}" = 1 ] && extras="hub,lab,build,test"
 stamp="$venv/.mlops-hub-installed"
 want="$extras $(sha256sum "$repo/pyproject.toml" | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing mlops-hub[$extras] into $venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check -e "$repo[$extras]"
+  # the editable install skips the frontend: `mlops-hub build` builds it when its sources change
+  SKIP_JUPYTER_BUILDER=1 "$venv/bin/pip" install -q --disable-pip-version-check -e "$repo[$extras]"
   echo "$want" > "$stamp"
 fi

@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .frontend import build_frontend
 from .shell import DeployError, run, run_showing_steps, say, succeeds
 
 BASE_IMAGE = "debian:bookworm-slim"
@@ -28,7 +29,7 @@ class ImageRecipe:
 
 # `base` is built from debian:bookworm-slim; every other image FROM base (its ID is in their hash)
 BASE_RECIPE = ImageRecipe("base", ("images/base", "images/common", "images/_ca"))
-PACKAGE_INPUTS = ("images/common", "pyproject.toml", "README.md", "mlops_hub")
+PACKAGE_INPUTS = ("images/common", "pyproject.toml", "README.md", "mlops_hub", "labextension/install.json")
 RECIPES = {
     "hub": ImageRecipe("hub", PACKAGE_INPUTS + ("images/hub", "jupyterhub_config.py")),
     "lab-base": ImageRecipe("lab-base", PACKAGE_INPUTS + ("images/lab-base",)),
@@ -117,5 +118,6 @@ def build_test_image(repo: Path, name: str) -> str:
 def build_all(repo: Path, ca_bundle: str | None = None, force: bool = False) -> dict[str, str]:
     ensure_base_image()
     stage_ca_bundle(repo, ca_bundle)
+    build_frontend(repo, force)  # into mlops_hub/, an input of the hub and lab images
     base = build_image(repo, BASE_RECIPE, BASE_IMAGE, force)
     return {"base": base, **{name: build_image(repo, recipe, base, force) for name, recipe in RECIPES.items()}}

@@ -89,6 +89,16 @@ def hub(stack_settings) -> HubClient:
         remove(stack_settings, volumes=True)
 
 
+@pytest.fixture(scope="session")
+def git_service(hub, stack_settings):
+    """The stack's stand-in GitLab (real git over HTTP + API double), one per session: its
+    service name is the MLOPS_GITLAB_URL host the hub gives every server."""
+    from .gitservice import start_git_service
+
+    return start_git_service(stack_settings.stack, stack_settings.network, stack_settings.lab_image,
+                             stack_settings.prefix)
+
+
 @pytest.fixture
 def user_name(request) -> str:
     """A fresh user name per test, so tests do not share servers."""

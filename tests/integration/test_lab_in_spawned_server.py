@@ -80,14 +80,6 @@ async def test_notebook_run_in_spawned_lab_records_notebook_commit_and_environme
     hub.stop(user_name)
 
 
-@pytest.fixture(scope="module")
-def git_service(hub, stack_settings):
-    from .gitservice import start_git_service
-
-    return start_git_service(stack_settings.stack, stack_settings.network, stack_settings.lab_image,
-                             stack_settings.prefix)
-
-
 def test_notebook_saved_to_git_with_one_request_from_spawned_lab(hub, user_name, git_service):
     """Real git over HTTP (git http-backend) with askpass; GitLab's REST API is a double."""
     hub.create_user(user_name, ["analysts"])

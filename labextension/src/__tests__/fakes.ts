@@ -1,0 +1,47 @@
+/** A fake MlopsApi for component tests: canned answers, recorded calls. */
+import { DEFAULT_SETTINGS, MlopsApi, RunSummary, SaveResult } from '../types';
+
+export const settings = { ...DEFAULT_SETTINGS };
+
+export function run(overrides: Partial<RunSummary>): RunSummary {
+  return {
+    run_id: 'r1', run_name: 'bright-owl', experiment_id: '1', status: 'FINISHED',
+    start_time: Date.UTC(2026, 0, 2, 3, 4), end_time: null, user: 'ada', notebook: '/home/jovyan/a.ipynb',
+    git_commit: '0123456789abcdef', git_branch: 'main', git_path: 'a.ipynb', uncommitted_changes: false,
+    environment: 'python', metrics: {}, params: {}, url: 'http://mlflow/#/experiments/1/runs/r1',
+    ...overrides
+  };
+}
+
+export const saved: SaveResult = {
+  project: 'team/analysis', branch: 'tuning', commit: 'feedbeef00112233', committed: true,
+  commit_url: 'http://gitlab/team/analysis/-/commit/feedbeef00112233',
+  branch_url: 'http://gitlab/team/analysis/-/tree/tuning',
+  merge_request: { iid: 7, url: 'http://gitlab/team/analysis/-/merge_requests/7', created: true }
+};
+
+export function fakeApi(overrides: Partial<MlopsApi> = {}): MlopsApi & { calls: any[][] } {
+  const calls: any[][] = [];
+  const record = <T>(name: string, value: T) => (...args: any[]) => {
+    calls.push([name, ...args]);
+    return Promise.resolve(value);
+  };
+  const api: MlopsApi = {
+    context: record('context', { user: 'ada', environment: 'python', image_digest: null, cpu_limit: '1', mem_limit: '2147483648', mlflow_ui_url: null, gitlab_url: null }),
+    gitStatus: record('gitStatus', {
+      path: 'a.ipynb', repository: '/home/jovyan/p', git_path: 'a.ipynb', commit: 'abcdef0123456789',
+      branch: 'main', remote_url: 'http://gitlab/team/analysis.git', uncommitted_changes: true, tracked: true
+    }),
+    runs: record('runs', { path: 'a.ipynb', user: 'ada', runs: [], next_page_token: null }),
+    save: record('save', saved),
+    saveToken: record('saveToken', undefined),
+    usage: record('usage', null)
+  };
+  for (const [name, fn] of Object.entries(overrides)) {
+    (api as any)[name] = (...args: any[]) => {
+      calls.push([name, ...args]);
+      return (fn as any)(...args);
+    };
+  }
+  return Object.assign(api, { calls });
+}

@@ -1,0 +1,56 @@
+/** MlopsApi over the server extension's REST endpoints (and jupyter-resource-usage's). */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { MlopsApi, ServerError } from './types';
+
+const settings = () => ServerConnection.makeSettings();
+
+/** The server's own words on failure: {"message", "reason"}; anything else (an HTML page from a
+ * proxy, a traceback) is reduced to the status line so no stack trace reaches the panel. */
+async function errorOf(response: Response): Promise<ServerError> {
+  try {
+    const body = await response.json();
+    if (body && typeof body.message === 'string') {
+      return new ServerError(body.message, body.reason ?? null, response.status);
+    }
+  } catch {
+    // not JSON: fall through to the status line
+  }
+  return new ServerError(
+    `the server answered ${response.status} ${response.statusText}`.trim(),
+    null,
+    response.status
+  );
+}
+
+async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const s = settings();
+  const url = URLExt.join(s.baseUrl, path);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, s);
+  } catch (err) {
+    throw new ServerError(`cannot reach this Jupyter server (${(err as Error).message})`, 'network', 0);
+  }
+  if (!response.ok) {
+    throw await errorOf(response);
+  }
+  return (response.status === 204 ? undefined : await response.json()) as T;
+}
+
+const query = (params: Record<string, string>) => '?' + new URLSearchParams(params).toString();
+
+export const restApi: MlopsApi = {
+  context: () => request('mlops-hub/context'),
+  gitStatus: path => request('mlops-hub/git/status' + query({ path })),
+  runs: (path, allUsers, maxResults) =>
+    request(
+      'mlops-hub/mlflow/runs' +
+        query({ path, max_results: String(maxResults), ...(allUsers ? { all_users: 'true' } : {}) })
+    ),
+  save: body => request('mlops-hub/gitlab/save', { method: 'POST', body: JSON.stringify(body) }),
+  saveToken: token => request('mlops-hub/gitlab/token', { method: 'PUT', body: JSON.stringify({ token }) }),
+  // jupyter-resource-usage measures; without it the status bar shows the limits only
+  usage: () => request<any>('api/metrics/v1').catch(() => null)
+};

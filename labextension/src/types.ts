@@ -1,0 +1,114 @@
+/** The REST API's shapes (docs/lab-extension.md, "REST API") and the panel's view of it. */
+
+export interface RunSummary {
+  run_id: string;
+  run_name: string | null;
+  experiment_id: string;
+  status: string | null;
+  start_time: number | null;
+  end_time: number | null;
+  user: string | null;
+  notebook: string | null;
+  git_commit: string | null;
+  git_branch: string | null;
+  git_path: string | null;
+  uncommitted_changes: boolean | null;
+  environment: string | null;
+  metrics: Record<string, number>;
+  params: Record<string, string>;
+  url: string;
+}
+
+export interface RunsPage {
+  path: string;
+  user: string | null;
+  runs: RunSummary[];
+  next_page_token: string | null;
+}
+
+export interface GitStatus {
+  path: string;
+  repository: string;
+  git_path: string;
+  commit: string | null;
+  branch: string | null;
+  remote_url: string | null;
+  uncommitted_changes: boolean;
+  tracked: boolean;
+}
+
+export interface SaveRequest {
+  path: string;
+  message: string;
+  branch?: string;
+  strip_outputs: boolean;
+  merge_request: boolean;
+}
+
+export interface SaveResult {
+  project: string;
+  branch: string;
+  commit: string;
+  committed: boolean;
+  commit_url: string;
+  branch_url: string;
+  merge_request: { iid: number; url: string; created: boolean } | null;
+}
+
+export interface ServerContext {
+  user: string | null;
+  environment: string | null;
+  image_digest: string | null;
+  cpu_limit: string | null;
+  mem_limit: string | null;
+  mlflow_ui_url: string | null;
+  gitlab_url: string | null;
+}
+
+/** jupyter-resource-usage's /api/metrics/v1 answer (the fields the status bar reads). */
+export interface ResourceUsage {
+  rss: number;
+  limits: { memory?: { rss: number } };
+  cpu_percent?: number;
+  cpu_count?: number;
+}
+
+/** An error as the server worded it: `{"message", "reason"}`; never a stack trace. */
+export class ServerError extends Error {
+  constructor(
+    message: string,
+    readonly reason: string | null,
+    readonly status: number
+  ) {
+    super(message);
+  }
+}
+
+/** What the views need from the server; `client.ts` implements it, tests fake it. */
+export interface MlopsApi {
+  context(): Promise<ServerContext>;
+  gitStatus(path: string): Promise<GitStatus>;
+  runs(path: string, allUsers: boolean, maxResults: number): Promise<RunsPage>;
+  save(request: SaveRequest): Promise<SaveResult>;
+  saveToken(token: string): Promise<void>;
+  usage(): Promise<ResourceUsage | null>;
+}
+
+/** Settings of the panel (schema/plugin.json). */
+export interface PanelSettings {
+  metricsColumns: string[];
+  paramsColumns: string[];
+  maxColumns: number;
+  maxRuns: number;
+  stripOutputs: boolean;
+  openMergeRequest: boolean;
+}
+
+export const DEFAULT_SETTINGS: PanelSettings = {
+  metricsColumns: [],
+  paramsColumns: [],
+  maxColumns: 3,
+  maxRuns: 50,
+  stripOutputs: true,
+  openMergeRequest: true
+};
