@@ -33,10 +33,8 @@ print("RUN", run.info.run_id)"""
 
 
 def log_in(chromium: Browser, hub, stack_settings, user: str, groups: list[str]) -> Page:
-    """The only place this test makes its user and logs in (per-person accounts: the two lines
-    become `password = hub.account(user, groups)`)."""
-    hub.create_user(user, groups)
-    password = (stack_settings.secrets_dir / "user_password").read_text().strip()
+    """The only place this test makes its user (an approved per-person account) and logs in."""
+    password = hub.account(user, groups)
     return browser.login(chromium, hub.url, user, password)
 
 
