@@ -40,6 +40,12 @@ class HubClient:
             r = self.api("POST", f"/groups/{quote(group)}/users", json={"users": [name]})
             assert r.status_code == 200, r.text
 
+    def user_headers(self, user: str, note: str) -> dict[str, str]:
+        """Request headers carrying a new API token of `user` (what their own scripts would send)."""
+        r = self.api("POST", f"/users/{quote(user)}/tokens", json={"note": note})
+        assert r.status_code == 201, r.text
+        return {"Authorization": f"token {r.json()['token']}"}
+
     def server_path(self, user: str, server: str = "") -> str:
         return f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
 

@@ -87,9 +87,7 @@ def test_notebook_saved_to_git_with_one_request_from_spawned_lab(hub, user_name,
     model = hub.wait_ready(user_name)
     base = f"{hub.url}{model['url']}"
     # the user's own API token: GitLab may be used only by the server's owner
-    r = hub.api("POST", f"/users/{user_name}/tokens", json={"note": "e2e"})
-    assert r.status_code == 201, r.text
-    headers = {"Authorization": f"token {r.json()['token']}"}
+    headers = hub.user_headers(user_name, "e2e")
 
     project = f"analysis-{uuid.uuid4().hex[:8]}"
     _put_notebook(base, headers, project, "model.ipynb", {

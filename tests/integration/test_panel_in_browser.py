@@ -92,9 +92,7 @@ def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab(
         # a notebook committed in a clone whose remote is the suite's GitLab
         model = hub.server_model(user)
         base = f"{hub.url}{model['url']}"
-        r = hub.api("POST", f"/users/{user}/tokens", json={"note": "panel e2e"})
-        assert r.status_code == 201, r.text
-        headers = {"Authorization": f"token {r.json()['token']}"}
+        headers = hub.user_headers(user, "panel e2e")
         project = f"panel-{uuid.uuid4().hex[:8]}"
         _put_notebook(base, headers, project, "train.ipynb",
                       {"id": "train", "execution_count": None, "outputs": [], "source": TRAIN})
