@@ -62,6 +62,12 @@ if secret("api_token"):
     c.JupyterHub.services = [{"name": "mlops-cli", "api_token": secret("api_token")}]
     c.JupyterHub.load_roles = [{"name": "admin", "services": ["mlops-cli"]}]
 
+# ---- web tools behind the front door (nginx): MLflow at /mlflow/ with the hub's login; each tool's
+# login check runs as a hub-managed service, and every user and server token may use it
+from mlops_hub.hub.edge import configure_edge  # noqa: E402
+
+configure_edge(c, os.environ)
+
 # ---- user servers
 spawner_kind = os.environ.get("MLOPS_HUB_SPAWNER", "mlops")
 if spawner_kind == "swarm":
@@ -82,7 +88,10 @@ c.Spawner.http_timeout = 60
 c.Spawner.default_url = "/lab"
 # what the lab extension links notebooks to (see docs/lab-extension.md)
 c.Spawner.environment = {
-    "MLFLOW_TRACKING_URI": os.environ.get("MLOPS_MLFLOW_URL", "http://mlflow:5000"),
+    # MLflow through the front door's internal listener; the server's own hub token authenticates
+    # (MLFLOW_TRACKING_AUTH names our request auth plugin; the token never enters the environment)
+    "MLFLOW_TRACKING_URI": os.environ.get("MLOPS_MLFLOW_URL", "http://edge:8080/mlflow"),
+    "MLFLOW_TRACKING_AUTH": "mlops-hub",
     "MLOPS_MLFLOW_UI_URL": os.environ.get("MLOPS_MLFLOW_UI_URL", ""),
     "MLOPS_GITLAB_URL": os.environ.get("MLOPS_GITLAB_URL", ""),
 }

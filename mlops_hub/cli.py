@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -16,10 +17,13 @@ from .deploy.stack import (
     StackSettings,
     check_db_url,
     deploy,
+    deployed_certificate_line,
     oidc_enabled,
+    public_url,
     remove,
     wait_for_hub,
 )
+from .deploy.tls import expiry_line
 
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -42,8 +46,11 @@ def default_ca_bundle() -> str | None:
 
 def _settings(args) -> StackSettings:
     return StackSettings(
-        repo=find_repo(), stack=args.stack, port=getattr(args, "port", 8000),
-        state_dir=Path(args.state_dir), mlflow_port=getattr(args, "mlflow_port", 5000),
+        repo=find_repo(), stack=args.stack, https_port=getattr(args, "https_port", 443),
+        http_port=getattr(args, "http_port", 80), state_dir=Path(args.state_dir),
+        tls_cert=Path(args.tls_cert) if getattr(args, "tls_cert", None) else None,
+        tls_key=Path(args.tls_key) if getattr(args, "tls_key", None) else None,
+        tls_hosts=tuple(getattr(args, "tls_host", None) or ()),
         platform_config=Path(args.platform_config) if getattr(args, "platform_config", None) else None,
         oidc_client_secret_file=Path(args.oidc_client_secret_file) if getattr(args, "oidc_client_secret_file", None)
         else None,
@@ -107,6 +114,7 @@ def cmd_up(args) -> None:
     tags = build_all(settings.repo, args.ca_bundle)
     settings.hub_image, settings.lab_image = tags["hub"], tags["lab-base"]
     settings.mlflow_image, settings.postgres_image = tags["mlflow"], tags["postgres"]
+    settings.edge_image = tags["edge"]
     refuse_unless_utf8(settings.stack, settings.postgres_image)
     new_admin_password = not (settings.secrets_dir / "admin_password").exists()  # deploy() generates it
     deploy(settings)
@@ -114,11 +122,26 @@ def cmd_up(args) -> None:
     secrets = settings.secrets_dir
     login = login_lines(settings, oidc, new_admin_password)
     print(f"""
-mlops-hub is running: {settings.url}/hub/
-  MLflow:              http://127.0.0.1:{settings.mlflow_port}/
-{login}  API token (admin):   {secrets / 'api_token'}
+mlops-hub is running: {address(settings)}/hub/
+  MLflow:              {address(settings)}/mlflow/ (the same login)
+{tls_lines(settings)}{login}  API token (admin):   {secrets / 'api_token'}
   stop it:             .venv/bin/mlops-hub down --stack {settings.stack}
 """)
+
+
+def address(settings: StackSettings) -> str:
+    """The https address people use: the first --tls-host, else this host's name."""
+    host = settings.tls_hosts[0] if settings.tls_hosts else socket.getfqdn()
+    return public_url(host, settings.https_port)
+
+
+def tls_lines(settings: StackSettings) -> str:
+    tls = settings.tls_files()
+    lines = f"  certificate:         {tls.cert}, {expiry_line(tls.cert)}\n"
+    if tls.ca:
+        lines += (f"  trust this CA once:  {tls.ca}\n"
+                  f"                       (browsers and clients: import it; curl --cacert {tls.ca})\n")
+    return lines
 
 
 def cmd_down(args) -> None:
@@ -134,6 +157,7 @@ def cmd_status(args) -> None:
     print(run(["docker", "stack", "services", args.stack], quiet=True))
     print(run(["docker", "service", "ls", "--filter", f"label=mlops-hub.prefix={args.stack}-lab"],
               quiet=True))
+    print(f"TLS certificate: {deployed_certificate_line(args.stack)}")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -162,8 +186,15 @@ def parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("up", help="build, deploy the stack and wait for the hub")
     common(u)
-    u.add_argument("--port", type=int, default=8000, help="published hub port (default 8000)")
-    u.add_argument("--mlflow-port", type=int, default=5000, help="published MLflow port (default 5000)")
+    u.add_argument("--https-port", type=int, default=443,
+                   help="the front door's https port: the hub, user servers and MLflow (default 443)")
+    u.add_argument("--http-port", type=int, default=80, help="redirects to https (default 80)")
+    u.add_argument("--tls-cert", help="the certificate (PEM, with its chain) the front door serves;"
+                                      " without it and --tls-key a local CA signs one for this host")
+    u.add_argument("--tls-key", help="the certificate's private key (PEM, unencrypted; kept as a Swarm secret)")
+    u.add_argument("--tls-host", action="append", metavar="NAME",
+                   help="another name (or IP) people use to reach this host; the local certificate covers it"
+                        " (repeatable; the first is the address `up` prints)")
     u.add_argument("--platform-config", help="environments and role limits (default config/platform.yaml)")
     u.add_argument("--shared-password", action="store_true",
                    help="DANGEROUS: one password for every non-admin name instead of per-person accounts"

@@ -50,3 +50,8 @@ ENV_HUB_LOGIN = "MLOPS_HUB_LOGIN"
 LOGIN_ACCOUNTS = "accounts"  # one account per person, sign-up approved by an admin (the default)
 LOGIN_SHARED_PASSWORD = "shared-password"  # one password for every non-admin name: only when asked for
 LOGIN_MODES = (LOGIN_ACCOUNTS, LOGIN_SHARED_PASSWORD)
+
+# ---- the front door (nginx) and the web tools behind it (mlops_hub/hub/edge_check.py)
+# who the hub says the user is: set by nginx from the login check, overwriting anything a client sent
+EDGE_USER_HEADER = "X-Mlops-User"  # the hub user name, percent-encoded UTF-8
+EDGE_ADMIN_HEADER = "X-Mlops-Admin"  # "true" or "false"

@@ -35,6 +35,7 @@ RECIPES = {
     "lab-base": ImageRecipe("lab-base", PACKAGE_INPUTS + ("images/lab-base",)),
     "mlflow": ImageRecipe("mlflow", ("images/mlflow",)),
     "postgres": ImageRecipe("postgres", ("images/postgres",)),
+    "edge": ImageRecipe("edge", ("images/edge",)),
 }
 # built FROM base on demand by the tests that need them (build_test_image), not by `mlops-hub build`
 TEST_RECIPES = {

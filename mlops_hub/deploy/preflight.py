@@ -23,6 +23,7 @@ from ..policy.errors import ConfigError
 from ..policy.platform import load_platform_file
 from .shell import DeployError
 from .stack import SHARED_PASSWORD_WARNING, oidc_access_error
+from .tls import given_certificate
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 # the daemon normally answers within a second; a dead TCP host must not hang the CLI
@@ -110,12 +111,27 @@ def check_port_range(args: Namespace) -> None:
         if not 1 <= port <= 65535:
             raise PreflightError(f"{flag}: {port} is out of range; allowed 1-65535")
     if len({port for _, port in _ports(args)}) < len(_ports(args)):
-        raise PreflightError("--port / --mlflow-port: must differ")
+        raise PreflightError("--https-port / --http-port: must differ")
 
 
 def _ports(args: Namespace) -> list[tuple[str, int]]:
-    return [(flag, getattr(args, attr)) for flag, attr in (("--port", "port"), ("--mlflow-port", "mlflow_port"))
+    return [(flag, getattr(args, attr)) for flag, attr in (("--https-port", "https_port"), ("--http-port", "http_port"))
             if getattr(args, attr, None) is not None]
+
+
+def check_tls_files(args: Namespace) -> None:
+    """The operator's certificate and key: both or neither, readable, a matching, unexpired pair."""
+    cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
+    if not (cert or key):
+        return
+    if not (cert and key):
+        raise PreflightError("--tls-cert and --tls-key: give both, or neither for a certificate from the local CA")
+    readable_file("--tls-cert", cert)
+    readable_file("--tls-key", key)
+    try:
+        given_certificate(Path(cert), Path(key))
+    except DeployError as e:
+        raise PreflightError(str(e)) from None
 
 
 def docker_host() -> str:
@@ -188,9 +204,9 @@ DOCKER_STEPS: tuple[Step, ...] = (check_docker_cli, check_daemon)
 STEPS: dict[str, tuple[Step, ...]] = {
     "build": (check_ca_bundle, *DOCKER_STEPS),
     "up": (
-        check_login_mode, check_stack_name, check_port_range, check_ca_bundle, check_platform_config,
-        check_platform_settings, check_oidc_secret_file, check_oidc_access, *DOCKER_STEPS, check_swarm,
-        check_ports_free,
+        check_login_mode, check_stack_name, check_port_range, check_tls_files, check_ca_bundle,
+        check_platform_config, check_platform_settings, check_oidc_secret_file, check_oidc_access,
+        *DOCKER_STEPS, check_swarm, check_ports_free,
     ),
     "down": (check_stack_name, *DOCKER_STEPS, check_swarm),
     "status": (check_stack_name, *DOCKER_STEPS, check_swarm),

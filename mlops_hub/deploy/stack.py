@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
 import secrets
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from ..names import LOGIN_ACCOUNTS, LOGIN_SHARED_PASSWORD
 from .shell import DeployError, run, say
+from .tls import TlsFiles, certificate_expiry, ensure_local_certificate, expiry_text, given_certificate, host_names
 
 SECRET_NAMES = ("proxy_token", "api_token", "admin_password", "jupyterhub_db_password", "mlflow_db_password")
 # the one password of every non-admin name: generated and deployed only for `up --shared-password`
@@ -30,14 +33,16 @@ SHARED_PASSWORD_WARNING = (
 class StackSettings:
     repo: Path
     stack: str = "mlops-hub"
-    port: int = 8000
+    # the front door's published ports: every web tool at https://<host>:<https_port>/
+    https_port: int = 443
+    http_port: int = 80  # redirects to https
     state_dir: Path = Path("/var/lib/mlops-hub")
     platform_config: Path | None = None
     hub_image: str = "mlops-hub/hub:latest"
     lab_image: str = "mlops-hub/lab-base:latest"
     mlflow_image: str = "mlops-hub/mlflow:latest"
     postgres_image: str = "mlops-hub/postgres:latest"
-    mlflow_port: int = 5000
+    edge_image: str = "mlops-hub/edge:latest"
     spawner: str = "mlops"
     log_level: str = "INFO"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -47,6 +52,11 @@ class StackSettings:
     oidc_allow_everyone: bool = False
     # one password for everyone instead of per-person accounts: only when asked for (`--shared-password`)
     shared_password: bool = False
+    # the operator's TLS certificate (chain) and key; without them a local CA signs one for this host
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_hosts: tuple[str, ...] = ()  # more names the local certificate is valid for
+    ca_dir: Path | None = None  # the local CA (default <state_dir>/ca): trusted once, kept across stacks
 
     @property
     def network(self) -> str:
@@ -61,8 +71,28 @@ class StackSettings:
         return self.state_dir / self.stack / "secrets"
 
     @property
+    def tls_dir(self) -> Path:
+        return self.state_dir / self.stack / "tls"
+
+    @property
+    def local_ca_dir(self) -> Path:
+        return self.ca_dir or self.state_dir / "ca"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return public_url("127.0.0.1", self.https_port)
+
+    def tls_files(self) -> TlsFiles:
+        """The certificate the edge serves: the operator's, else one from the local CA (made when needed)."""
+        if self.tls_cert or self.tls_key:
+            if not (self.tls_cert and self.tls_key):
+                raise DeployError("--tls-cert and --tls-key: give both, or neither for a local certificate")
+            return given_certificate(self.tls_cert, self.tls_key)
+        return ensure_local_certificate(self.local_ca_dir, self.tls_dir, host_names(self.tls_hosts))
+
+
+def public_url(host: str, https_port: int) -> str:
+    return f"https://{host}" if https_port == 443 else f"https://{host}:{https_port}"
 
 
 def ensure_secrets(directory: Path, names: tuple[str, ...] = SECRET_NAMES) -> dict[str, Path]:
@@ -89,15 +119,15 @@ def stack_env(settings: StackSettings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         MLOPS_STACK=settings.stack,
-        MLOPS_HUB_PORT=str(settings.port),
+        MLOPS_HTTPS_PORT=str(settings.https_port),
+        MLOPS_HTTP_PORT=str(settings.http_port),
         MLOPS_HUB_NETWORK=settings.network,
         MLOPS_HUB_PREFIX=settings.prefix,
         MLOPS_HUB_IMAGE=settings.hub_image,
         MLOPS_LAB_IMAGE=settings.lab_image,
         MLOPS_MLFLOW_IMAGE=settings.mlflow_image,
         MLOPS_POSTGRES_IMAGE=settings.postgres_image,
-        MLOPS_MLFLOW_PORT=str(settings.mlflow_port),
-        MLOPS_MLFLOW_UI_URL=f"http://127.0.0.1:{settings.mlflow_port}",
+        MLOPS_EDGE_IMAGE=settings.edge_image,
         MLOPS_HUB_SPAWNER=settings.spawner,
         MLOPS_HUB_LOG_LEVEL=settings.log_level,
         MLOPS_SECRETS_DIR=str(settings.secrets_dir),
@@ -108,6 +138,10 @@ def stack_env(settings: StackSettings) -> dict[str, str]:
     names = SECRET_NAMES + ((SHARED_PASSWORD_SECRET,) if settings.shared_password else ())
     for name, path in ensure_secrets(settings.secrets_dir, names).items():
         env[f"MLOPS_SECRET_HASH_{name}"] = _content_hash(path)
+    tls = settings.tls_files()
+    env.update(MLOPS_TLS_CERT_FILE=str(tls.cert.resolve()), MLOPS_TLS_KEY_FILE=str(tls.key.resolve()),
+               MLOPS_SECRET_HASH_tls_cert=_content_hash(tls.cert), MLOPS_SECRET_HASH_tls_key=_content_hash(tls.key),
+               MLOPS_TLS_NOT_AFTER=certificate_expiry(tls.cert).strftime(EXPIRY_FORMAT))
     env.update(settings.extra_env)
     return env
 
@@ -203,14 +237,23 @@ def deploy(settings: StackSettings) -> None:
         env=env, quiet=True)
 
 
+def _edge_tls_context(settings: StackSettings) -> ssl.SSLContext:
+    """Trust the local CA; an operator's certificate names the public host, not 127.0.0.1, and this
+    only asks our own edge on loopback whether the hub is up, so it is not checked then."""
+    if settings.tls_cert:
+        return ssl._create_unverified_context()  # noqa: S323 - a liveness probe of our own loopback port
+    return ssl.create_default_context(cafile=str(settings.tls_files().ca))
+
+
 def wait_for_hub(settings: StackSettings, timeout: float = 180) -> None:
-    """Wait until the hub answers through the proxy's published port."""
+    """Wait until the hub answers through the front door (nginx, then the proxy)."""
     say(f"waiting for the hub at {settings.url}")
+    context = _edge_tls_context(settings)
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{settings.url}/hub/api/", timeout=3) as resp:
+            with urllib.request.urlopen(f"{settings.url}/hub/api/", timeout=3, context=context) as resp:
                 if resp.status == 200 and "version" in json.loads(resp.read()):
                     return
         except (urllib.error.URLError, OSError, ValueError) as e:
@@ -218,6 +261,24 @@ def wait_for_hub(settings: StackSettings, timeout: float = 180) -> None:
         time.sleep(0.5)
     raise DeployError(f"the hub did not answer at {settings.url} within {timeout:.0f}s ({last});"
                       f" see `docker service logs {settings.stack}_hub`")
+
+
+EXPIRY_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+TLS_EXPIRY_LABEL = "mlops-hub.tls-not-after"  # on the edge service: what `status` reports
+
+
+def deployed_certificate_line(stack: str) -> str:
+    """The deployed certificate's expiry, from the edge service's label."""
+    try:
+        value = run(["docker", "service", "inspect", f"{stack}_edge", "--format",
+                     f'{{{{index .Spec.Labels "{TLS_EXPIRY_LABEL}"}}}}'], quiet=True).strip()
+    except DeployError:
+        return f"no front door deployed (service {stack}_edge not found)"
+    try:
+        expires = dt.datetime.strptime(value, EXPIRY_FORMAT).replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return f"unknown (service {stack}_edge has no {TLS_EXPIRY_LABEL} label; run `mlops-hub up`)"
+    return expiry_text(expires)
 
 
 def _ids(cmd: list[str]) -> list[str]:

@@ -1,0 +1,54 @@
+"""Wire the web tools behind the front door into the hub: `configure_edge(c)` in jupyterhub_config.py.
+
+Each tool (MLflow today) is a JupyterHub service whose process is the login check nginx asks
+(mlops_hub/hub/edge_check.py). Every user may use it (scope `access:services!service=<tool>` in the
+`user` role), and a user server's own hub token may too, so notebooks and the lab extension reach
+the tool with the token the server already has.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+
+EDGE_CHECK_PORT = 8082
+TOOLS = ("mlflow",)
+# JupyterHub's `server` role (what a server's token may do), plus the tools
+SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server"]
+
+
+def _get(section, key: str, default):
+    # reading an unset key from a traitlets Config would create a LazyConfigValue
+    return section[key] if key in section else default
+
+
+def tool_scope(tool: str) -> str:
+    return f"access:services!service={tool}"
+
+
+def tool_service(tool: str, hub_host: str) -> dict:
+    prefix = f"/{tool}/"
+    return {
+        "name": tool,
+        "display": True,  # in the hub's Services menu; /services/<tool>/ redirects to /<tool>/
+        "url": f"http://{hub_host}:{EDGE_CHECK_PORT}",
+        "command": [sys.executable, "-m", "mlops_hub.hub.edge_check", tool],
+        "oauth_redirect_uri": f"{prefix}_edge/oauth_callback",
+        "oauth_no_confirm": True,  # the platform's own tool: no "authorize access" page
+    }
+
+
+def configure_edge(c, environ: Mapping[str, str], tools: tuple[str, ...] = TOOLS) -> None:
+    """The tools' login checks as hub-managed services; users and their servers' tokens may use them."""
+    hub_host = environ.get("MLOPS_HUB_HOST", "hub")
+    c.JupyterHub.services = [*_get(c.JupyterHub, "services", []), *(tool_service(t, hub_host) for t in tools)]
+    scopes = [tool_scope(t) for t in tools]
+    roles = list(_get(c.JupyterHub, "load_roles", []))
+    user_role = next((r for r in roles if r.get("name") == "user"), None)
+    if user_role is None:
+        roles.append({"name": "user", "description": "Standard user privileges, and the platform's web tools",
+                      "scopes": ["self", *scopes]})
+    else:
+        user_role["scopes"] = [*user_role.get("scopes", ["self"]), *scopes]
+    c.JupyterHub.load_roles = roles
+    c.Spawner.server_token_scopes = [*_get(c.Spawner, "server_token_scopes", SERVER_TOKEN_SCOPES), *scopes]
