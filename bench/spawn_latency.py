@@ -28,6 +28,7 @@ from mlops_hub.cli import default_ca_bundle  # noqa: E402
 from mlops_hub.deploy.images import build_all  # noqa: E402
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub  # noqa: E402
 from tests.integration.hubclient import HubClient  # noqa: E402
+from tests.support.edge_ca import CA_DIR, trust_in_this_process  # noqa: E402
 
 CPU, MEM = 2, "2G"
 MEM_BYTES = 2 * 1024**3
@@ -85,6 +86,7 @@ def summary(name: str, values: list[float]) -> tuple[float, float]:
 
 
 def main() -> None:
+    trust_in_this_process()  # the stacks' front doors: certificates from the test CA
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=7)
     parser.add_argument("--port", type=int, default=18765)
@@ -101,10 +103,10 @@ def main() -> None:
         },
         "swarm_spawner": {"cpu_limit": CPU, "mem_limit": MEM},
     }))
-    settings = StackSettings(repo=REPO, stack="mlopsbench", port=args.port, state_dir=state,
-                             platform_config=platform, hub_image=images["hub"], lab_image=images["lab-base"],
-                             mlflow_image=images["mlflow"], mlflow_port=args.port + 1,
-                             postgres_image=images["postgres"])
+    settings = StackSettings(repo=REPO, stack="mlopsbench", https_port=args.port, http_port=args.port + 1,
+                             state_dir=state, ca_dir=CA_DIR, platform_config=platform, hub_image=images["hub"],
+                             lab_image=images["lab-base"], mlflow_image=images["mlflow"],
+                             postgres_image=images["postgres"], edge_image=images["edge"])
     remove(settings)
     try:
         print(f"MLOpsSwarmSpawner, {args.count} spawns ({CPU} CPUs, {MEM}):")

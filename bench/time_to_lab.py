@@ -47,6 +47,7 @@ from tests.integration.lab_timeline import (  # noqa: E402
     phases,
     wait_for_launcher,
 )
+from tests.support.edge_ca import CA_DIR, trust_in_this_process  # noqa: E402
 
 CPU, MEM = 2, "2G"
 LAUNCHER_TIMEOUT_MS = 240_000  # a spawn stuck behind other stacks' reservations, not a limit on the result
@@ -77,10 +78,10 @@ def platform_file(state: Path, lab_image: str) -> Path:
 
 
 def contender(label: str, stack: str, spawner: str, port: int, images: dict[str, str], state: Path) -> Contender:
-    settings = StackSettings(repo=REPO, stack=stack, port=port, state_dir=state,
-                             platform_config=platform_file(state, images["lab-base"]),
+    settings = StackSettings(repo=REPO, stack=stack, https_port=port, http_port=port + 1, state_dir=state,
+                             ca_dir=CA_DIR, platform_config=platform_file(state, images["lab-base"]),
                              hub_image=images["hub"], lab_image=images["lab-base"], mlflow_image=images["mlflow"],
-                             mlflow_port=port + 1, postgres_image=images["postgres"], spawner=spawner)
+                             postgres_image=images["postgres"], edge_image=images["edge"], spawner=spawner)
     return Contender(label, settings)
 
 
@@ -204,6 +205,7 @@ def print_lab_requests(c: Contender, top: int = 12) -> None:
 
 
 def main() -> None:
+    trust_in_this_process()  # the stacks' front doors: certificates from the test CA
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=5, help="users per spawner")
     parser.add_argument("--port", type=int, default=18865, help="ours; plain gets port+10")

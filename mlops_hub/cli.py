@@ -85,10 +85,16 @@ def first_admin(environ) -> str:
     return names[0] if names else "admin"
 
 
+def address(settings: StackSettings) -> str:
+    """The https address people use: the first --tls-host, else this host's name."""
+    host = settings.tls_hosts[0] if settings.tls_hosts else socket.getfqdn()
+    return public_url(host, settings.https_port)
+
+
 def login_lines(settings: StackSettings, oidc: bool, new_admin_password: bool) -> str:
     """How to log in, for `up`'s summary; the admin's generated password only on the `up` that made it."""
     secrets = settings.secrets_dir
-    url = f"{settings.url}/hub"
+    url = f"{address(settings)}/hub"
     if oidc:
         return f"  log in:              through {os.environ['MLOPS_OIDC_ISSUER']} (your groups are your roles)\n"
     admin = first_admin(os.environ)
@@ -128,11 +134,6 @@ mlops-hub is running: {address(settings)}/hub/
   stop it:             .venv/bin/mlops-hub down --stack {settings.stack}
 """)
 
-
-def address(settings: StackSettings) -> str:
-    """The https address people use: the first --tls-host, else this host's name."""
-    host = settings.tls_hosts[0] if settings.tls_hosts else socket.getfqdn()
-    return public_url(host, settings.https_port)
 
 
 def tls_lines(settings: StackSettings) -> str:

@@ -161,10 +161,10 @@ def test_bad_stack_name_is_named_with_the_rule(tmp_path, name, why):
 
 
 @pytest.mark.parametrize(("args", "expected"), [
-    (["--port", "70000"], "--port: 70000 is out of range; allowed 1-65535"),
-    (["--mlflow-port", "0"], "--mlflow-port: 0 is out of range"),
-    (["--port", "eighty"], "argument --port: invalid int value: 'eighty'"),
-    (["--port", "8111", "--mlflow-port", "8111"], "--port / --mlflow-port: must differ"),
+    (["--https-port", "70000"], "--https-port: 70000 is out of range; allowed 1-65535"),
+    (["--http-port", "0"], "--http-port: 0 is out of range"),
+    (["--https-port", "eighty"], "argument --https-port: invalid int value: 'eighty'"),
+    (["--https-port", "8111", "--http-port", "8111"], "--https-port / --http-port: must differ"),
 ])
 def test_bad_ports_are_named(tmp_path, args, expected):
     env, log = recording_real_docker(tmp_path)
@@ -178,8 +178,8 @@ def test_port_already_in_use_is_named_before_any_build(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = run_cli("up", "--stack", STACK, "--port", str(port), "--mlflow-port", str(free_port()), env=env)
-    assert_one_line_refusal(proc, f"--port: port {port} is already in use", log=log)
+        proc = run_cli("up", "--stack", STACK, "--https-port", str(port), "--http-port", str(free_port()), env=env)
+    assert_one_line_refusal(proc, f"--https-port: port {port} is already in use", log=log)
     assert any(c.startswith("info") for c in calls(log)), "the docker checks ran first"
 
 

@@ -6,6 +6,8 @@ import shutil
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from tests.support.edge_ca import chromium_args
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # no sandbox as root; no calls home (this machine's network is closed, and they slow every start)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -15,7 +17,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 def launch():
     """(playwright, browser); stop both with `close`."""
     playwright = sync_playwright().start()
-    return playwright, playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    return playwright, playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + chromium_args())
 
 
 def login(browser: Browser, hub_url: str, user: str, password: str) -> Page:

@@ -13,6 +13,7 @@ import yaml
 from mlops_hub.cli import default_ca_bundle
 from mlops_hub.deploy.images import build_all
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
+from tests.support.edge_ca import CA_DIR
 from tests.support.ports import free_port
 
 from . import browser
@@ -69,10 +70,10 @@ def stack_settings(images, tmp_path_factory) -> StackSettings:
     state = tmp_path_factory.mktemp("state")
     platform = state / "platform.yaml"
     platform.write_text(yaml.safe_dump(platform_settings(images)))
-    return StackSettings(repo=REPO, stack=STACK, port=free_port(), state_dir=state,
-                         platform_config=platform, hub_image=images["hub"], lab_image=images["lab-base"],
-                         mlflow_image=images["mlflow"], mlflow_port=free_port(),
-                         postgres_image=images["postgres"],
+    return StackSettings(repo=REPO, stack=STACK, https_port=free_port(), http_port=free_port(), state_dir=state,
+                         ca_dir=CA_DIR, platform_config=platform, hub_image=images["hub"],
+                         lab_image=images["lab-base"], mlflow_image=images["mlflow"],
+                         postgres_image=images["postgres"], edge_image=images["edge"],
                          extra_env={"MLOPS_GITLAB_URL": f"http://{STACK}-git:8080"})
 
 

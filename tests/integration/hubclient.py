@@ -46,6 +46,24 @@ class HubClient:
         assert r.status_code == 201, r.text
         return {"Authorization": f"token {r.json()['token']}"}
 
+    @property
+    def mlflow_api(self) -> str:
+        return f"{self.url}/mlflow/api/2.0/mlflow"
+
+    def mlflow_session(self, user: str, attempts: int = 240) -> requests.Session:
+        """MLflow's REST API through the front door as `user`, with a token of theirs, once MLflow is up
+        (it starts after the hub answers: a readiness wait, not a time limit)."""
+        session = requests.Session()
+        session.headers.update(self.user_headers(user, "mlflow"))
+        for _ in range(attempts):
+            try:
+                if session.get(f"{self.url}/mlflow/health", timeout=5).status_code == 200:
+                    return session
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"MLflow never answered at {self.url}/mlflow/health")
+
     def server_path(self, user: str, server: str = "") -> str:
         return f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
 

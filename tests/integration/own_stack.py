@@ -15,6 +15,7 @@ import yaml
 from docker.errors import APIError, NotFound
 
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
+from tests.support.edge_ca import CA_DIR
 from tests.support.ports import free_port
 
 from .dockerlogs import service_container_logs
@@ -26,15 +27,12 @@ REPO = Path(__file__).resolve().parents[2]
 def stack_settings(stack: str, images: dict[str, str], spawner: dict, state: Path) -> StackSettings:
     platform = state / "platform.yaml"
     platform.write_text(yaml.safe_dump({"spawner": spawner}))
-    kwargs = dict(repo=REPO, stack=stack, port=free_port(), state_dir=state, platform_config=platform,
-                  hub_image=images["hub"], lab_image=images["lab-base"], log_level="DEBUG")
-    # optional platform services publish host ports too: give them free ones
+    kwargs = dict(repo=REPO, stack=stack, https_port=free_port(), http_port=free_port(), state_dir=state,
+                  ca_dir=CA_DIR, platform_config=platform, log_level="DEBUG")
     known = {f.name for f in dataclasses.fields(StackSettings)}
     for name, image in images.items():
-        if f"{name}_image" in known:
-            kwargs[f"{name}_image"] = image
-        if f"{name}_port" in known:
-            kwargs[f"{name}_port"] = free_port()
+        if f"{name.replace('-', '_')}_image" in known:
+            kwargs[f"{name.replace('-', '_')}_image"] = image
     return StackSettings(**kwargs)
 
 

@@ -82,8 +82,8 @@ def test_up_refuses_a_sql_ascii_cluster_and_the_migration_keeps_every_row(images
     assert cluster_encodings(old_volume, image)["jupyterhub"] == "SQL_ASCII"
     password_hash = _sql(image, old_volume, "select rolpassword from pg_authid where rolname = 'jupyterhub'")
 
-    code = cli.main(["up", "--stack", MIG_STACK, "--state-dir", str(tmp_path), "--port", str(free_port()),
-                     "--mlflow-port", str(free_port())])
+    code = cli.main(["up", "--stack", MIG_STACK, "--state-dir", str(tmp_path), "--https-port", str(free_port()),
+                     "--http-port", str(free_port())])
     err = capsys.readouterr().err
     assert code == 2, err
     assert f"volume {old_volume} is not UTF8" in err and "jupyterhub is SQL_ASCII" in err

@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from tests.support.lab_session import run_cell
+from tests.support.lab_session import kernel_channels_url, run_cell
 
 pytestmark = pytest.mark.swarm
 
@@ -62,7 +62,7 @@ async def test_notebook_run_in_spawned_lab_records_notebook_commit_and_environme
         "kernel": {"name": "python3"}})
     assert r.status_code == 201, r.text
     kernel_id = r.json()["kernel"]["id"]
-    ws_url = base.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels"
+    ws_url = kernel_channels_url(base, kernel_id)
     output = await run_cell(ws_url, headers, TRAIN)
     run_id = output.split("RUN", 1)[1].split()[0]
 

@@ -57,4 +57,10 @@ def start_kernel(base_url: str, headers: dict[str, str]) -> str:
         "kernel": {"name": "python3"}})
     r.raise_for_status()
     kernel_id = r.json()["kernel"]["id"]
-    return base_url.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
+    return kernel_channels_url(base_url, kernel_id)
+
+
+def kernel_channels_url(base_url: str, kernel_id: str) -> str:
+    """The kernel's websocket: wss:// behind the front door's https, ws:// on a plain server."""
+    scheme, rest = base_url.split("://", 1)
+    return f"{'wss' if scheme == 'https' else 'ws'}://{rest}api/kernels/{kernel_id}/channels"

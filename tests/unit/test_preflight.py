@@ -21,9 +21,9 @@ def test_invalid_stack_names_are_named(name):
 
 
 def test_port_range_names_the_flag():
-    with pytest.raises(PreflightError, match="^--mlflow-port: 65536 is out of range"):
-        check_port_range(Namespace(port=8000, mlflow_port=65536))
-    check_port_range(Namespace(port=1, mlflow_port=65535))
+    with pytest.raises(PreflightError, match="^--http-port: 65536 is out of range"):
+        check_port_range(Namespace(https_port=8443, http_port=65536))
+    check_port_range(Namespace(https_port=1, http_port=65535))
 
 
 def test_a_listening_port_is_in_use_and_a_closed_one_is_not():
