@@ -147,6 +147,18 @@ def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab(
         assert page.get_by_role("columnheader", name="accuracy").is_visible()
         shots.take("run-in-panel")
 
+        # the run's link opens MLflow at the same https address with the same login (the hub's
+        # OAuth, no second password), and MLflow shows the run as this user's
+        href = row.get_by_title("Open this run in MLflow").get_attribute("href")
+        assert href.startswith("/mlflow/#/experiments/"), href
+        mlflow_page = page.context.new_page()
+        mlflow_page.goto(f"{hub.url}{href}")
+        mlflow_page.get_by_text(run_id).first.wait_for(timeout=WAIT_MS)
+        assert mlflow_page.url.startswith(f"{hub.url}/mlflow/"), mlflow_page.url
+        mlflow_page.get_by_text(user, exact=True).first.wait_for(timeout=WAIT_MS)  # "Created by"
+        mlflow_page.screenshot(path=str(shots.folder / "run-in-mlflow.png"))
+        mlflow_page.close()
+
         # JupyterLab's news question covers the bottom of the panel; answer it as a person would
         news_no = page.locator(".jp-toast-button", has_text="No")
         if news_no.is_visible():

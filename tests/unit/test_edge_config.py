@@ -1,0 +1,46 @@
+"""The hub side of the front door: each web tool's login check is a hub-managed service, every user
+and every user server's token may use it, and nothing more is granted."""
+
+from __future__ import annotations
+
+import sys
+
+from traitlets.config import Config
+
+from mlops_hub.hub.edge import EDGE_CHECK_PORT, SERVER_TOKEN_SCOPES, configure_edge
+
+
+def test_the_login_check_is_a_managed_service_with_its_oauth_callback_under_the_tool():
+    c = Config()
+    c.JupyterHub.services = [{"name": "mlops-cli", "api_token": "x"}]
+    configure_edge(c, {"MLOPS_HUB_HOST": "hub"})
+    cli, mlflow = c.JupyterHub.services
+    assert cli["name"] == "mlops-cli"
+    assert mlflow == {
+        "name": "mlflow", "display": True, "url": f"http://hub:{EDGE_CHECK_PORT}",
+        "command": [sys.executable, "-m", "mlops_hub.hub.edge_check", "mlflow"],
+        "oauth_redirect_uri": "/mlflow/_edge/oauth_callback", "oauth_no_confirm": True,
+    }
+    assert "api_token" not in mlflow  # the hub makes one and gives it to the process only
+
+
+def test_users_and_server_tokens_get_the_tools_access_scope_only():
+    c = Config()
+    c.JupyterHub.load_roles = [{"name": "admin", "services": ["mlops-cli"]}]
+    configure_edge(c, {})
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert roles["admin"] == {"name": "admin", "services": ["mlops-cli"]}
+    assert roles["user"]["scopes"] == ["self", "access:services!service=mlflow"]
+    # JupyterHub's `server` role, plus the tool: a server's token may not do more than before
+    assert c.Spawner.server_token_scopes == [*SERVER_TOKEN_SCOPES, "access:services!service=mlflow"]
+    assert SERVER_TOKEN_SCOPES == ["users:activity!user", "access:servers!server"]
+
+
+def test_an_existing_user_role_keeps_its_scopes():
+    c = Config()
+    c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "read:groups"]}]
+    c.Spawner.server_token_scopes = ["users:activity!user"]
+    configure_edge(c, {})
+    assert c.JupyterHub.load_roles == [{"name": "user", "scopes": ["self", "read:groups",
+                                                                   "access:services!service=mlflow"]}]
+    assert c.Spawner.server_token_scopes == ["users:activity!user", "access:services!service=mlflow"]
