@@ -23,9 +23,11 @@ from .hubclient import HubClient
 REPO = Path(__file__).resolve().parents[2]
 
 
-def stack_settings(stack: str, images: dict[str, str], spawner: dict, state: Path) -> StackSettings:
+def stack_settings(stack: str, images: dict[str, str], spawner: dict, state: Path,
+                   sections: dict | None = None) -> StackSettings:
+    """`spawner` is platform.yaml's `spawner:` section; `sections` adds others (e.g. {"culler": {...}})."""
     platform = state / "platform.yaml"
-    platform.write_text(yaml.safe_dump({"spawner": spawner}))
+    platform.write_text(yaml.safe_dump({"spawner": spawner, **(sections or {})}))
     kwargs = dict(repo=REPO, stack=stack, port=free_port(), state_dir=state, platform_config=platform,
                   hub_image=images["hub"], lab_image=images["lab-base"], log_level="DEBUG")
     # optional platform services publish host ports too: give them free ones
