@@ -68,6 +68,14 @@ from mlops_hub.hub.edge import configure_edge  # noqa: E402
 
 configure_edge(c, os.environ)
 
+# ---- idle servers stop: jupyterhub-idle-culler as a hub-managed service with only the scopes it needs,
+# set by platform.yaml's `culler:` (checked here: a bad value stops the hub with the file and key named).
+# Also with MLOPS_HUB_SPAWNER=swarm: it is the hub's, not the spawner's, and benchmarks compare spawners
+# on the hub as deployed
+from mlops_hub.hub.culler import configure_culler  # noqa: E402
+
+configure_culler(c, PLATFORM)
+
 # ---- user servers
 spawner_kind = os.environ.get("MLOPS_HUB_SPAWNER", "mlops")
 if spawner_kind == "swarm":

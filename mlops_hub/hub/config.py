@@ -48,9 +48,14 @@ def configure_platform(c, platform_file: Path | None = None, section: str = "spa
         # one settings-only spawner: traitlets resolves every section as for a user's spawner
         settings_only_spawner(spawner_class, c)
     except ConfigError as e:
-        raise SystemExit(f"mlops-hub: the hub cannot start: {_located(e, where)}") from None
+        raise cannot_start(_located(e, where)) from None
     except TraitError as e:
-        raise SystemExit(f"mlops-hub: the hub cannot start: {where}: {e}") from None
+        raise cannot_start(f"{where}: {e}") from None
+
+
+def cannot_start(message: str) -> SystemExit:
+    """What stops the hub at start-up: one line naming the file (or settings) and the key."""
+    return SystemExit(f"mlops-hub: the hub cannot start: {message}")
 
 
 def _located(e: ConfigError, where: str) -> str:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from .culler import SECTION as CULLER_SECTION
+from .culler import culler_from_config
 from .environments import Environment, EnvironmentCatalogue
 from .errors import ConfigError
 from .package_index import PackageIndexConfig, package_index_from_config
@@ -25,7 +27,9 @@ from .storage import StorageConfig, storage_from_config
 
 FRACTION_SETTINGS = ("cpu_guarantee_fraction", "mem_guarantee_fraction")
 # platform.yaml sections: our spawner's settings, and plain SwarmSpawner's (for side-by-side benchmarks)
-SECTIONS = ("spawner", "swarm_spawner")
+SPAWNER_SECTIONS = ("spawner", "swarm_spawner")
+# ... and when idle servers stop (mlops_hub.policy.culler)
+SECTIONS = (*SPAWNER_SECTIONS, CULLER_SECTION)
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ def check_sections(document: object) -> None:
     unknown = sorted(str(k) for k in document if k not in SECTIONS)
     if unknown:
         raise ConfigError(unknown[0], f"unknown section; allowed: {', '.join(SECTIONS)}")
-    for name in SECTIONS:
+    for name in SPAWNER_SECTIONS:
         if not isinstance(document.get(name) or {}, Mapping):
             raise ConfigError(name, "expected a mapping of spawner settings")
 
@@ -141,6 +145,7 @@ def check_sections(document: object) -> None:
 def check_platform_document(document: object, known: Collection[str] | None = None) -> None:
     """The whole file on its own, as the stack's hub will see it (`mlops-hub up`)."""
     check_sections(document)
+    culler_from_config(document.get(CULLER_SECTION))
     try:
         check_spawner_settings(document.get("spawner") or {}, known)
     except ConfigError as e:

@@ -26,8 +26,9 @@ class HubClient:
     admin_password: str = ""  # the first admin's (the admin_password secret)
     _admin: requests.Session | None = field(default=None, repr=False)
 
-    def api(self, method: str, path: str, **kwargs) -> requests.Response:
-        headers = {"Authorization": f"token {self.token}"}
+    def api(self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs) -> requests.Response:
+        """A hub API call with the CLI's admin token; `headers` add to it or replace it (user_headers(...))."""
+        headers = {"Authorization": f"token {self.token}", **(headers or {})}
         return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, timeout=120, **kwargs)
 
     def create_user(self, name: str, groups: list[str] = ()) -> None:

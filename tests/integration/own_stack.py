@@ -24,15 +24,18 @@ from .hubclient import HubClient
 REPO = Path(__file__).resolve().parents[2]
 
 
-def stack_settings(stack: str, images: dict[str, str], spawner: dict, state: Path) -> StackSettings:
+def stack_settings(stack: str, images: dict[str, str], spawner: dict, state: Path,
+                   sections: dict | None = None) -> StackSettings:
+    """`spawner` is platform.yaml's `spawner:` section; `sections` adds others (e.g. {"culler": {...}})."""
     platform = state / "platform.yaml"
-    platform.write_text(yaml.safe_dump({"spawner": spawner}))
+    platform.write_text(yaml.safe_dump({"spawner": spawner, **(sections or {})}))
     kwargs = dict(repo=REPO, stack=stack, https_port=free_port(), http_port=free_port(), state_dir=state,
-                  ca_dir=CA_DIR, platform_config=platform, log_level="DEBUG")
+                  ca_dir=CA_DIR, platform_config=platform, hub_image=images["hub"], lab_image=images["lab-base"],
+                  log_level="DEBUG")
     known = {f.name for f in dataclasses.fields(StackSettings)}
-    for name, image in images.items():
-        if f"{name.replace('-', '_')}_image" in known:
-            kwargs[f"{name.replace('-', '_')}_image"] = image
+    for name, image in images.items():  # the platform's other services (mlflow, postgres, edge)
+        if f"{name}_image" in known:
+            kwargs.setdefault(f"{name}_image", image)
     return StackSettings(**kwargs)
 
 

@@ -54,7 +54,8 @@ def _self_signed(tmp_path, days: int, name: str = "edge"):
     subject = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - dt.timedelta(days=400)).not_valid_after(now + dt.timedelta(days=days))
+            .serial_number(1).not_valid_before(now - dt.timedelta(days=400))
+            .not_valid_after(now + dt.timedelta(days=days))
             .sign(key, tls.hashes.SHA256()))
     cert_path, key_path = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
