@@ -5,6 +5,8 @@ user's hub token for programs) - never directly, never with a forged identity.""
 from __future__ import annotations
 
 import ssl
+import subprocess
+import sys
 from urllib.parse import urljoin
 
 import docker
@@ -14,6 +16,8 @@ from cryptography import x509
 
 from tests.support.edge_ca import ca_cert
 from tests.support.ports import free_port
+
+from .conftest import REPO
 
 pytestmark = pytest.mark.swarm
 
@@ -131,3 +135,13 @@ def test_a_browser_login_reaches_mlflow_with_a_cookie_scoped_to_mlflow(hub):
     assert own.status_code == 200, own.text
     r = session.get(f"{api}/experiments/get-by-name", params={"experiment_name": f"csrf-{user}"}, timeout=30)
     assert r.status_code == 404, r.text  # the refused write did not happen
+
+
+def test_status_shows_when_the_deployed_certificate_expires(hub, stack_settings):
+    from mlops_hub.deploy.tls import certificate_expiry
+
+    proc = subprocess.run([sys.executable, "-m", "mlops_hub.cli", "status", "--stack", stack_settings.stack],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    expires = certificate_expiry(stack_settings.tls_files().cert)
+    assert f"TLS certificate: valid until {expires:%Y-%m-%d %H:%M} UTC (" in proc.stdout, proc.stdout
