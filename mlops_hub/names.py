@@ -39,7 +39,8 @@ ENV_GIT_PASSWORD = "MLOPS_HUB_GIT_PASSWORD"
 # after checking the caller's JupyterHub token; MLflow's basic-auth app trusts them (mlops_hub/mlflow_server)
 HEADER_MLFLOW_USER = "X-Mlops-User"  # the JupyterHub user name, percent-encoded UTF-8 (quote(name, safe=""))
 HEADER_MLFLOW_ADMIN = "X-Mlops-Admin"  # "true" or "false": the user is a JupyterHub admin
-MLFLOW_AUTH_PROVIDER = "mlops-hub"  # MLFLOW_TRACKING_AUTH value: sends the user's hub token (mlops_hub/lab/mlflow_auth.py)
+# MLFLOW_TRACKING_AUTH value: sends the user's hub token (mlops_hub/lab/mlflow_auth.py)
+MLFLOW_AUTH_PROVIDER = "mlops-hub"
 # the platform's MLflow URL again, where the token may go: mlflow.set_tracking_uri() rewrites
 # MLFLOW_TRACKING_URI in the process, so that one cannot say where the token may be sent
 ENV_MLFLOW_PLATFORM_URI = "MLOPS_MLFLOW_TRACKING_URI"

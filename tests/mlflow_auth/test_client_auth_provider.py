@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-import tomllib
 from pathlib import Path
 
 import pytest
 import requests
+import tomllib
 
 from mlops_hub.lab import mlflow_auth
 from mlops_hub.names import ENV_HUB_TOKEN_FILE, ENV_MLFLOW_PLATFORM_URI, MLFLOW_AUTH_PROVIDER

@@ -8,8 +8,9 @@ the ones MLflow loads (the modules themselves come from this checkout via PYTHON
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 

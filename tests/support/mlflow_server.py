@@ -18,7 +18,6 @@ from pathlib import Path
 
 from .ports import free_port, wait_for_http
 
-
 REPO = Path(__file__).resolve().parents[2]
 AUTH_INI = REPO / "mlops_hub" / "mlflow_server" / "auth.ini"
 WRAPPER = REPO / "images" / "mlflow" / "mlops-hub-mlflow"
