@@ -25,16 +25,18 @@ from tests.support.entry_points import write_dist_info
 from tests.support.mlflow_server import MlflowServer
 
 PUBLIC_HOST = "edge.example:8080"
+PUBLIC_ORIGIN = f"http://{PUBLIC_HOST}"
 TOKENS = {"alice-t0ken": ("alice-e2e", False), "root-t0ken": ("root-e2e", True)}
 SCRIPT = Path(__file__).with_name("client_script.py")
 
 
 @pytest.fixture(scope="module")
 def edge() -> Iterator[EdgeDouble]:
-    server = MlflowServer(edge_auth=True, static_prefix="/mlflow", allowed_hosts=None)
-    # as in the stack: the public name nginx forwards, the service name, and the healthcheck's
-    server.allowed_hosts = f"{PUBLIC_HOST},mlflow,mlflow:5000,127.0.0.1:{server.port}"
-    server.start()
+    # as the stack should run it: the Host headers nginx may forward (the public one, or the
+    # service's), and the public origin for the UI's POSTs (health checks need no Host entry)
+    server = MlflowServer(edge_auth=True, static_prefix="/mlflow", extra_args=(
+        "--allowed-hosts", f"{PUBLIC_HOST},mlflow,mlflow:5000",
+        "--cors-allowed-origins", PUBLIC_ORIGIN)).start()
     double = EdgeDouble(server.port, TOKENS, upstream_host_header=PUBLIC_HOST).start()
     double.mlflow = server
     yield double
@@ -91,9 +93,14 @@ def test_ui_and_ajax_api_under_the_prefix_and_the_host_check(edge: EdgeDouble) -
     auth = {"Authorization": "token root-t0ken"}
     page = requests.get(f"{edge.url}/mlflow/", headers=auth, timeout=60)
     assert page.status_code == 200 and "<html" in page.text.lower(), page.text[:500]
+    # the UI's own POSTs carry the public Origin
     listing = requests.post(f"{edge.url}/mlflow/ajax-api/2.0/mlflow/experiments/search",
-                            json={"max_results": 100}, headers=auth, timeout=60)
+                            json={"max_results": 100}, headers=dict(auth, Origin=PUBLIC_ORIGIN), timeout=60)
     assert listing.status_code == 200, listing.text
+    foreign = requests.post(f"{edge.url}/mlflow/ajax-api/2.0/mlflow/experiments/search",
+                            json={"max_results": 100}, headers=dict(auth, Origin="http://evil.example"),
+                            timeout=60)
+    assert foreign.status_code == 403, foreign.text
     me = requests.get(f"{edge.url}/mlflow/ajax-api/2.0/mlflow/users/current", headers=auth, timeout=60)
     assert me.status_code == 200 and me.json()["user"]["username"] == "root-e2e", me.text
     # client-sent identity headers never pass the edge

@@ -26,13 +26,13 @@ WRAPPER = REPO / "images" / "mlflow" / "mlops-hub-mlflow"
 class MlflowServer:
     def __init__(self, backend_store_uri: str | None = None, *, edge_auth: bool = False,
                  auth_database_uri: str | None = None, static_prefix: str = "",
-                 allowed_hosts: str | None = None) -> None:
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="mlops-hub-mlflow-"))
         self.backend_store_uri = backend_store_uri or f"sqlite:///{self.dir / 'mlflow.db'}"
         self.edge_auth = edge_auth
         self.auth_database_uri = auth_database_uri or f"sqlite:///{self.dir / 'auth.db'}"
         self.static_prefix = static_prefix
-        self.allowed_hosts = allowed_hosts
+        self.extra_args = list(extra_args)  # more `mlflow server` flags (--allowed-hosts, ...)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}{static_prefix}"
         self.log_path = self.dir / "server.log"
@@ -57,8 +57,7 @@ class MlflowServer:
                 "--artifacts-destination", str(self.dir / "artifacts")]
         if self.static_prefix:
             args += ["--static-prefix", self.static_prefix]
-        if self.allowed_hosts:
-            args += ["--allowed-hosts", self.allowed_hosts]
+        args += self.extra_args
         if self.edge_auth:
             env.update(self._auth_env(), PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}")
             command = ["/bin/sh", str(WRAPPER), "--app-name", "basic-auth", *args]
