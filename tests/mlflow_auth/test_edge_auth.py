@@ -150,3 +150,20 @@ def test_the_default_experiment_is_read_only_with_a_message_saying_what_to_do(ca
     assert f"users/{bob.name}" in resp.json()["message"]
     assert bob.ok("GET", "experiments/get", {"experiment_id": "0"})["experiment"]["name"] == "Default"
     root.run("0")
+
+
+def test_artifacts_through_the_server_follow_the_same_rules(caller) -> None:
+    alice, bob = caller("alice"), caller("bob")
+    exp = alice.experiment(f"{alice.name}-exp")
+    run = alice.run(exp)["info"]
+    path = run["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    url = f"{alice.server.url}/api/2.0/mlflow-artifacts/artifacts/{path}/note.txt"
+    put = requests.put(url, data=b"alice's", headers=alice.headers(), timeout=60)
+    assert put.status_code == 200, put.text
+    got = requests.get(url, headers=bob.headers(), timeout=60)
+    assert got.status_code == 200 and got.content == b"alice's"
+    for resp in (requests.put(url, data=b"bob's", headers=bob.headers(), timeout=60),
+                 requests.delete(url, headers=bob.headers(), timeout=60)):
+        assert resp.status_code == 403, resp.text
+    assert requests.get(url, timeout=60).status_code == 401
+    assert requests.get(url, headers=alice.headers(), timeout=60).content == b"alice's"
