@@ -8,6 +8,7 @@ the ones MLflow loads (the modules themselves come from this checkout via PYTHON
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import tomllib
@@ -32,4 +33,4 @@ def write_dist_info(directory: Path) -> str:
     (info / "METADATA").write_text(
         f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
     (info / "entry_points.txt").write_text(entry_points_txt())
-    return f"{directory}:{REPO}"
+    return os.pathsep.join((str(directory), str(REPO)))
