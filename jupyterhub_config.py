@@ -94,12 +94,23 @@ spawner.extra_placement_spec = {"constraints": ["node.platform.os == linux"]}
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 60
 c.Spawner.default_url = "/lab"
-# what the lab extension links notebooks to (see docs/lab-extension.md)
+# what the lab extension links notebooks to (see docs/lab-extension.md); MLflow is reached with the
+# user's own hub token, sent to that URL only, and runs go to an experiment of the user's own
+# unless a notebook sets another (docs/mlflow-auth.md)
+from mlops_hub.names import (  # noqa: E402
+    ENV_MLFLOW_PLATFORM_URI,
+    MLFLOW_AUTH_PROVIDER,
+    mlflow_user_experiment,
+)
+
+mlflow_url = os.environ.get("MLOPS_MLFLOW_URL", "http://edge:8080/mlflow")
 c.Spawner.environment = {
     # MLflow through the front door's internal listener; the server's own hub token authenticates
     # (MLFLOW_TRACKING_AUTH names our request auth plugin; the token never enters the environment)
-    "MLFLOW_TRACKING_URI": os.environ.get("MLOPS_MLFLOW_URL", "http://edge:8080/mlflow"),
-    "MLFLOW_TRACKING_AUTH": "mlops-hub",
+    "MLFLOW_TRACKING_URI": mlflow_url,
+    ENV_MLFLOW_PLATFORM_URI: mlflow_url,
+    "MLFLOW_TRACKING_AUTH": MLFLOW_AUTH_PROVIDER,
+    "MLFLOW_EXPERIMENT_NAME": lambda spawner: mlflow_user_experiment(spawner.user.name),
     "MLOPS_MLFLOW_UI_URL": os.environ.get("MLOPS_MLFLOW_UI_URL", ""),
     "MLOPS_GITLAB_URL": os.environ.get("MLOPS_GITLAB_URL", ""),
 }

@@ -35,6 +35,24 @@ ENV_MLFLOW_UI_URL = "MLOPS_MLFLOW_UI_URL"
 ENV_GIT_USERNAME = "MLOPS_HUB_GIT_USERNAME"
 ENV_GIT_PASSWORD = "MLOPS_HUB_GIT_PASSWORD"
 
+# ---- MLflow behind the edge (docs/mlflow-auth.md): the edge (nginx) overwrites these request headers
+# after checking the caller's JupyterHub token; MLflow's basic-auth app trusts them (mlops_hub/mlflow_server)
+HEADER_MLFLOW_USER = "X-Mlops-User"  # the JupyterHub user name, percent-encoded UTF-8 (quote(name, safe=""))
+HEADER_MLFLOW_ADMIN = "X-Mlops-Admin"  # "true" or "false": the user is a JupyterHub admin
+# MLFLOW_TRACKING_AUTH value: sends the user's hub token (mlops_hub/lab/mlflow_auth.py)
+MLFLOW_AUTH_PROVIDER = "mlops-hub"
+# the platform's MLflow URL again, where the token may go: mlflow.set_tracking_uri() rewrites
+# MLFLOW_TRACKING_URI in the process, so that one cannot say where the token may be sent
+ENV_MLFLOW_PLATFORM_URI = "MLOPS_MLFLOW_TRACKING_URI"
+ENV_HUB_TOKEN_FILE = "JUPYTERHUB_API_TOKEN_FILE"  # the user server's hub token, a 0400 secret file
+
+
+def mlflow_user_experiment(user: str) -> str:
+    """The experiment a user's `mlflow.start_run()` goes to without `set_experiment`
+    (MLFLOW_EXPERIMENT_NAME in their server; MLflow's client creates it, owned by them)."""
+    return f"users/{user}"
+
+
 # ---- JupyterHub custom scopes
 QUOTAS_WRITE_SCOPE = "custom:mlops-quotas:write"
 QUOTAS_READ_SCOPE = "custom:mlops-quotas:read"

@@ -33,7 +33,9 @@ PACKAGE_INPUTS = ("images/common", "pyproject.toml", "README.md", "mlops_hub", "
 RECIPES = {
     "hub": ImageRecipe("hub", PACKAGE_INPUTS + ("images/hub", "jupyterhub_config.py")),
     "lab-base": ImageRecipe("lab-base", PACKAGE_INPUTS + ("images/lab-base",)),
-    "mlflow": ImageRecipe("mlflow", ("images/mlflow",)),
+    # only the modules the MLflow server imports (see images/mlflow/Dockerfile)
+    "mlflow": ImageRecipe("mlflow", ("images/mlflow", "mlops_hub/__init__.py", "mlops_hub/names.py",
+                                     "mlops_hub/mlflow_server")),
     "postgres": ImageRecipe("postgres", ("images/postgres",)),
     "edge": ImageRecipe("edge", ("images/edge",)),
 }

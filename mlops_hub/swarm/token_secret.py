@@ -13,6 +13,7 @@ import hashlib
 from docker.errors import APIError
 from docker.types import SecretReference
 
+from ..names import ENV_HUB_TOKEN_FILE
 from .labels import token_secret_labels
 
 TOKEN_VARIABLES = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
@@ -29,7 +30,7 @@ def take_token(env: dict[str, str]) -> str:
     token = ""
     for name in TOKEN_VARIABLES:
         token = env.pop(name, "") or token
-    env["JUPYTERHUB_API_TOKEN_FILE"] = SECRET_PATH
+    env[ENV_HUB_TOKEN_FILE] = SECRET_PATH
     return token
 
 

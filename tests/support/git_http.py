@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .loopback_http import reply
+
 # (method, path, query, headers, body) -> (status, headers, body)
 ApiHandler = Callable[[str, str, str, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
 
@@ -148,13 +150,7 @@ class GitHttpServer:
                 self._reply(status, headers, payload)
 
             def _reply(self, status: int, headers: dict[str, str], payload: bytes) -> None:
-                self.send_response(status)
-                for k, v in headers.items():
-                    if k.lower() != "content-length":
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                reply(self, status, list(headers.items()), payload)
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 

@@ -91,3 +91,18 @@ def test_importing_policy_and_quotas_loads_no_docker_tornado_or_hub_app():
             " or m == 'jupyterhub.app'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_mlflow_server_modules_import_only_names_flask_werkzeug_mlflow_and_the_stdlib():
+    # they run in the MLflow image, which carries only them, mlops_hub/__init__.py and names.py
+    allowed_ours = ("mlops_hub.names", "mlops_hub.mlflow_server")
+    allowed_theirs = {"flask", "werkzeug", "mlflow"} | set(sys.stdlib_module_names) | {"__future__"}
+    broken = []
+    for path in files("mlflow_server"):
+        for name in sorted(imports_of(path)):
+            ours = name.startswith("mlops_hub")
+            if (ours and not any(_matches(name, a) for a in allowed_ours)) or (
+                    not ours and name.split(".")[0] not in allowed_theirs):
+                broken.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
+    assert broken == []
+    assert files("mlflow_server"), "the checker must see the package"
