@@ -145,3 +145,22 @@ def test_status_shows_when_the_deployed_certificate_expires(hub, stack_settings)
     assert proc.returncode == 0, proc.stderr
     expires = certificate_expiry(stack_settings.tls_files().cert)
     assert f"TLS certificate: valid until {expires:%Y-%m-%d %H:%M} UTC (" in proc.stdout, proc.stdout
+
+
+def test_another_user_reads_but_cannot_delete_a_run(hub):
+    ann, _ = _account(hub, "owner")
+    bob, _ = _account(hub, "other")
+    as_ann, as_bob = hub.mlflow_session(ann), hub.mlflow_session(bob)
+    r = as_ann.post(f"{hub.mlflow_api}/experiments/create", json={"name": f"churn-{ann}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    experiment = r.json()["experiment_id"]
+    run = as_ann.post(f"{hub.mlflow_api}/runs/create", json={"experiment_id": experiment}, timeout=30
+                      ).json()["run"]["info"]["run_id"]
+    assert as_bob.get(f"{hub.mlflow_api}/runs/get", params={"run_id": run}, timeout=30).status_code == 200
+    for path, body in (("runs/delete", {"run_id": run}), ("experiments/delete", {"experiment_id": experiment}),
+                       ("runs/log-metric", {"run_id": run, "key": "m", "value": 1, "timestamp": 0})):
+        r = as_bob.post(f"{hub.mlflow_api}/{path}", json=body, timeout=30)
+        assert r.status_code == 403, (path, r.status_code, r.text)
+    r = as_ann.get(f"{hub.mlflow_api}/runs/get", params={"run_id": run}, timeout=30)
+    assert r.json()["run"]["info"]["lifecycle_stage"] == "active"  # Bob's delete did nothing
+    assert as_ann.post(f"{hub.mlflow_api}/runs/delete", json={"run_id": run}, timeout=30).status_code == 200
