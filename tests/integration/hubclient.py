@@ -15,6 +15,7 @@ import docker
 import requests
 
 from mlops_hub.deploy.stack import StackSettings, wait_for_hub
+from tests.support.ports import wait_for_http
 
 
 @dataclass
@@ -51,19 +52,13 @@ class HubClient:
     def mlflow_api(self) -> str:
         return f"{self.url}/mlflow/api/2.0/mlflow"
 
-    def mlflow_session(self, user: str, attempts: int = 240) -> requests.Session:
+    def mlflow_session(self, user: str) -> requests.Session:
         """MLflow's REST API through the front door as `user`, with a token of theirs, once MLflow is up
-        (it starts after the hub answers: a readiness wait, not a time limit)."""
+        (it starts after the hub answers)."""
         session = requests.Session()
         session.headers.update(self.user_headers(user, "mlflow"))
-        for _ in range(attempts):
-            try:
-                if session.get(f"{self.url}/mlflow/health", timeout=5).status_code == 200:
-                    return session
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"MLflow never answered at {self.url}/mlflow/health")
+        wait_for_http(f"{self.url}/mlflow/health", timeout=180, headers=dict(session.headers))
+        return session
 
     def server_path(self, user: str, server: str = "") -> str:
         return f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"

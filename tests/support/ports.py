@@ -14,15 +14,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def wait_for_http(url: str, *, timeout: float, proc=None) -> None:
-    """Poll `url` until it answers 200; fail early if `proc` exits."""
+def wait_for_http(url: str, *, timeout: float, proc=None, headers: dict[str, str] | None = None) -> None:
+    """Poll `url` (with `headers`) until it answers 200; fail early if `proc` exits. A readiness
+    wait for something that starts in the background, not a time limit on what a test checks."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as resp:
                 if resp.status == 200:
                     return
         except (urllib.error.URLError, OSError) as exc:
