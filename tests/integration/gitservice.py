@@ -18,7 +18,8 @@ from docker.types import ConfigReference, EndpointSpec, RestartPolicy, SecretRef
 from .dockerlogs import service_container_logs
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
-FILES = ("git_http.py", "gitlab_double.py", "git_service_main.py")
+# git_http imports its neighbours relatively: in the container they form the package `gitservice`
+FILES = ("git_http.py", "loopback_http.py", "ports.py", "gitlab_double.py", "git_service_main.py")
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The git server and GitLab API double as a Swarm service, for end-to-end tests.
 
-Run inside a container where this file sits beside git_http.py and gitlab_double.py (they
-arrive as Swarm configs). The token comes from a Swarm secret file, never the environment.
+Run inside a container where this file sits in /opt/gitservice beside git_http.py, its helpers and
+gitlab_double.py (they arrive as Swarm configs), imported as the package `gitservice`. The token comes from a Swarm secret file, never the environment.
 Serves http://0.0.0.0:8080 with one project, `team/analysis`.
 """
 
@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent))
 
-from git_http import GitHttpServer  # noqa: E402
-from gitlab_double import GitLabApiDouble  # noqa: E402
+from gitservice.git_http import GitHttpServer  # noqa: E402
+from gitservice.gitlab_double import GitLabApiDouble  # noqa: E402
 
 token = Path(os.environ["GIT_TOKEN_FILE"]).read_text().strip()
 public_url = os.environ["PUBLIC_URL"]
