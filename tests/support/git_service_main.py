@@ -1,7 +1,8 @@
 """The git server and GitLab API double as a Swarm service, for end-to-end tests.
 
 Run inside a container where this file sits in /opt/gitservice beside git_http.py, its helpers and
-gitlab_double.py (they arrive as Swarm configs), imported as the package `gitservice`. The token comes from a Swarm secret file, never the environment.
+gitlab_double.py (they arrive as Swarm configs), imported as the package `gitservice`.
+The token comes from a Swarm secret file, never the environment.
 Serves http://0.0.0.0:8080 with one project, `team/analysis`.
 """
 
