@@ -177,8 +177,13 @@ def check_swarm(args: Namespace) -> None:
 
 def _ports_of_stack(stack: str) -> set[int]:
     """Ports the stack itself publishes: an upgrade (`up` again) reuses them."""
-    proc = _docker("stack", "services", stack, "--format", "{{.Ports}}")
-    return {int(p) for p in re.findall(r":(\d+)->", proc.stdout)} if proc.returncode == 0 else set()
+    ids = _docker("stack", "services", stack, "-q")
+    if ids.returncode != 0 or not ids.stdout.split():
+        return set()
+    # from the specs: `docker stack services` shows no host-mode ports, and every port of ours is one
+    proc = _docker("service", "inspect", "--format", "{{range .Spec.EndpointSpec.Ports}}{{.PublishedPort}} {{end}}",
+                   *ids.stdout.split())
+    return {int(p) for p in proc.stdout.split()} if proc.returncode == 0 else set()
 
 
 def port_in_use(port: int) -> bool:

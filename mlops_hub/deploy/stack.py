@@ -245,6 +245,14 @@ def _edge_tls_context(settings: StackSettings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(settings.tls_files().ca))
 
 
+def _hub_task_runs(settings: StackSettings) -> bool:
+    """Whether the hub service's running task is the deployed image (not the one it replaces)."""
+    out = run(["docker", "service", "ps", f"{settings.stack}_hub", "--filter", "desired-state=running",
+               "--format", "{{.Image}}|{{.CurrentState}}"], quiet=True)
+    return any(line.split("|")[0] == settings.hub_image and line.split("|")[1].startswith("Running")
+               for line in out.splitlines() if "|" in line)
+
+
 def wait_for_hub(settings: StackSettings, timeout: float = 180) -> None:
     """Wait until the hub answers through the front door (nginx, then the proxy)."""
     say(f"waiting for the hub at {settings.url}")
@@ -253,9 +261,13 @@ def wait_for_hub(settings: StackSettings, timeout: float = 180) -> None:
     last = "no answer yet"
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{settings.url}/hub/api/", timeout=3, context=context) as resp:
-                if resp.status == 200 and "version" in json.loads(resp.read()):
-                    return
+            # on an upgrade the old hub answers until Swarm replaces it: wait for the deployed one
+            if not _hub_task_runs(settings):
+                last = f"the hub's task does not run {settings.hub_image} yet"
+            else:
+                with urllib.request.urlopen(f"{settings.url}/hub/api/", timeout=3, context=context) as resp:
+                    if resp.status == 200 and "version" in json.loads(resp.read()):
+                        return
         except (urllib.error.URLError, OSError, ValueError) as e:
             last = str(e)
         time.sleep(0.5)

@@ -71,6 +71,12 @@ class CheckHandler(ToolAuth, web.RequestHandler):
         self.set_header(EDGE_ADMIN_HEADER, "true" if user.get("admin") else "false")
         self._answer(200, "ok")
 
+    def check_xsrf_cookie(self):
+        # JupyterHub's XSRF token belongs to its own pages; the tool's pages (MLflow's UI) never
+        # send it, so every fetch() of theirs would lose the cookie. Writes are guarded above
+        # (Sec-Fetch-Site) and by the cookie's SameSite=Lax instead.
+        pass
+
     def _answer(self, status: int, message: str) -> None:
         self.set_status(status)
         self.set_header("Cache-Control", "no-store")

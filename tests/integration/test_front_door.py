@@ -125,13 +125,14 @@ def test_a_browser_login_reaches_mlflow_with_a_cookie_scoped_to_mlflow(hub):
     # MLflow's own path only: a user server under /user/<name>/ never receives it
     assert cookie.path == "/mlflow/" and cookie.secure and cookie.has_nonstandard_attr("HttpOnly")
     api = f"{hub.url}/mlflow/ajax-api/2.0/mlflow"
-    assert session.get(f"{api}/experiments/search?max_results=1", timeout=30).status_code == 200
+    # what MLflow's UI sends: fetch() calls (mode cors) without JupyterHub's XSRF token
+    ui_fetch = {"Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-origin"}
+    assert session.get(f"{api}/experiments/search?max_results=1", headers=ui_fetch, timeout=30).status_code == 200
     # another site's page cannot make the browser write with this cookie
     cross = session.post(f"{api}/experiments/create", json={"name": f"csrf-{user}"}, timeout=30,
-                         headers={"Sec-Fetch-Site": "cross-site"})
+                         headers={**ui_fetch, "Sec-Fetch-Site": "cross-site"})
     assert cross.status_code == 403, cross.text
-    own = session.post(f"{api}/experiments/create", json={"name": f"own-{user}"}, timeout=30,
-                       headers={"Sec-Fetch-Site": "same-origin"})
+    own = session.post(f"{api}/experiments/create", json={"name": f"own-{user}"}, timeout=30, headers=ui_fetch)
     assert own.status_code == 200, own.text
     r = session.get(f"{api}/experiments/get-by-name", params={"experiment_name": f"csrf-{user}"}, timeout=30)
     assert r.status_code == 404, r.text  # the refused write did not happen
@@ -164,3 +165,16 @@ def test_another_user_reads_but_cannot_delete_a_run(hub):
     r = as_ann.get(f"{hub.mlflow_api}/runs/get", params={"run_id": run}, timeout=30)
     assert r.json()["run"]["info"]["lifecycle_stage"] == "active"  # Bob's delete did nothing
     assert as_ann.post(f"{hub.mlflow_api}/runs/delete", json={"run_id": run}, timeout=30).status_code == 200
+
+
+def test_up_again_reuses_the_stacks_own_ports(hub, stack_settings):
+    """An upgrade (`up` on a running stack) is not refused for the ports the edge already holds,
+    while another stack's `up` on them is."""
+    from argparse import Namespace
+
+    from mlops_hub.deploy.preflight import PreflightError, check_ports_free
+
+    ports = {"https_port": stack_settings.https_port, "http_port": stack_settings.http_port}
+    check_ports_free(Namespace(stack=stack_settings.stack, **ports))
+    with pytest.raises(PreflightError, match=f"^--https-port: port {stack_settings.https_port} is already in use"):
+        check_ports_free(Namespace(stack=f"{stack_settings.stack}-other", **ports))
