@@ -8,6 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
+from .deploy import doctor
 from .deploy.dbencoding import build_db_image, migrate_utf8, refuse_unless_utf8
 from .deploy.images import build_all
 from .deploy.preflight import PreflightError, run_preflight
@@ -161,6 +162,16 @@ def cmd_status(args) -> None:
     print(f"TLS certificate: {deployed_certificate_line(args.stack)}")
 
 
+def cmd_doctor(args) -> int:
+    platform = Path(args.platform_config or args.default_platform_config)
+    options = doctor.DoctorOptions(
+        repo=find_repo(), stack=args.stack, state_dir=Path(args.state_dir), platform=platform,
+        ports=(("--https-port", args.https_port), ("--http-port", args.http_port)), probe=not args.no_probe)
+    text, code = doctor.report(doctor.run_doctor(options, say))
+    print(text, end="")
+    return code
+
+
 class OneLineParser(argparse.ArgumentParser):
     """A usage mistake is one line naming the argument, not a usage dump."""
 
@@ -210,6 +221,16 @@ def parser() -> argparse.ArgumentParser:
     u.set_defaults(func=cmd_up, spawner_setting_names=spawner_setting_names,
                    default_platform_config=default_platform_config())
 
+    dr = sub.add_parser("doctor", help="check that this machine can run the platform; each failure with its fix")
+    dr.add_argument("--stack", default="mlops-hub", help="stack name (default mlops-hub)")
+    dr.add_argument("--state-dir", default="/var/lib/mlops-hub", help="where generated secrets are kept")
+    dr.add_argument("--platform-config", help="environments and role limits (default config/platform.yaml)")
+    dr.add_argument("--https-port", type=int, default=443, help="the port `up` will publish https on (default 443)")
+    dr.add_argument("--http-port", type=int, default=80, help="the port `up` will publish http on (default 80)")
+    dr.add_argument("--no-probe", action="store_true",
+                    help="skip the overlay network probe (two short-lived services; takes seconds)")
+    dr.set_defaults(func=cmd_doctor, default_platform_config=default_platform_config())
+
     d = sub.add_parser("down", help="remove the stack and the user servers it started")
     common(d)
     d.set_defaults(func=cmd_down)
@@ -241,7 +262,7 @@ def _run(argv: list[str] | None) -> int:
     try:
         args = parser().parse_args(argv)
         run_preflight(args.command, args)  # before any image is built or anything deployed
-        args.func(args)
+        code = args.func(args)
     except PreflightError as e:
         print(f"mlops-hub: {e}", file=sys.stderr)
         return 2
@@ -253,7 +274,7 @@ def _run(argv: list[str] | None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         print(f"mlops-hub: {where}{e.strerror or e}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -63,6 +63,11 @@ def input_hash(repo: Path, recipe: ImageRecipe, base_id: str) -> str:
     return digest.hexdigest()[:12]
 
 
+def image_tag(repo: Path, recipe: ImageRecipe, parent_id: str) -> str:
+    """The tag an image built FROM the image `parent_id` from this checkout's inputs gets."""
+    return f"{IMAGE_REPO}/{recipe.name}:{input_hash(repo, recipe, parent_id)}"
+
+
 def image_id(ref: str) -> str | None:
     try:
         return run(["docker", "image", "inspect", "--format", "{{.Id}}", ref], quiet=True).strip()
@@ -100,7 +105,7 @@ def stage_ca_bundle(repo: Path, ca_bundle: str | None) -> None:
 def build_image(repo: Path, recipe: ImageRecipe, parent: str, force: bool = False) -> str:
     """Build one image FROM `parent` if its input hash has no image yet; return the hashed tag."""
     parent_id = image_id(parent) or parent
-    tag = f"{IMAGE_REPO}/{recipe.name}:{input_hash(repo, recipe, parent_id)}"
+    tag = image_tag(repo, recipe, parent_id)
     if image_id(tag) and not force:
         say(f"{tag} is up to date")
     else:

@@ -7,13 +7,9 @@ own start-up check, after the file checks and before anything is built.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 from argparse import Namespace
 from collections.abc import Callable, Sequence
@@ -21,17 +17,15 @@ from pathlib import Path
 
 from ..policy.errors import ConfigError
 from ..policy.platform import load_platform_file
+from . import doctor
+from .doctor import FAIL, WARN, Finding
 from .shell import DeployError
 from .stack import SHARED_PASSWORD_WARNING, oidc_access_error
 from .tls import given_certificate
 
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-# the daemon normally answers within a second; a dead TCP host must not hang the CLI
-DOCKER_TIMEOUT = 20.0
 # Docker's object-name rule; 30 characters keep `<stack>_jupyterhub_db_password` and the user
 # servers' `<stack>-lab-<user>` service names inside Docker's 63/64-character limits
 STACK_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,29}")
-HOST_SETUP = "scripts/host-setup.sh"
 
 
 class PreflightError(DeployError):
@@ -134,75 +128,40 @@ def check_tls_files(args: Namespace) -> None:
         raise PreflightError(str(e)) from None
 
 
-def docker_host() -> str:
-    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+def require(finding: Finding) -> None:
+    """A failed check stops the verb (one line: what and the fix); a warning is said and passed."""
+    if finding.status == FAIL:
+        raise PreflightError(finding.refusal)
+    if finding.status == WARN:
+        print(f"mlops-hub: warning: {finding.refusal}", file=sys.stderr, flush=True)
 
 
 def check_docker_cli(args: Namespace) -> None:
-    if shutil.which("docker") is None:
-        raise PreflightError(
-            f"docker: no `docker` command on PATH; install Docker Engine (bash {HOST_SETUP} does)")
-
-
-def _docker(*argv: str) -> subprocess.CompletedProcess:
-    try:
-        proc = subprocess.run(["docker", *argv], capture_output=True, timeout=DOCKER_TIMEOUT, text=True)
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(["docker", *argv], 1, "", "timed out")
-    if proc.returncode in (-signal.SIGINT, 128 + signal.SIGINT):
-        raise KeyboardInterrupt  # Ctrl-C reached docker too: the user stopped us, the daemon may be fine
-    return proc
-
-
-def _daemon_down(host: str) -> PreflightError:
-    return PreflightError(
-        f"docker: the daemon at {host} does not answer; start it (dockerd) or run {HOST_SETUP}")
+    require(doctor.docker_cli_finding(shutil.which("docker") is not None))
 
 
 def check_daemon(args: Namespace) -> None:
-    if _docker("version", "--format", "{{.Server.Version}}").returncode != 0:
-        raise _daemon_down(docker_host())
+    require(doctor.daemon_finding(doctor.server_version(), doctor.docker_host()))
 
 
 def check_swarm(args: Namespace) -> None:
-    proc = _docker("info", "--format", "{{.Swarm.LocalNodeState}}")
-    if proc.returncode != 0:
-        raise _daemon_down(docker_host())
-    state = proc.stdout.strip() or "unknown"
-    if state != "active":
-        raise PreflightError(
-            f"docker: this node is not in an active swarm (state: {state}); run"
-            f" `docker swarm init --advertise-addr 127.0.0.1` or {HOST_SETUP}")
+    require(doctor.check_swarm())
 
 
-def _ports_of_stack(stack: str) -> set[int]:
-    """Ports the stack itself publishes: an upgrade (`up` again) reuses them."""
-    ids = _docker("stack", "services", stack, "-q")
-    if ids.returncode != 0 or not ids.stdout.split():
-        return set()
-    # from the specs: `docker stack services` shows no host-mode ports, and every port of ours is one
-    proc = _docker("service", "inspect", "--format", "{{range .Spec.EndpointSpec.Ports}}{{.PublishedPort}} {{end}}",
-                   *ids.stdout.split())
-    return {int(p) for p in proc.stdout.split()} if proc.returncode == 0 else set()
+def check_nodes(args: Namespace) -> None:
+    """The largest server a role allows fits on some node (else it could never start)."""
+    path = getattr(args, "platform_config", None) or getattr(args, "default_platform_config", None)
+    if path:
+        require(doctor.check_nodes(Path(path)))
 
 
-def port_in_use(port: int) -> bool:
-    """Whether something on this host listens on `port` (host-mode ports bind every address)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("0.0.0.0", port))
-        except OSError as e:
-            if e.errno == errno.EADDRINUSE:
-                return True
-            raise PreflightError(f"port {port}: cannot be checked ({e.strerror})") from None
-    return False
+def check_disk(args: Namespace) -> None:
+    for finding in doctor.check_disks(Path(args.state_dir)):
+        require(finding)
 
 
 def check_ports_free(args: Namespace) -> None:
-    ours = _ports_of_stack(args.stack)
-    for flag, port in _ports(args):
-        if port not in ours and port_in_use(port):
-            raise PreflightError(f"{flag}: port {port} is already in use on this host; choose another ({flag} N)")
+    require(doctor.check_ports(args.stack, _ports(args)))
 
 
 DOCKER_STEPS: tuple[Step, ...] = (check_docker_cli, check_daemon)
@@ -211,10 +170,12 @@ STEPS: dict[str, tuple[Step, ...]] = {
     "up": (
         check_login_mode, check_stack_name, check_port_range, check_tls_files, check_ca_bundle,
         check_platform_config, check_platform_settings, check_oidc_secret_file, check_oidc_access,
-        *DOCKER_STEPS, check_swarm, check_ports_free,
+        *DOCKER_STEPS, check_swarm, check_nodes, check_disk, check_ports_free,
     ),
     "down": (check_stack_name, *DOCKER_STEPS, check_swarm),
     "status": (check_stack_name, *DOCKER_STEPS, check_swarm),
+    # doctor reports the docker checks itself; these are mistakes in its arguments
+    "doctor": (check_stack_name, check_port_range, check_platform_config, check_platform_settings),
     "db": (check_stack_name, *DOCKER_STEPS, check_swarm),
 }
 

@@ -134,13 +134,14 @@ def test_daemon_that_does_not_answer_is_named_with_its_address(tmp_path, verb):
     env["DOCKER_HOST"] = f"unix://{socket_path}"
     proc = run_cli(verb, "--stack", STACK, env=env) if verb != "build" else run_cli(verb, env=env)
     assert_one_line_refusal(proc, f"docker: the daemon at unix://{socket_path} does not answer",
-                            "start it (dockerd) or run scripts/host-setup.sh", log=log)
+                            "fix: dockerd & (or bash scripts/host-setup.sh)", log=log)
     assert calls(log), "the real docker CLI was asked"
 
 
 @pytest.mark.parametrize("verb", ["up", "down", "status"])
 def test_swarm_not_active_double_says_to_init_it(tmp_path, verb):
-    env, log = fake_docker(tmp_path, '[ "$1" = info ] && echo inactive\nexit 0')
+    info = '{"ServerVersion": "20.10.24", "Swarm": {"LocalNodeState": "inactive"}}'
+    env, log = fake_docker(tmp_path, f'[ "$1" = version ] && echo 20.10.24\n[ "$1" = info ] && echo \'{info}\'\nexit 0')
     proc = run_cli(verb, "--stack", STACK, env=env)
     assert_one_line_refusal(proc, "not in an active swarm (state: inactive)", "docker swarm init", log=log)
     assert any(c.startswith("info") for c in calls(log))

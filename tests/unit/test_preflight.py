@@ -6,7 +6,8 @@ from argparse import Namespace
 import pytest
 
 from mlops_hub.deploy import preflight
-from mlops_hub.deploy.preflight import PreflightError, check_port_range, check_stack_name, port_in_use
+from mlops_hub.deploy.doctor import port_state
+from mlops_hub.deploy.preflight import PreflightError, check_port_range, check_stack_name
 
 
 @pytest.mark.parametrize("name", ["mlops-hub", "cntest", "Team_1.prod", "a" * 30])
@@ -31,8 +32,8 @@ def test_a_listening_port_is_in_use_and_a_closed_one_is_not():
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        assert port_in_use(port) is True
-    assert port_in_use(port) is False
+        assert port_state(port) == "in use"
+    assert port_state(port) == "free"
 
 
 def test_every_verb_checks_files_before_docker_and_build_needs_no_swarm():

@@ -1,0 +1,554 @@
+"""`mlops-hub doctor`: is this machine ready to run the platform? One finding per check, with the fix.
+
+Each check has two halves: a thin function that asks Docker or the host (`docker_*`, `node_sizes`,
+`port_state`, ...) and a pure `*_finding` function that turns the answer into a Finding - the
+thresholds and messages, unit-tested without Docker. `up` runs the checks that apply before it
+builds (mlops_hub.deploy.preflight calls the same functions); `doctor` runs them all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..policy.platform import check_spawner_settings, load_platform_file
+from ..policy.roles import RolePolicy
+from ..policy.units import format_cpu, format_memory
+from .images import BASE_IMAGE, BASE_RECIPE, IMAGE_REPO, RECIPES, image_id, image_tag
+from .stack import SECRET_NAMES
+
+OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+# the daemon normally answers within a second; a dead TCP host must not hang the CLI
+DOCKER_TIMEOUT = 20.0
+HOST_SETUP = "scripts/host-setup.sh"
+# older engines lack what the stack file uses (secrets' names from variables, host-mode ports in v3.8 files)
+MIN_DOCKER_VERSION = (20, 10)
+GB = 1000**3
+# the platform images of one checkout take about 5 GB (hub, lab-base, mlflow, postgres and edge at
+# 0.6-1.3 GB each over a 0.5 GB base), and every `mlops-hub build` after a change adds new hashed tags
+# beside the old ones: below 5 GB a rebuild cannot finish; below 15 GB a few builds, the user
+# environments' images and the volumes (database, homes) will fill the disk soon
+DISK_FAIL_BELOW = 5 * GB
+DISK_WARN_BELOW = 15 * GB
+# TLS certificates, OIDC tokens and the hub's cookies carry times; checked against the daemon's clock
+CLOCK_WARN_SECONDS = 5.0
+PROBE_PREFIX = "mlops-doctor-probe"
+PROBE_LABEL = "mlops-hub.doctor-probe"
+PROBE_IMAGE = f"{IMAGE_REPO}/base:latest"  # has python3; no registry to pull a probe image from
+PROBE_PORT = 8080
+PROBE_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    status: str  # ok, warn, fail; skip: not run, since an earlier check failed
+    message: str
+    fix: str | None = None  # the command (or step) that fixes it; every non-ok finding has one
+
+    @property
+    def refusal(self) -> str:
+        """One line for `up`: what is wrong and the fix."""
+        return self.message if self.fix is None else f"{self.message}; fix: {self.fix}"
+
+
+# ---------------------------------------------------------------- Docker I/O (thin)
+
+def docker(*argv: str, timeout: float = DOCKER_TIMEOUT) -> subprocess.CompletedProcess:
+    """A docker CLI call that cannot hang; Ctrl-C that reached docker too stops us."""
+    try:
+        proc = subprocess.run(["docker", *argv], capture_output=True, timeout=timeout, text=True)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(["docker", *argv], 1, "", "timed out")
+    except FileNotFoundError:
+        return subprocess.CompletedProcess(["docker", *argv], 127, "", "no docker command")
+    if proc.returncode in (-signal.SIGINT, 128 + signal.SIGINT):
+        raise KeyboardInterrupt  # the user stopped us, the daemon may be fine
+    return proc
+
+
+def docker_host() -> str:
+    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+
+
+def docker_info() -> dict | None:
+    proc = docker("info", "--format", "{{json .}}")
+    if proc.returncode != 0:
+        return None
+    try:
+        info = json.loads(proc.stdout)
+    except ValueError:
+        return None
+    # `docker info` exits 0 with the client part only when the daemon is down
+    return info if isinstance(info, dict) and info.get("ServerVersion") else None
+
+
+def server_version() -> str | None:
+    proc = docker("version", "--format", "{{.Server.Version}}")
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    cpus: float
+    mem: int
+    ready: bool  # status ready and availability active: Swarm places tasks on it
+
+
+def node_sizes() -> list[Node] | None:
+    """Every node's CPUs and memory as `docker node inspect` reports them; None if not asked of a manager."""
+    ids = docker("node", "ls", "-q")
+    if ids.returncode != 0:
+        return None
+    proc = docker("node", "inspect", *ids.stdout.split())
+    if proc.returncode != 0:
+        return None
+    return [node_from_inspect(n) for n in json.loads(proc.stdout)]
+
+
+def node_from_inspect(raw: Mapping) -> Node:
+    description = raw.get("Description") or {}
+    resources = description.get("Resources") or {}
+    return Node(name=description.get("Hostname") or raw.get("ID", "?"),
+                cpus=(resources.get("NanoCPUs") or 0) / 1e9, mem=resources.get("MemoryBytes") or 0,
+                ready=(raw.get("Status") or {}).get("State") == "ready"
+                and (raw.get("Spec") or {}).get("Availability") == "active")
+
+
+def expected_image_tags(repo: Path, image_id: Callable[[str], str | None] = image_id) -> dict[str, str]:
+    """The tags `mlops-hub build` gives this checkout's images, computed as images.py does, building
+    nothing. Every image is FROM base, so without base (or its parent) the others cannot be named."""
+    parent = image_id(BASE_IMAGE)
+    if not parent:
+        return {"debian": BASE_IMAGE}
+    base = image_tag(repo, BASE_RECIPE, parent)
+    base_id = image_id(base)
+    if not base_id:
+        return {"base": base}
+    return {"base": base, **{name: image_tag(repo, recipe, base_id) for name, recipe in RECIPES.items()}}
+
+
+def port_state(port: int) -> str:
+    """"free", "in use", or why it cannot be told (host-mode ports bind every address)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError as e:
+            return "in use" if e.errno == errno.EADDRINUSE else f"cannot be checked ({e.strerror})"
+    return "free"
+
+
+def ports_of_stack(stack: str) -> set[int]:
+    """Ports the stack itself publishes: an upgrade (`up` again) reuses them."""
+    ids = docker("stack", "services", stack, "-q")
+    if ids.returncode != 0 or not ids.stdout.split():
+        return set()
+    # from the specs: `docker stack services` shows no host-mode ports, and every port of ours is one
+    proc = docker("service", "inspect", "--format", "{{range .Spec.EndpointSpec.Ports}}{{.PublishedPort}} {{end}}",
+                  *ids.stdout.split())
+    return {int(p) for p in proc.stdout.split()} if proc.returncode == 0 else set()
+
+
+def file_mode(path: Path) -> int | None:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def free_bytes(path: Path) -> int | None:
+    """Free space of the file system holding `path` (or its nearest existing parent)."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return shutil.disk_usage(candidate).free
+    return None
+
+
+# ---------------------------------------------------------------- policy (pure)
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", version.split("+")[0].split("-")[0])[:3])
+
+
+def docker_cli_finding(found: bool) -> Finding:
+    if found:
+        return Finding("docker", OK, "docker: the docker command is on PATH")
+    return Finding("docker", FAIL, "docker: no `docker` command on PATH",
+                   f"bash {HOST_SETUP} (installs Docker Engine)")
+
+
+def daemon_finding(version: str | None, host: str) -> Finding:
+    if version is None:
+        start = "dockerd &" if host.startswith("unix://") else f"start the daemon at {host}, or unset DOCKER_HOST"
+        return Finding("docker", FAIL, f"docker: the daemon at {host} does not answer",
+                       f"{start} (or bash {HOST_SETUP})")
+    if version_tuple(version) < MIN_DOCKER_VERSION:
+        wanted = ".".join(map(str, MIN_DOCKER_VERSION))
+        return Finding("docker", WARN, f"docker: engine {version} at {host} is older than {wanted}, the oldest"
+                                       " the stack is tested with", "apt-get install -y docker.io")
+    return Finding("docker", OK, f"docker: engine {version} at {host}")
+
+
+def swarm_finding(state: str | None, manager: bool) -> Finding:
+    state = state or "unknown"
+    if state != "active":
+        return Finding("swarm", FAIL, f"docker: this node is not in an active swarm (state: {state})",
+                       "docker swarm init --advertise-addr 127.0.0.1")
+    if not manager:
+        return Finding("swarm", FAIL, "swarm: this node is a worker; deploying needs a manager",
+                       "run mlops-hub on a manager node, or there: docker node promote <this node>")
+    return Finding("swarm", OK, "swarm: active, this node is a manager")
+
+
+def _size(cpus: float, mem: int) -> str:
+    return f"{format_cpu(cpus)} CPUs / {format_memory(mem)}"
+
+
+def nodes_finding(nodes: Sequence[Node], roles: Mapping[str, RolePolicy], platform: str) -> Finding:
+    """Fail when the largest server some role allows fits on no node: it could never start."""
+    ready = [n for n in nodes if n.ready]
+    if not ready:
+        return Finding("nodes", FAIL, f"nodes: none of {len(nodes)} node(s) is ready and active",
+                       "docker node ls; docker node update --availability active NODE")
+    biggest = max(ready, key=lambda n: (n.mem, n.cpus))
+    never = [r for r in roles.values() if not any(n.cpus >= r.max_cpu and n.mem >= r.max_mem for n in ready)]
+    if never:
+        role = max(never, key=lambda r: (r.max_mem, r.max_cpu))
+        names = ", ".join(repr(r.name) for r in never)
+        return Finding("nodes", FAIL,
+                       f"nodes: role {names} allows servers of up to {_size(role.max_cpu, role.max_mem)}, more than"
+                       f" any ready node has (largest: {biggest.name}, {_size(biggest.cpus, biggest.mem)}):"
+                       " such a server can never start",
+                       f"lower max_cpu/max_mem of role {role.name!r} in {platform}, or add a larger node"
+                       " (docker swarm join-token worker)")
+    if not roles:
+        return Finding("nodes", OK, f"nodes: {len(ready)} ready; largest {biggest.name}, "
+                                    f"{_size(biggest.cpus, biggest.mem)}")
+    largest = max(roles.values(), key=lambda r: (r.max_mem, r.max_cpu))
+    return Finding("nodes", OK, f"nodes: {len(ready)} ready (largest {biggest.name}, "
+                                f"{_size(biggest.cpus, biggest.mem)}); the largest server any role allows fits"
+                                f" (role {largest.name!r}: {_size(largest.max_cpu, largest.max_mem)})")
+
+
+def images_finding(expected: Mapping[str, str], present: Collection[str]) -> Finding:
+    missing = [tag for tag in expected.values() if tag not in present]
+    if "debian" in expected and missing:
+        return Finding("images", WARN, f"images: {BASE_IMAGE} is not present, so none of this checkout's"
+                                       " images is built", "mlops-hub build")
+    if missing:
+        more = "" if len(expected) > 1 else " (and every image built FROM it)"
+        return Finding("images", WARN, f"images: not built for this checkout: {', '.join(missing)}{more};"
+                                       " `up` builds them (minutes)", "mlops-hub build")
+    return Finding("images", OK, f"images: all {len(expected)} of this checkout present"
+                                 f" ({', '.join(sorted(expected))})")
+
+
+def ports_finding(ports: Sequence[tuple[str, int]], states: Mapping[int, str], ours: Collection[int]) -> Finding:
+    problems, fixes = [], []
+    for flag, port in ports:
+        state = states.get(port, "free")
+        if port in ours or state == "free":
+            continue
+        if state == "in use":
+            problems.append(f"{flag}: port {port} is already in use on this host")
+            fixes.append(f"choose another: mlops-hub up {flag} N (or see who listens: ss -ltnp 'sport = :{port}')")
+        else:
+            problems.append(f"{flag}: port {port} {state}")
+            fixes.append("run as root (ports below 1024)")
+    if problems:
+        return Finding("ports", FAIL, "; ".join(problems), "; ".join(dict.fromkeys(fixes)))
+    held = [str(p) for _, p in ports if p in ours]
+    shown = ", ".join(str(p) for _, p in ports)
+    return Finding("ports", OK, f"ports: {shown} free" + (f" (or held by this stack: {', '.join(held)})"
+                                                           if held else ""))
+
+
+def secrets_finding(directory: Path, dir_mode: int | None, file_modes: Mapping[str, int | None],
+                    up: str) -> Finding:
+    if dir_mode is None:
+        return Finding("secrets", WARN, f"secrets: none yet in {directory} (first run); `up` generates them", up)
+    loose = [str(directory)] if dir_mode & 0o077 else []
+    loose += [name for name, mode in file_modes.items() if mode is not None and mode & 0o077]
+    if loose:
+        return Finding("secrets", FAIL, f"secrets: readable by other users of this host: {', '.join(loose)}",
+                       f"chmod 700 {directory} && chmod 600 {directory}/*")
+    missing = [name for name, mode in file_modes.items() if mode is None]
+    if missing:
+        return Finding("secrets", WARN, f"secrets: {', '.join(missing)} missing in {directory};"
+                                        " `up` generates them (a missing database password no longer matches"
+                                        " the database's)", up)
+    return Finding("secrets", OK, f"secrets: {len(file_modes)} in {directory} (0700, files 0600)")
+
+
+def disk_finding(what: str, path: str, free: int | None) -> Finding:
+    check = f"disk ({what})"
+    if free is None:
+        return Finding(check, WARN, f"{check}: {path} cannot be measured from this host (a remote daemon?)",
+                       f"df -h {path}  (on the Docker host)")
+    shown = f"{free / GB:.1f} GB free at {path}"
+    if free < DISK_FAIL_BELOW:
+        return Finding(check, FAIL, f"{check}: only {shown}; a build of the platform's images needs about"
+                                    f" {DISK_FAIL_BELOW // GB} GB", "docker system prune  (old images and"
+                                                                    " build cache; or free space at " + path + ")")
+    if free < DISK_WARN_BELOW:
+        return Finding(check, WARN, f"{check}: {shown}; below {DISK_WARN_BELOW // GB} GB a few more builds, the"
+                                    " environments' images and the volumes fill it", "docker system prune")
+    return Finding(check, OK, f"{check}: {shown}")
+
+
+def parse_docker_time(text: str) -> dt.datetime | None:
+    """Docker's RFC 3339 time with nanoseconds (2026-12-02T12:15:44.976757508Z or +01:00)."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text.strip())
+    if not match:
+        return None
+    whole, fraction, zone = match.groups()
+    micro = (fraction or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if zone == "Z" else zone
+    return dt.datetime.fromisoformat(f"{whole}.{micro}{zone}")
+
+
+def clock_finding(daemon_time: dt.datetime | None, host_time: dt.datetime) -> Finding:
+    if daemon_time is None:
+        return Finding("clock", WARN, "clock: the daemon did not report its time", "docker info")
+    skew = (daemon_time - host_time).total_seconds()
+    if abs(skew) > CLOCK_WARN_SECONDS:
+        way = "ahead of" if skew > 0 else "behind"
+        return Finding("clock", WARN, f"clock: the Docker host is {abs(skew):.0f} s {way} this host; TLS"
+                                      " certificates, login tokens and cookies depend on agreeing clocks",
+                       "apt-get install -y chrony  (on both hosts: keeps clocks in sync)")
+    return Finding("clock", OK, f"clock: the daemon's and this host's agree ({skew:+.1f} s)")
+
+
+def probe_finding(outcome: str, detail: str = "") -> Finding:
+    if outcome == OK:
+        return Finding("overlay", OK, f"overlay: a probe service reached another by its name over a new"
+                                      f" attachable overlay network (dnsrr){detail}")
+    if outcome == "no image":
+        return Finding("overlay", WARN, f"overlay: not probed: the probe runs on {PROBE_IMAGE}, not built yet",
+                       "mlops-hub build")
+    return Finding("overlay", FAIL, f"overlay: {detail}",
+                   "check the swarm's overlay ports (TCP 2377, 7946, UDP 7946, 4789) and `docker service ps`"
+                   " of a stack; on a single node: docker swarm leave --force && docker swarm init"
+                   " --advertise-addr 127.0.0.1")
+
+
+# ---------------------------------------------------------------- checks (I/O + policy)
+
+def check_docker() -> Finding:
+    found = docker_cli_finding(shutil.which("docker") is not None)
+    return found if found.status == FAIL else daemon_finding(server_version(), docker_host())
+
+
+def check_swarm(info: dict | None = None) -> Finding:
+    info = docker_info() if info is None else info
+    if info is None:
+        return daemon_finding(None, docker_host())
+    swarm = info.get("Swarm") or {}
+    return swarm_finding(swarm.get("LocalNodeState"), bool(swarm.get("ControlAvailable")))
+
+
+def roles_of(platform: Path) -> Mapping[str, RolePolicy]:
+    document = load_platform_file(platform)
+    return check_spawner_settings(document.get("spawner") or {}).roles
+
+
+def check_nodes(platform: Path) -> Finding:
+    nodes = node_sizes()
+    if nodes is None:
+        return Finding("nodes", FAIL, "nodes: `docker node ls` failed (not a swarm manager?)",
+                       "docker swarm init --advertise-addr 127.0.0.1")
+    return nodes_finding(nodes, roles_of(platform), str(platform))
+
+
+def check_images(repo: Path) -> Finding:
+    expected = expected_image_tags(repo)
+    return images_finding(expected, {tag for tag in expected.values() if image_id(tag)})
+
+
+def check_ports(stack: str, ports: Sequence[tuple[str, int]]) -> Finding:
+    ours = ports_of_stack(stack)
+    return ports_finding(ports, {port: port_state(port) for _, port in ports if port not in ours}, ours)
+
+
+def check_secrets(secrets_dir: Path, up: str) -> Finding:
+    try:
+        modes = {name: file_mode(secrets_dir / name) for name in SECRET_NAMES}
+        return secrets_finding(secrets_dir, file_mode(secrets_dir), modes, up)
+    except PermissionError as e:
+        return Finding("secrets", FAIL, f"secrets: cannot read {secrets_dir} ({e.strerror})",
+                       "run mlops-hub as root (the user that runs `up`)")
+
+
+def check_disks(state_dir: Path, info: dict | None = None) -> list[Finding]:
+    info = docker_info() if info is None else info
+    root = (info or {}).get("DockerRootDir") or "/var/lib/docker"
+    # a remote daemon's root is not this host's directory of that name
+    local = docker_host().startswith("unix://") and Path(root).exists()
+    return [disk_finding("Docker's images and volumes", root, free_bytes(Path(root)) if local else None),
+            disk_finding("state dir", str(state_dir), free_bytes(state_dir))]
+
+
+def check_clock() -> Finding:
+    before = dt.datetime.now(dt.timezone.utc)
+    info = docker_info()
+    after = dt.datetime.now(dt.timezone.utc)
+    daemon_time = parse_docker_time(str((info or {}).get("SystemTime") or ""))
+    # the daemon read its clock during the call: compare with this host's at the call's middle
+    return clock_finding(daemon_time, before + (after - before) / 2)
+
+
+# ---------------------------------------------------------------- the overlay probe
+
+PROBE_SERVER = f"""
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", {PROBE_PORT})); s.listen()
+while True:
+    c, _ = s.accept(); c.sendall(b"{PROBE_PREFIX}"); c.close()
+"""
+PROBE_CLIENT = f"""
+import socket, sys, time
+deadline = time.monotonic() + 40
+while time.monotonic() < deadline:
+    try:
+        with socket.create_connection((sys.argv[1], {PROBE_PORT}), timeout=2) as c:
+            if c.recv(64) == b"{PROBE_PREFIX}":
+                sys.exit(0)
+    except OSError as e:
+        last = e
+    time.sleep(0.3)
+sys.exit(f"no answer from {{sys.argv[1]}}: {{last}}")
+"""
+
+
+def remove_probe_objects() -> None:
+    """Every probe service and network, this run's and any a killed run left (by the probe's label)."""
+    ids = docker("service", "ls", "-q", "--filter", f"label={PROBE_LABEL}").stdout.split()
+    if ids:
+        docker("service", "rm", *ids)
+    deadline = time.monotonic() + 30
+    # a network goes once its tasks' containers have stopped (until then this node still lists it)
+    while time.monotonic() < deadline:
+        nets = docker("network", "ls", "-q", "--filter", f"label={PROBE_LABEL}").stdout.split()
+        if not nets:
+            return
+        docker("network", "rm", *nets)
+        time.sleep(0.5)
+
+
+def _task_state(service: str) -> tuple[str, str]:
+    out = docker("service", "ps", service, "--no-trunc", "--format", "{{.CurrentState}}|{{.Error}}").stdout
+    first = (out.splitlines() or ["|"])[0]
+    state, _, error = first.partition("|")
+    return state.split(" ")[0], error.strip()
+
+
+def overlay_probe(say: Callable[[str], None], timeout: float = PROBE_TIMEOUT) -> Finding:
+    """Two services on a new attachable overlay network (dnsrr, as the stack's): the client reaches
+    the server by its service name. Removes what it made, whatever happens."""
+    if not image_id(PROBE_IMAGE):
+        return probe_finding("no image")
+    name = f"{PROBE_PREFIX}-{secrets.token_hex(3)}"
+    server, client = f"{name}-server", f"{name}-client"
+    label = ["--label", f"{PROBE_LABEL}=1"]
+    service = ["service", "create", "--detach", "--network", name, "--endpoint-mode", "dnsrr",
+               "--restart-condition", "none", "--stop-grace-period", "1s", *label]
+    say(f"overlay probe: network {name} and two services (a few seconds)")
+    try:
+        for argv in (["network", "create", "--driver", "overlay", "--attachable", *label, name],
+                     [*service, "--name", server, PROBE_IMAGE, "python3", "-c", PROBE_SERVER],
+                     [*service, "--name", client, PROBE_IMAGE, "python3", "-c", PROBE_CLIENT, server]):
+            proc = docker(*argv)
+            if proc.returncode != 0:
+                return probe_finding(FAIL, f"`docker {' '.join(argv[:2])}` failed: {proc.stderr.strip()[:200]}")
+        deadline = time.monotonic() + timeout
+        state, error = "", ""
+        while time.monotonic() < deadline:
+            state, error = _task_state(client)
+            if state == "Complete":
+                return probe_finding(OK)
+            if state in ("Failed", "Rejected", "Shutdown"):
+                break
+            time.sleep(0.5)
+        why = error or f"its task is {state or 'not scheduled'}"
+        return probe_finding(FAIL, f"the probe client did not reach {server} by name within {timeout:.0f} s"
+                                   f" ({why})")
+    finally:
+        remove_probe_objects()
+        say("overlay probe: removed")
+
+
+# ---------------------------------------------------------------- doctor
+
+@dataclass(frozen=True)
+class DoctorOptions:
+    repo: Path
+    stack: str
+    state_dir: Path
+    platform: Path
+    ports: tuple[tuple[str, int], ...]
+    probe: bool = True
+
+
+def _skipped(checks: Iterable[str], why: str) -> list[Finding]:
+    return [Finding(check, SKIP, f"{check}: not checked ({why})") for check in checks]
+
+
+def run_doctor(options: DoctorOptions, say: Callable[[str], None]) -> list[Finding]:
+    secrets_dir = options.state_dir / options.stack / "secrets"
+    up = f"mlops-hub up --stack {options.stack} --state-dir {options.state_dir}"
+    docker_ok = check_docker()
+    findings = [docker_ok]
+    if docker_ok.status == FAIL:
+        findings += _skipped(("swarm", "nodes", "images"), "no daemon")
+        findings.append(ports_finding(options.ports, {p: port_state(p) for _, p in options.ports}, ()))
+        findings.append(check_secrets(secrets_dir, up))
+        findings.append(disk_finding("state dir", str(options.state_dir), free_bytes(options.state_dir)))
+        return findings + _skipped(("disk (Docker's images and volumes)", "clock", "overlay"), "no daemon")
+    info = docker_info()
+    swarm = check_swarm(info)
+    findings.append(swarm)
+    manager = swarm.status == OK
+    findings += [check_nodes(options.platform)] if manager else _skipped(("nodes",), "not a swarm manager")
+    findings += [check_images(options.repo), check_ports(options.stack, options.ports),
+                 check_secrets(secrets_dir, up), *check_disks(options.state_dir, info), check_clock()]
+    if not options.probe:
+        findings += [Finding("overlay", SKIP, "overlay: not probed (--no-probe)")]
+    elif not manager:
+        findings += _skipped(("overlay",), "not a swarm manager")
+    else:
+        findings.append(overlay_probe(say))
+    return findings
+
+
+MARKS = {OK: "ok  ", WARN: "WARN", FAIL: "FAIL", SKIP: "skip"}
+
+
+def report(findings: Sequence[Finding]) -> tuple[str, int]:
+    """The lines doctor prints, and its exit code (1 when any check failed)."""
+    lines = []
+    for f in findings:
+        lines.append(f"{MARKS[f.status]}  {f.message}")
+        if f.fix and f.status != OK:
+            lines.append(f"      fix: {f.fix}")
+    count = {s: sum(1 for f in findings if f.status == s) for s in MARKS}
+    failed = count[FAIL] > 0
+    lines.append(f"doctor: {count[OK]} ok, {count[WARN]} warning(s), {count[FAIL]} failure(s)"
+                 + (f", {count[SKIP]} not checked" if count[SKIP] else "")
+                 + (": fix the FAIL lines, then run mlops-hub doctor again" if failed else ""))
+    return "\n".join(lines) + "\n", 1 if failed else 0
