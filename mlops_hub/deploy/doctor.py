@@ -216,7 +216,7 @@ def swarm_finding(state: str | None, manager: bool) -> Finding:
 
 
 def _size(cpus: float, mem: int) -> str:
-    return f"{format_cpu(cpus)} CPUs / {format_memory(mem)}"
+    return f"{format_cpu(cpus)} CPU{'' if cpus == 1 else 's'} / {format_memory(mem)}"
 
 
 def nodes_finding(nodes: Sequence[Node], roles: Mapping[str, RolePolicy], platform: str) -> Finding:

@@ -1,0 +1,224 @@
+"""`mlops-hub doctor`'s policy: each check's verdict, message and fix from given answers (no Docker)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+from mlops_hub.deploy import doctor, preflight
+from mlops_hub.deploy.doctor import FAIL, GB, OK, SKIP, WARN, Finding, Node
+from mlops_hub.deploy.images import BASE_IMAGE, BASE_RECIPE, RECIPES, image_tag
+from mlops_hub.deploy.stack import SECRET_NAMES, ensure_secrets
+from mlops_hub.policy.roles import role_policies_from_config
+
+GiB = 1024**3
+REPO = Path(__file__).resolve().parents[2]
+ROLES = role_policies_from_config({
+    "default": {"max_cpu": 1, "max_mem": "2G"},
+    "data-scientists": {"max_cpu": 4, "max_mem": "16G"},
+})
+
+
+def node(name="n1", cpus=8.0, mem=32 * GiB, ready=True) -> Node:
+    return Node(name, cpus, mem, ready)
+
+
+def test_a_node_as_large_as_the_largest_role_passes_and_names_that_role():
+    found = doctor.nodes_finding([node(cpus=4, mem=16 * GiB)], ROLES, "platform.yaml")
+    assert found.status == OK and "role 'data-scientists': 4 CPUs / 16G" in found.message
+
+
+@pytest.mark.parametrize(("cpus", "mem"), [(2, 64 * GiB), (16, 8 * GiB)])
+def test_no_node_fits_the_largest_server_names_the_role_and_the_fix(cpus, mem):
+    nodes = [node("small", 1, 4 * GiB), node("big", cpus, mem)]
+    found = doctor.nodes_finding(nodes, ROLES, "/etc/platform.yaml")
+    assert found.status == FAIL
+    assert "role 'data-scientists' allows servers of up to 4 CPUs / 16G" in found.message
+    assert "can never start" in found.message and "role 'default'" not in found.message
+    assert "lower max_cpu/max_mem of role 'data-scientists' in /etc/platform.yaml" in found.fix
+
+
+def test_cpu_and_memory_must_be_on_the_same_node():
+    # one node has the CPUs, another the memory: no single server of 4 CPUs / 16G fits
+    found = doctor.nodes_finding([node("cpu", 8, 8 * GiB), node("mem", 2, 64 * GiB)], ROLES, "p.yaml")
+    assert found.status == FAIL
+
+
+def test_a_drained_or_down_node_does_not_count():
+    found = doctor.nodes_finding([node("gone", ready=False), node("tiny", 1, 2 * GiB)], ROLES, "p.yaml")
+    assert found.status == FAIL and "(largest: tiny, 1 CPU / 2G)" in found.message
+    none_ready = doctor.nodes_finding([node(ready=False)], ROLES, "p.yaml")
+    assert none_ready.status == FAIL and "docker node update --availability active" in none_ready.fix
+
+
+def test_node_sizes_come_from_node_inspect():
+    raw = {"ID": "abc", "Description": {"Hostname": "vm", "Resources": {"NanoCPUs": 2_000_000_000,
+                                                                       "MemoryBytes": 24 * GiB}},
+           "Status": {"State": "ready"}, "Spec": {"Availability": "drain"}}
+    assert doctor.node_from_inspect(raw) == Node("vm", 2.0, 24 * GiB, ready=False)
+    raw["Spec"]["Availability"] = "active"
+    assert doctor.node_from_inspect(raw).ready
+
+
+@pytest.mark.parametrize(("free", "status"), [
+    (4.9 * GB, FAIL), (5 * GB, WARN), (14.9 * GB, WARN), (15 * GB, OK), (None, WARN)])
+def test_disk_thresholds(free, status):
+    found = doctor.disk_finding("Docker's images and volumes", "/var/lib/docker",
+                                None if free is None else int(free))
+    assert found.status == status
+    if status == FAIL:
+        assert "docker system prune" in found.fix and "needs about 5 GB" in found.message
+    if status != OK:
+        assert found.fix
+
+
+@pytest.mark.parametrize(("skew", "status"), [(0, OK), (4.9, OK), (-4.9, OK), (5.1, WARN), (-30, WARN)])
+def test_clock_skew_over_five_seconds_warns(skew, status):
+    host = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.timezone.utc)
+    found = doctor.clock_finding(host + dt.timedelta(seconds=skew), host)
+    assert found.status == status
+    if status == WARN:
+        assert ("behind" if skew < 0 else "ahead of") in found.message and "chrony" in found.fix
+
+
+def test_docker_times_with_nanoseconds_and_offsets_parse():
+    utc = doctor.parse_docker_time("2026-12-02T12:15:44.976757508Z")
+    assert utc == dt.datetime(2026, 12, 2, 12, 15, 44, 976757, tzinfo=dt.timezone.utc)
+    assert doctor.parse_docker_time("2026-12-02T13:15:44+01:00") == utc.replace(microsecond=0)
+    assert doctor.parse_docker_time("") is None and doctor.parse_docker_time("yesterday") is None
+    assert doctor.clock_finding(None, utc).status == WARN
+
+
+def copy_recipe_inputs(target: Path) -> Path:
+    for recipe in (BASE_RECIPE, *RECIPES.values()):
+        for rel in recipe.inputs:
+            source = REPO / rel
+            if source.is_dir():
+                shutil.copytree(source, target / rel, dirs_exist_ok=True)
+            elif source.is_file():
+                (target / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(source, target / rel)
+    return target
+
+
+def test_expected_tags_are_the_build_tags_and_follow_the_inputs(tmp_path):
+    repo = copy_recipe_inputs(tmp_path / "repo")
+    ids = {BASE_IMAGE: "sha256:debian"}
+    # without debian there is no base to hash from; without base, none of the others
+    assert doctor.expected_image_tags(repo, lambda ref: None) == {"debian": BASE_IMAGE}
+    base_tag = image_tag(repo, BASE_RECIPE, "sha256:debian")
+    assert doctor.expected_image_tags(repo, ids.get) == {"base": base_tag}
+    ids[base_tag] = "sha256:base"
+    tags = doctor.expected_image_tags(repo, ids.get)
+    assert tags["base"] == base_tag and set(tags) == {"base", *RECIPES}
+    assert tags["hub"] == image_tag(repo, RECIPES["hub"], "sha256:base") and tags["hub"].startswith("mlops-hub/hub:")
+    (repo / "images/edge/Dockerfile").write_text("# changed\n")
+    changed = doctor.expected_image_tags(repo, ids.get)
+    assert changed["edge"] != tags["edge"] and changed["hub"] == tags["hub"]
+
+
+def test_missing_images_warn_with_build():
+    tags = {"base": "mlops-hub/base:1", "hub": "mlops-hub/hub:2"}
+    found = doctor.images_finding(tags, {"mlops-hub/base:1"})
+    assert found.status == WARN and "mlops-hub/hub:2" in found.message and found.fix == "mlops-hub build"
+    assert doctor.images_finding(tags, set(tags.values())).status == OK
+    assert doctor.images_finding({"debian": BASE_IMAGE}, set()).fix == "mlops-hub build"
+
+
+def test_secrets_first_run_warns_and_up_fixes_it(tmp_path):
+    found = doctor.check_secrets(tmp_path / "s" / "secrets", "mlops-hub up --stack s")
+    assert found.status == WARN and "first run" in found.message and found.fix == "mlops-hub up --stack s"
+
+
+def test_secrets_with_their_modes_pass_and_loose_modes_fail(tmp_path):
+    directory = tmp_path / "secrets"
+    ensure_secrets(directory)
+    assert doctor.check_secrets(directory, "up").status == OK
+    (directory / "api_token").chmod(0o644)
+    found = doctor.check_secrets(directory, "up")
+    assert found.status == FAIL and "api_token" in found.message
+    assert found.fix == f"chmod 700 {directory} && chmod 600 {directory}/*"
+    (directory / "api_token").chmod(0o600)
+    directory.chmod(0o755)
+    assert doctor.check_secrets(directory, "up").status == FAIL
+    directory.chmod(0o700)
+    (directory / SECRET_NAMES[-1]).unlink()
+    missing = doctor.check_secrets(directory, "up")
+    assert missing.status == WARN and SECRET_NAMES[-1] in missing.message
+
+
+@pytest.mark.parametrize(("version", "status"), [("20.10.24+dfsg1", OK), ("28.2.2", OK), ("19.03.12", WARN)])
+def test_docker_version(version, status):
+    assert doctor.daemon_finding(version, "unix:///var/run/docker.sock").status == status
+
+
+def test_a_daemon_that_does_not_answer_fails_with_how_to_start_it():
+    local = doctor.daemon_finding(None, "unix:///var/run/docker.sock")
+    assert local.status == FAIL and local.fix.startswith("dockerd &")
+    remote = doctor.daemon_finding(None, "tcp://10.0.0.9:2375")
+    assert "unset DOCKER_HOST" in remote.fix and "tcp://10.0.0.9:2375" in remote.message
+
+
+@pytest.mark.parametrize(("state", "manager", "fix"), [
+    ("inactive", False, "docker swarm init --advertise-addr 127.0.0.1"),
+    (None, False, "docker swarm init"),
+    ("active", False, "docker node promote")])
+def test_swarm_must_be_active_and_this_node_a_manager(state, manager, fix):
+    found = doctor.swarm_finding(state, manager)
+    assert found.status == FAIL and fix in found.fix
+    assert doctor.swarm_finding("active", True).status == OK
+
+
+def test_ports_in_use_fail_unless_this_stack_holds_them():
+    ports = (("--https-port", 443), ("--http-port", 80))
+    taken = doctor.ports_finding(ports, {443: "in use", 80: "free"}, ours=())
+    assert taken.status == FAIL and taken.message == "--https-port: port 443 is already in use on this host"
+    assert "mlops-hub up --https-port N" in taken.fix
+    assert doctor.ports_finding(ports, {443: "in use", 80: "in use"}, ours={443, 80}).status == OK
+    denied = doctor.ports_finding(ports, {80: "cannot be checked (Permission denied)"}, ours=())
+    assert denied.status == FAIL and "root" in denied.fix
+
+
+def test_probe_verdicts():
+    assert doctor.probe_finding(OK).status == OK
+    assert doctor.probe_finding("no image").fix == "mlops-hub build"
+    failed = doctor.probe_finding(FAIL, "the probe client did not reach x")
+    assert failed.status == FAIL and "docker swarm init" in failed.fix
+
+
+def test_report_marks_fixes_and_exit_code():
+    text, code = doctor.report([Finding("a", OK, "a: fine", None), Finding("b", WARN, "b: meh", "do b"),
+                                Finding("c", SKIP, "c: not checked (no daemon)")])
+    assert code == 0
+    assert text.splitlines() == ["ok    a: fine", "WARN  b: meh", "      fix: do b", "skip  c: not checked (no daemon)",
+                                 "doctor: 1 ok, 1 warning(s), 0 failure(s), 1 not checked"]
+    text, code = doctor.report([Finding("d", FAIL, "d: broken", "fix d")])
+    assert code == 1 and "FAIL  d: broken\n      fix: fix d\n" in text and "fix the FAIL lines" in text
+
+
+def test_up_refuses_on_a_failed_check_and_only_warns_on_a_warning(capsys):
+    with pytest.raises(preflight.PreflightError, match="^x: broken; fix: run y$"):
+        preflight.require(Finding("x", FAIL, "x: broken", "run y"))
+    preflight.require(Finding("x", WARN, "x: meh", "run z"))
+    assert capsys.readouterr().err == "mlops-hub: warning: x: meh; fix: run z\n"
+
+
+def test_up_runs_doctor_s_checks_that_apply_before_building():
+    up = preflight.STEPS["up"]
+    for step in (preflight.check_swarm, preflight.check_nodes, preflight.check_disk):
+        assert up.index(preflight.check_daemon) < up.index(step) < up.index(preflight.check_ports_free)
+    assert preflight.STEPS["doctor"] == (preflight.check_stack_name, preflight.check_port_range,
+                                         preflight.check_platform_config, preflight.check_platform_settings)
+
+
+def test_up_disk_check_uses_the_state_dir(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(doctor, "docker_info", lambda: {"DockerRootDir": str(tmp_path)})
+    monkeypatch.setattr(doctor, "free_bytes", lambda path: seen.append(path) or 1 * GB)
+    with pytest.raises(preflight.PreflightError, match="only 1.0 GB free"):
+        preflight.check_disk(Namespace(state_dir=str(tmp_path / "state")))
+    assert seen[0] == tmp_path
