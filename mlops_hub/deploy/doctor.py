@@ -207,7 +207,7 @@ def daemon_finding(version: str | None, host: str) -> Finding:
 def swarm_finding(state: str | None, manager: bool) -> Finding:
     state = state or "unknown"
     if state != "active":
-        return Finding("swarm", FAIL, f"docker: this node is not in an active swarm (state: {state})",
+        return Finding("swarm", FAIL, f"swarm: this node is not in an active swarm (state: {state})",
                        "docker swarm init --advertise-addr 127.0.0.1")
     if not manager:
         return Finding("swarm", FAIL, "swarm: this node is a worker; deploying needs a manager",
@@ -271,7 +271,7 @@ def ports_finding(ports: Sequence[tuple[str, int]], states: Mapping[int, str], o
             problems.append(f"{flag}: port {port} {state}")
             fixes.append("run as root (ports below 1024)")
     if problems:
-        return Finding("ports", FAIL, "; ".join(problems), "; ".join(dict.fromkeys(fixes)))
+        return Finding("ports", FAIL, "ports: " + "; ".join(problems), "; ".join(dict.fromkeys(fixes)))
     held = [str(p) for _, p in ports if p in ours]
     shown = ", ".join(str(p) for _, p in ports)
     return Finding("ports", OK, f"ports: {shown} free" + (f" (or held by this stack: {', '.join(held)})"

@@ -176,7 +176,7 @@ def test_swarm_must_be_active_and_this_node_a_manager(state, manager, fix):
 def test_ports_in_use_fail_unless_this_stack_holds_them():
     ports = (("--https-port", 443), ("--http-port", 80))
     taken = doctor.ports_finding(ports, {443: "in use", 80: "free"}, ours=())
-    assert taken.status == FAIL and taken.message == "--https-port: port 443 is already in use on this host"
+    assert taken.status == FAIL and taken.message == "ports: --https-port: port 443 is already in use on this host"
     assert "mlops-hub up --https-port N" in taken.fix
     assert doctor.ports_finding(ports, {443: "in use", 80: "in use"}, ours={443, 80}).status == OK
     denied = doctor.ports_finding(ports, {80: "cannot be checked (Permission denied)"}, ours=())
