@@ -116,9 +116,10 @@ def node_sizes() -> list[Node] | None:
     if ids.returncode != 0:
         return None
     proc = docker("node", "inspect", *ids.stdout.split())
-    if proc.returncode != 0:
-        return None
-    return [node_from_inspect(n) for n in json.loads(proc.stdout)]
+    try:
+        return [node_from_inspect(n) for n in json.loads(proc.stdout)] if proc.returncode == 0 else None
+    except (ValueError, TypeError, AttributeError):
+        return None  # not the JSON list of nodes a manager answers
 
 
 def node_from_inspect(raw: Mapping) -> Node:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import subprocess
 from argparse import Namespace
 from pathlib import Path
 
@@ -222,3 +223,11 @@ def test_up_disk_check_uses_the_state_dir(monkeypatch, tmp_path):
     with pytest.raises(preflight.PreflightError, match="only 1.0 GB free"):
         preflight.check_disk(Namespace(state_dir=str(tmp_path / "state")))
     assert seen[0] == tmp_path
+
+
+def test_nodes_check_without_a_manager_s_answer_fails_with_swarm_init(monkeypatch):
+    answers = {("node", "ls", "-q"): "n1\n", ("node", "inspect", "n1"): "not json"}
+    monkeypatch.setattr(doctor, "docker", lambda *argv: subprocess.CompletedProcess(argv, 0, answers[argv], ""))
+    assert doctor.node_sizes() is None
+    found = doctor.check_nodes(REPO / "config" / "platform.yaml")
+    assert found.status == FAIL and found.fix == "docker swarm init --advertise-addr 127.0.0.1"
