@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..policy.platform import check_spawner_settings, load_platform_file
 from ..policy.roles import RolePolicy
-from ..policy.units import format_cpu, format_memory
+from ..policy.units import format_cpu, format_memory, parse_memory
 from .images import BASE_IMAGE, BASE_RECIPE, IMAGE_REPO, RECIPES, image_id, image_tag
 from .stack import SECRET_NAMES
 
@@ -108,6 +108,9 @@ class Node:
     cpus: float
     mem: int
     ready: bool  # status ready and availability active: Swarm places tasks on it
+    # capacity minus what the tasks running there reserve (Swarm schedules by reservations); None: unknown
+    free_cpus: float | None = None
+    free_mem: int | None = None
 
 
 def node_sizes() -> list[Node] | None:
@@ -117,18 +120,33 @@ def node_sizes() -> list[Node] | None:
         return None
     proc = docker("node", "inspect", *ids.stdout.split())
     try:
-        return [node_from_inspect(n) for n in json.loads(proc.stdout)] if proc.returncode == 0 else None
-    except (ValueError, TypeError, AttributeError):
+        raws = json.loads(proc.stdout) if proc.returncode == 0 else None
+        return None if raws is None else [node_from_inspect(n, *reserved_on(n["ID"])) for n in raws]
+    except (ValueError, TypeError, AttributeError, KeyError):
         return None  # not the JSON list of nodes a manager answers
 
 
-def node_from_inspect(raw: Mapping) -> Node:
+def reserved_on(node_id: str) -> tuple[float, int]:
+    """CPUs and bytes the tasks running on a node reserve."""
+    tasks = docker("node", "ps", node_id, "-q", "--filter", "desired-state=running").stdout.split()
+    if not tasks:
+        return 0.0, 0
+    # a task without resources has no `Resources` key: ask for the parent, which is then null
+    out = docker("inspect", "--format", "{{json .Spec.Resources}}", *tasks).stdout
+    reservations = [(json.loads(line) or {}).get("Reservations") or {} for line in out.splitlines() if line.strip()]
+    return (sum(r.get("NanoCPUs") or 0 for r in reservations) / 1e9,
+            sum(r.get("MemoryBytes") or 0 for r in reservations))
+
+
+def node_from_inspect(raw: Mapping, reserved_cpus: float | None = None, reserved_mem: int | None = None) -> Node:
     description = raw.get("Description") or {}
     resources = description.get("Resources") or {}
-    return Node(name=description.get("Hostname") or raw.get("ID", "?"),
-                cpus=(resources.get("NanoCPUs") or 0) / 1e9, mem=resources.get("MemoryBytes") or 0,
+    cpus, mem = (resources.get("NanoCPUs") or 0) / 1e9, resources.get("MemoryBytes") or 0
+    return Node(name=description.get("Hostname") or raw.get("ID", "?"), cpus=cpus, mem=mem,
                 ready=(raw.get("Status") or {}).get("State") == "ready"
-                and (raw.get("Spec") or {}).get("Availability") == "active")
+                and (raw.get("Spec") or {}).get("Availability") == "active",
+                free_cpus=None if reserved_cpus is None else cpus - reserved_cpus,
+                free_mem=None if reserved_mem is None else mem - reserved_mem)
 
 
 def expected_image_tags(repo: Path, image_id: Callable[[str], str | None] = image_id) -> dict[str, str]:
@@ -220,8 +238,10 @@ def _size(cpus: float, mem: int) -> str:
     return f"{format_cpu(cpus)} CPU{'' if cpus == 1 else 's'} / {format_memory(mem)}"
 
 
-def nodes_finding(nodes: Sequence[Node], roles: Mapping[str, RolePolicy], platform: str) -> Finding:
-    """Fail when the largest server some role allows fits on no node: it could never start."""
+def nodes_finding(nodes: Sequence[Node], roles: Mapping[str, RolePolicy], platform: str,
+                  reserves: Mapping[str, tuple[float, int]] | None = None) -> Finding:
+    """Fail when the largest server some role allows fits on no node: it could never start. Warn when
+    no node has room now for what that server reserves (`reserves`: role -> CPUs, bytes): it would wait."""
     ready = [n for n in nodes if n.ready]
     if not ready:
         return Finding("nodes", FAIL, f"nodes: none of {len(nodes)} node(s) is ready and active",
@@ -241,9 +261,22 @@ def nodes_finding(nodes: Sequence[Node], roles: Mapping[str, RolePolicy], platfo
         return Finding("nodes", OK, f"nodes: {len(ready)} ready; largest {biggest.name}, "
                                     f"{_size(biggest.cpus, biggest.mem)}")
     largest = max(roles.values(), key=lambda r: (r.max_mem, r.max_cpu))
+    waits = [(name, cpu, mem) for name, (cpu, mem) in (reserves or {}).items()
+             if not any(n.free_cpus is None or (n.free_cpus >= cpu and n.free_mem >= mem) for n in ready)]
+    if waits:
+        name, cpu, mem = max(waits, key=lambda w: (w[2], w[1]))
+        roomiest = max(ready, key=lambda n: (n.free_mem, n.free_cpus))
+        return Finding("nodes", WARN, f"nodes: no node has room now for what role {name!r}'s largest server reserves"
+                                      f" ({_size(cpu, mem)}; most free: {roomiest.name},"
+                                      f" {_size(roomiest.free_cpus, roomiest.free_mem)}): it waits until others stop",
+                       f"docker node ps {roomiest.name} (what reserves it); stop servers or stacks not needed,"
+                       " or add a node (docker swarm join-token worker)")
+    roomiest = max(ready, key=lambda n: (n.free_mem or 0, n.free_cpus or 0))
+    free = "" if roomiest.free_cpus is None else f"; most free: {roomiest.name}, " \
+                                                 f"{_size(roomiest.free_cpus, roomiest.free_mem)}"
     return Finding("nodes", OK, f"nodes: {len(ready)} ready (largest {biggest.name}, "
-                                f"{_size(biggest.cpus, biggest.mem)}); the largest server any role allows fits"
-                                f" (role {largest.name!r}: {_size(largest.max_cpu, largest.max_mem)})")
+                                f"{_size(biggest.cpus, biggest.mem)}{free}); the largest server any role allows"
+                                f" fits (role {largest.name!r}: {_size(largest.max_cpu, largest.max_mem)})")
 
 
 def images_finding(expected: Mapping[str, str], present: Collection[str]) -> Finding:
@@ -363,9 +396,19 @@ def check_swarm(info: dict | None = None) -> Finding:
     return swarm_finding(swarm.get("LocalNodeState"), bool(swarm.get("ControlAvailable")))
 
 
-def roles_of(platform: Path) -> Mapping[str, RolePolicy]:
-    document = load_platform_file(platform)
-    return check_spawner_settings(document.get("spawner") or {}).roles
+def roles_of(platform: Path) -> tuple[Mapping[str, RolePolicy], dict[str, tuple[float, int]]]:
+    """platform.yaml's roles, and what each role's largest server reserves (as the spawner computes it)."""
+    from ..swarm.spec import reservation  # the hub's dependencies (docker SDK): not needed before this
+
+    spawner = load_platform_file(platform).get("spawner") or {}
+    roles = check_spawner_settings(spawner).roles
+    mem_guarantee = spawner.get("mem_guarantee")
+    mem_guarantee = parse_memory(mem_guarantee) if mem_guarantee is not None else None
+    reserves = {name: (reservation(r.max_cpu, spawner.get("cpu_guarantee"), spawner.get("cpu_guarantee_fraction"))
+                       or 0.0,
+                       reservation(r.max_mem, mem_guarantee, spawner.get("mem_guarantee_fraction")) or 0)
+                for name, r in roles.items()}
+    return roles, reserves
 
 
 def check_nodes(platform: Path) -> Finding:
@@ -373,7 +416,8 @@ def check_nodes(platform: Path) -> Finding:
     if nodes is None:
         return Finding("nodes", FAIL, "nodes: `docker node ls` failed (not a swarm manager?)",
                        "docker swarm init --advertise-addr 127.0.0.1")
-    return nodes_finding(nodes, roles_of(platform), str(platform))
+    roles, reserves = roles_of(platform)
+    return nodes_finding(nodes, roles, str(platform), reserves)
 
 
 def check_images(repo: Path) -> Finding:

@@ -231,3 +231,26 @@ def test_nodes_check_without_a_manager_s_answer_fails_with_swarm_init(monkeypatc
     assert doctor.node_sizes() is None
     found = doctor.check_nodes(REPO / "config" / "platform.yaml")
     assert found.status == FAIL and found.fix == "docker swarm init --advertise-addr 127.0.0.1"
+
+
+def test_no_free_room_for_a_role_s_reservation_warns_naming_the_role_and_node():
+    busy = Node("vm", 8, 32 * GiB, True, free_cpus=0.5, free_mem=1 * GiB)
+    reserves = {"default": (0.1, 512 * 1024**2), "data-scientists": (0.4, 4 * GiB)}
+    found = doctor.nodes_finding([busy], ROLES, "p.yaml", reserves)
+    assert found.status == WARN and "role 'data-scientists'" in found.message and "0.4 CPUs / 4G" in found.message
+    assert "most free: vm, 0.5 CPUs / 1G" in found.message and found.fix.startswith("docker node ps vm")
+    roomy = Node("vm2", 8, 32 * GiB, True, free_cpus=4, free_mem=8 * GiB)
+    found = doctor.nodes_finding([busy, roomy], ROLES, "p.yaml", reserves)
+    assert found.status == OK and "most free: vm2, 4 CPUs / 8G" in found.message
+
+
+def test_free_room_is_capacity_minus_reservations_and_reserves_follow_the_spawner(tmp_path):
+    raw = {"ID": "x", "Description": {"Hostname": "vm", "Resources": {"NanoCPUs": 2_000_000_000,
+                                                                      "MemoryBytes": 8 * GiB}},
+           "Status": {"State": "ready"}, "Spec": {"Availability": "active"}}
+    assert doctor.node_from_inspect(raw, 0.5, 3 * GiB) == Node("vm", 2.0, 8 * GiB, True, 1.5, 5 * GiB)
+    roles, reserves = doctor.roles_of(REPO / "config" / "platform.yaml")  # fractions 0.1 and 0.25
+    assert reserves["data-scientists"] == (pytest.approx(0.2), 2 * GiB) and set(roles) == set(reserves)
+    absolute = tmp_path / "platform.yaml"
+    absolute.write_text("spawner:\n  mem_guarantee: 1G\n  role_policies:\n    r: {max_cpu: 2, max_mem: 4G}\n")
+    assert doctor.roles_of(absolute)[1] == {"r": (0.0, 1 * GiB)}
