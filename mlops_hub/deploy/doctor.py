@@ -213,7 +213,12 @@ def docker_cli_finding(found: bool) -> Finding:
 
 def daemon_finding(version: str | None, host: str) -> Finding:
     if version is None:
-        start = "dockerd &" if host.startswith("unix://") else f"start the daemon at {host}, or unset DOCKER_HOST"
+        if host == DEFAULT_DOCKER_HOST:
+            start = "dockerd &"
+        elif host.startswith("unix://"):
+            start = f"dockerd --host {host} &, or unset DOCKER_HOST"
+        else:
+            start = f"start the daemon at {host}, or unset DOCKER_HOST"
         return Finding("docker", FAIL, f"docker: the daemon at {host} does not answer",
                        f"{start} (or bash {HOST_SETUP})")
     if version_tuple(version) < MIN_DOCKER_VERSION:
@@ -563,8 +568,9 @@ def run_doctor(options: DoctorOptions, say: Callable[[str], None]) -> list[Findi
         findings += _skipped(("swarm", "nodes", "images"), "no daemon")
         findings.append(ports_finding(options.ports, {p: port_state(p) for _, p in options.ports}, ()))
         findings.append(check_secrets(secrets_dir, up))
+        findings += _skipped(("disk (Docker's images and volumes)",), "no daemon")
         findings.append(disk_finding("state dir", str(options.state_dir), free_bytes(options.state_dir)))
-        return findings + _skipped(("disk (Docker's images and volumes)", "clock", "overlay"), "no daemon")
+        return findings + _skipped(("clock", "overlay"), "no daemon")
     info = docker_info()
     swarm = check_swarm(info)
     findings.append(swarm)

@@ -134,7 +134,8 @@ def test_daemon_that_does_not_answer_is_named_with_its_address(tmp_path, verb):
     env["DOCKER_HOST"] = f"unix://{socket_path}"
     proc = run_cli(verb, "--stack", STACK, env=env) if verb != "build" else run_cli(verb, env=env)
     assert_one_line_refusal(proc, f"docker: the daemon at unix://{socket_path} does not answer",
-                            "fix: dockerd & (or bash scripts/host-setup.sh)", log=log)
+                            f"fix: dockerd --host unix://{socket_path} &, or unset DOCKER_HOST",
+                            "(or bash scripts/host-setup.sh)", log=log)
     assert calls(log), "the real docker CLI was asked"
 
 

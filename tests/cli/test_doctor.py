@@ -60,7 +60,8 @@ def test_a_daemon_that_does_not_answer_is_a_failure_with_the_fix(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == f"FAIL  docker: the daemon at unix://{socket_path} does not answer"
-    assert lines[1] == "      fix: dockerd & (or bash scripts/host-setup.sh)"
+    assert lines[1] == (f"      fix: dockerd --host unix://{socket_path} &, or unset DOCKER_HOST"
+                        " (or bash scripts/host-setup.sh)")
     found = check_lines(proc.stdout)
     assert found["swarm"] == found["clock"] == ("skip", "")
     assert found["ports"][0] == "ok" and found["secrets"][0] == "WARN"

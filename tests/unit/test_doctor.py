@@ -160,6 +160,8 @@ def test_docker_version(version, status):
 def test_a_daemon_that_does_not_answer_fails_with_how_to_start_it():
     local = doctor.daemon_finding(None, "unix:///var/run/docker.sock")
     assert local.status == FAIL and local.fix.startswith("dockerd &")
+    other_socket = doctor.daemon_finding(None, "unix:///run/user/1000/docker.sock")
+    assert other_socket.fix.startswith("dockerd --host unix:///run/user/1000/docker.sock &")
     remote = doctor.daemon_finding(None, "tcp://10.0.0.9:2375")
     assert "unset DOCKER_HOST" in remote.fix and "tcp://10.0.0.9:2375" in remote.message
 
