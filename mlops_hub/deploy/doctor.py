@@ -388,9 +388,17 @@ def probe_finding(outcome: str, detail: str = "") -> Finding:
 
 # ---------------------------------------------------------------- checks (I/O + policy)
 
+def check_docker_cli() -> Finding:
+    return docker_cli_finding(shutil.which("docker") is not None)
+
+
+def check_daemon() -> Finding:
+    return daemon_finding(server_version(), docker_host())
+
+
 def check_docker() -> Finding:
-    found = docker_cli_finding(shutil.which("docker") is not None)
-    return found if found.status == FAIL else daemon_finding(server_version(), docker_host())
+    found = check_docker_cli()
+    return found if found.status == FAIL else check_daemon()
 
 
 def check_swarm(info: dict | None = None) -> Finding:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 from argparse import Namespace
 from collections.abc import Callable, Sequence
@@ -137,11 +136,11 @@ def require(finding: Finding) -> None:
 
 
 def check_docker_cli(args: Namespace) -> None:
-    require(doctor.docker_cli_finding(shutil.which("docker") is not None))
+    require(doctor.check_docker_cli())
 
 
 def check_daemon(args: Namespace) -> None:
-    require(doctor.daemon_finding(doctor.server_version(), doctor.docker_host()))
+    require(doctor.check_daemon())
 
 
 def check_swarm(args: Namespace) -> None:
