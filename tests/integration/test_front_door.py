@@ -176,5 +176,6 @@ def test_up_again_reuses_the_stacks_own_ports(hub, stack_settings):
 
     ports = {"https_port": stack_settings.https_port, "http_port": stack_settings.http_port}
     check_ports_free(Namespace(stack=stack_settings.stack, **ports))
-    with pytest.raises(PreflightError, match=f"^--https-port: port {stack_settings.https_port} is already in use"):
+    taken = f"^ports: --https-port: port {stack_settings.https_port} is already in use"
+    with pytest.raises(PreflightError, match=taken):
         check_ports_free(Namespace(stack=f"{stack_settings.stack}-other", **ports))
