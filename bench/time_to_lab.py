@@ -72,6 +72,8 @@ class Contender:
     lab_requests: list[list[RequestRecord]] = field(default_factory=list)
     users: list[str] = field(default_factory=list)
     failed: int = 0  # runs that never showed the launcher (not in the numbers)
+    aborted: list[int] = field(default_factory=list)  # per timed run: requests Chromium aborted (network change)
+    last_aborted: int = 0
     hub_spawn: dict[str, float] = field(default_factory=dict)  # user -> seconds, from the hub's log
 
     def __post_init__(self) -> None:
@@ -139,6 +141,10 @@ def login_to_home(page, url: str, user: str, password: str) -> None:
     page.wait_for_url("**/hub/home")
 
 
+def aborted_by_network_change(timeline: Timeline) -> int:
+    return sum(1 for r in timeline.requests if "ERR_NETWORK_CHANGED" in r.failed)
+
+
 def one_run(chromium, c: Contender, user: str) -> tuple[Phases, list[RequestRecord]]:
     password = c.hub.account(user)  # signed up and approved before the clock starts
     page = chromium.new_context().new_page()
@@ -160,6 +166,7 @@ def one_run(chromium, c: Contender, user: str) -> tuple[Phases, list[RequestReco
         result = phases(timeline, user, launcher_at)
         requests = lab_requests(timeline, user, launcher_at)
         fill_sizes(requests)
+        c.last_aborted = aborted_by_network_change(timeline)
         return result, requests
     finally:
         page.context.close()
@@ -174,7 +181,7 @@ def launcher_or_failure(page, timeline: Timeline) -> float:
     """wait_for_launcher, giving up at once when a page load failed (Chromium's error page)."""
     deadline = time.monotonic() + LAUNCHER_TIMEOUT_MS / 1000
     while True:
-        aborted = sum(1 for r in timeline.requests if "ERR_NETWORK_CHANGED" in r.failed)
+        aborted = aborted_by_network_change(timeline)
         if page.url.startswith("chrome-error://") or time.monotonic() > deadline:
             raise RunFailed(f"no launcher at {page.url} ({aborted} requests aborted with ERR_NETWORK_CHANGED)")
         try:
@@ -300,8 +307,10 @@ def main() -> None:
                     c.runs.append(result)
                     c.lab_requests.append(requests)
                     c.users.append(user)
+                    c.aborted.append(c.last_aborted)
                 print(f"  {c.label:<11} {'run' if timed else 'warm-up'} {i + 1}: {result.total:5.2f}s  ("
-                      + ", ".join(f"{n} {getattr(result, n):.2f}" for n in Phases.NAMES[:-1]) + ")", flush=True)
+                      + ", ".join(f"{n} {getattr(result, n):.2f}" for n in Phases.NAMES[:-1])
+                      + f"; {c.last_aborted} requests aborted by a network change)", flush=True)
                 time.sleep(2)  # the stopped server's container goes before the next spawn
         for c in contenders:
             c.hub_spawn = hub_spawn_seconds(c)
@@ -317,6 +326,9 @@ def main() -> None:
     ours_p50, _ = summary("ours (through the edge)", [r.total for r in ours.runs])
     direct_p50, _ = summary("ours-direct (proxy, http)", [r.total for r in ours_direct.runs])
     plain_p50, _ = summary("plain SwarmSpawner (edge)", [r.total for r in plain.runs])
+    print("requests Chromium aborted with ERR_NETWORK_CHANGED per run (Docker adding a container's interface;"
+          " an aborted progress stream reconnects after ~3 s): "
+          + ", ".join(f"{c.label} {c.aborted}" for c in contenders))
     failed = {c.label: c.failed for c in contenders if c.failed}
     if failed:
         print(f"attempts whose page Chromium aborted (done again with a new user, not timed): {failed}")
