@@ -159,7 +159,11 @@ def expected_image_tags(repo: Path, image_id: Callable[[str], str | None] = imag
     base_id = image_id(base)
     if not base_id:
         return {"base": base}
-    return {"base": base, **{name: image_tag(repo, recipe, base_id) for name, recipe in RECIPES.items()}}
+    tags = {"base": base}
+    for name, recipe in RECIPES.items():  # an image copied from comes earlier in RECIPES
+        copied = "".join(image_id(tags[source]) or tags[source] for source in recipe.copies_from)
+        tags[name] = image_tag(repo, recipe, base_id, copied)
+    return tags
 
 
 def port_state(port: int) -> str:

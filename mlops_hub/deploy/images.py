@@ -21,6 +21,9 @@ class ImageRecipe:
     name: str
     # paths (relative to the repo) whose content decides whether to rebuild
     inputs: tuple[str, ...]
+    # images of RECIPES it copies files from, built first and passed as build args (lab-base ->
+    # LAB_BASE_IMAGE); their IDs are part of its hash, so a new one rebuilds it
+    copies_from: tuple[str, ...] = ()
 
     @property
     def dockerfile(self) -> str:
@@ -37,7 +40,8 @@ RECIPES = {
     "mlflow": ImageRecipe("mlflow", ("images/mlflow", "mlops_hub/__init__.py", "mlops_hub/names.py",
                                      "mlops_hub/mlflow_server")),
     "postgres": ImageRecipe("postgres", ("images/postgres",)),
-    "edge": ImageRecipe("edge", ("images/edge",)),
+    # JupyterLab's content-hashed files from the lab image, served by the edge to every user
+    "edge": ImageRecipe("edge", ("images/edge",), copies_from=("lab-base",)),
 }
 # built FROM base on demand by the tests that need them (build_test_image), not by `mlops-hub build`
 TEST_RECIPES = {
@@ -63,9 +67,10 @@ def input_hash(repo: Path, recipe: ImageRecipe, base_id: str) -> str:
     return digest.hexdigest()[:12]
 
 
-def image_tag(repo: Path, recipe: ImageRecipe, parent_id: str) -> str:
-    """The tag an image built FROM the image `parent_id` from this checkout's inputs gets."""
-    return f"{IMAGE_REPO}/{recipe.name}:{input_hash(repo, recipe, parent_id)}"
+def image_tag(repo: Path, recipe: ImageRecipe, parent_id: str, copied_ids: str = "") -> str:
+    """The tag an image built FROM the image `parent_id` from this checkout's inputs gets;
+    `copied_ids`: the IDs of the images it copies files from (recipe.copies_from), in order."""
+    return f"{IMAGE_REPO}/{recipe.name}:{input_hash(repo, recipe, parent_id + copied_ids)}"
 
 
 def image_id(ref: str) -> str | None:
@@ -102,16 +107,25 @@ def stage_ca_bundle(repo: Path, ca_bundle: str | None) -> None:
         target.write_bytes(content)
 
 
-def build_image(repo: Path, recipe: ImageRecipe, parent: str, force: bool = False) -> str:
-    """Build one image FROM `parent` if its input hash has no image yet; return the hashed tag."""
+def build_arg_name(image: str) -> str:
+    return image.upper().replace("-", "_") + "_IMAGE"
+
+
+def build_image(repo: Path, recipe: ImageRecipe, parent: str, force: bool = False,
+                built: dict[str, str] | None = None) -> str:
+    """Build one image FROM `parent` if its input hash has no image yet; return the hashed tag.
+    `built`: tags of the images it copies from (recipe.copies_from)."""
+    sources = {name: (built or {})[name] for name in recipe.copies_from}
     parent_id = image_id(parent) or parent
-    tag = image_tag(repo, recipe, parent_id)
+    copied_ids = "".join(image_id(tag) or tag for tag in sources.values())
+    tag = image_tag(repo, recipe, parent_id, copied_ids)
     if image_id(tag) and not force:
         say(f"{tag} is up to date")
     else:
         say(f"building {tag}")
+        args = [arg for name, source in sources.items() for arg in ("--build-arg", f"{build_arg_name(name)}={source}")]
         run_showing_steps(["docker", "build", "-f", str(repo / recipe.dockerfile), "-t", tag,
-                           "--build-arg", f"BASE_IMAGE={parent}", str(repo)], prefix=recipe.name)
+                           "--build-arg", f"BASE_IMAGE={parent}", *args, str(repo)], prefix=recipe.name)
     run(["docker", "tag", tag, f"{IMAGE_REPO}/{recipe.name}:latest"], quiet=True)
     return tag
 
@@ -128,4 +142,7 @@ def build_all(repo: Path, ca_bundle: str | None = None, force: bool = False) -> 
     stage_ca_bundle(repo, ca_bundle)
     build_frontend(repo, force)  # into mlops_hub/, an input of the hub and lab images
     base = build_image(repo, BASE_RECIPE, BASE_IMAGE, force)
-    return {"base": base, **{name: build_image(repo, recipe, base, force) for name, recipe in RECIPES.items()}}
+    built = {"base": base}
+    for name, recipe in RECIPES.items():  # an image copied from comes earlier in RECIPES
+        built[name] = build_image(repo, recipe, base, force, built)
+    return built

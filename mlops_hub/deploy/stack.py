@@ -57,6 +57,9 @@ class StackSettings:
     tls_key: Path | None = None
     tls_hosts: tuple[str, ...] = ()  # more names the local certificate is valid for
     ca_dir: Path | None = None  # the local CA (default <state_dir>/ca): trusted once, kept across stacks
+    # more compose files deployed on top, for benchmarks only (bench/swarm-stack.direct.yml publishes the
+    # proxy's port next to the edge, to measure with and without it); not an operator's option
+    extra_compose_files: tuple[Path, ...] = ()
 
     @property
     def network(self) -> str:
@@ -230,7 +233,7 @@ def deploy(settings: StackSettings) -> None:
     env = stack_env(settings)
     check_db_url(env)
     overlays, login = login_overlay(settings, env)
-    files = [str(settings.repo / "swarm-stack.yml"), *overlays]
+    files = [str(settings.repo / "swarm-stack.yml"), *overlays, *map(str, settings.extra_compose_files)]
     say(f"deploying stack {settings.stack} (hub image {settings.hub_image}, {login})")
     compose = [arg for path in files for arg in ("-c", path)]
     run(["docker", "stack", "deploy", "--resolve-image", "never", "--prune", *compose, settings.stack],

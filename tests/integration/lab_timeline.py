@@ -50,6 +50,8 @@ class RequestRecord:
     end: float | None = None
     status: int | None = None
     encoding: str = ""
+    protocol: str = ""  # h2, http/1.1 (Chromium's devtools; empty when not known)
+    cache: str = ""  # the edge's X-Cache-Status (HIT, MISS, ...) where it sends one
     body_bytes: int = 0  # bytes on the wire (compressed when the response was); see fill_sizes
     failed: str = ""
     request: Request | None = field(default=None, repr=False)
@@ -66,9 +68,16 @@ class Timeline:
     marks: list[tuple[str, float, str]] = field(default_factory=list)
     requests: list[RequestRecord] = field(default_factory=list)
     _by_request: dict[int, RequestRecord] = field(default_factory=dict)
+    _protocols: dict[str, str] = field(default_factory=dict)  # url -> protocol of its last response
 
     def attach(self, page: Page) -> None:
         page.context.add_init_script(MARKS_SCRIPT)
+        try:  # Chromium only: its devtools tell the protocol each response came over
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            cdp.on("Network.responseReceived", self._on_cdp_response)
+        except Exception:
+            pass
         page.on("console", self._on_console)
         page.on("request", self._on_request)
         page.on("requestfinished", self._on_finished)
@@ -79,6 +88,10 @@ class Timeline:
         self.marks.clear()
         self.requests.clear()
         self._by_request.clear()
+
+    def _on_cdp_response(self, event: dict) -> None:
+        response = event.get("response", {})
+        self._protocols[response.get("url", "")] = response.get("protocol", "")
 
     def _on_console(self, message: ConsoleMessage) -> None:
         parts = message.text.split(" ", 3)
@@ -107,6 +120,8 @@ class Timeline:
             record.status = response.status
             headers = response.headers
             record.encoding = headers.get("content-encoding", "")
+            record.cache = headers.get("x-cache-status", "")
+        record.protocol = self._protocols.get(request.url, "")
         if record.end is None:
             record.end = record.start
 

@@ -177,3 +177,15 @@ def test_the_user_password_secret_is_only_in_the_shared_password_overlay():
     assert all(s["source"] != "user_password" for s in base["services"]["hub"]["secrets"])
     assert overlay["services"]["hub"]["secrets"] == [{"source": "user_password", "target": "user_password",
                                                       "mode": 0o400}]
+
+
+def test_benchmarks_add_their_compose_file_last(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(stack, "run", lambda cmd, **kw: calls.append(cmd))
+    monkeypatch.delenv("MLOPS_OIDC_ISSUER", raising=False)
+    s = settings(tmp_path)
+    s.extra_compose_files = (REPO / "bench" / "swarm-stack.direct.yml",)
+    stack.deploy(s)
+    cmd, = calls
+    assert [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-c"] == [
+        str(REPO / "swarm-stack.yml"), str(REPO / "bench" / "swarm-stack.direct.yml")]
