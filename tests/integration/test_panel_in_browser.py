@@ -152,8 +152,15 @@ def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab(
         href = row.get_by_title("Open this run in MLflow").get_attribute("href")
         assert href.startswith("/mlflow/#/experiments/"), href
         mlflow_page = page.context.new_page()
+        mlflow_failures: list[str] = []
+        mlflow_page.on("response", lambda r: mlflow_failures.append(f"{r.status} {r.url}") if r.status >= 400 else None)
         mlflow_page.goto(f"{hub.url}{href}")
-        mlflow_page.get_by_text(run_id).first.wait_for(timeout=WAIT_MS)
+        try:
+            mlflow_page.get_by_text(run_id).first.wait_for(timeout=WAIT_MS)
+        except Exception:
+            mlflow_page.screenshot(path=str(shots.folder / "mlflow-failed.png"))
+            raise AssertionError(f"MLflow did not show run {run_id} at {mlflow_page.url}; failed requests:"
+                                 f" {mlflow_failures[:10]}; page: {mlflow_page.inner_text('body')[:1500]}") from None
         assert mlflow_page.url.startswith(f"{hub.url}/mlflow/"), mlflow_page.url
         mlflow_page.get_by_text(user, exact=True).first.wait_for(timeout=WAIT_MS)  # "Created by"
         mlflow_page.screenshot(path=str(shots.folder / "run-in-mlflow.png"))

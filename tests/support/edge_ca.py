@@ -25,7 +25,10 @@ def trust_in_this_process() -> Path:
     """requests, urllib and tornado clients of this process trust the test CA (and the host's CAs)."""
     bundle = CA_DIR / "bundle.pem"
     host = HOST_BUNDLE.read_bytes() if HOST_BUNDLE.exists() else b""
-    bundle.write_bytes(host + b"\n" + ca_cert().read_bytes())
+    # written aside and renamed: another test or bench process may be reading the bundle right now
+    fresh = CA_DIR / f"bundle.{os.getpid()}.tmp"
+    fresh.write_bytes(host + b"\n" + ca_cert().read_bytes())
+    fresh.replace(bundle)
     os.environ["REQUESTS_CA_BUNDLE"] = os.environ["SSL_CERT_FILE"] = str(bundle)
     return bundle
 
