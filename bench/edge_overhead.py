@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 
 import requests
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.platform_files import one_size_platform  # noqa: E402
 from mlops_hub.cli import default_ca_bundle  # noqa: E402
 from mlops_hub.deploy.images import build_all  # noqa: E402
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub  # noqa: E402
@@ -45,15 +45,7 @@ NOTEBOOK = "bench-100k.ipynb"
 
 
 def platform_file(state: Path, lab_image: str) -> Path:
-    path = state / "platform.yaml"
-    path.write_text(yaml.safe_dump({
-        "spawner": {
-            "environments": [{"slug": "python", "image": lab_image}],
-            "role_policies": {"default": {"max_cpu": CPU, "max_mem": MEM, "default_cpu": CPU,
-                                          "default_mem": MEM}},
-        },
-    }))
-    return path
+    return one_size_platform(state, lab_image, CPU, MEM, plain_too=False)
 
 
 def notebook(target_bytes: int = 100_000) -> dict:

@@ -35,7 +35,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import docker
-import yaml
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
@@ -43,6 +42,7 @@ from playwright.sync_api import sync_playwright
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.platform_files import one_size_platform  # noqa: E402
 from mlops_hub.cli import default_ca_bundle  # noqa: E402
 from mlops_hub.deploy.images import build_all  # noqa: E402
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub  # noqa: E402
@@ -86,16 +86,7 @@ class Contender:
 
 
 def platform_file(state: Path, lab_image: str) -> Path:
-    path = state / "platform.yaml"
-    path.write_text(yaml.safe_dump({
-        "spawner": {
-            "environments": [{"slug": "python", "image": lab_image}],
-            "role_policies": {"default": {"max_cpu": CPU, "max_mem": MEM, "default_cpu": CPU,
-                                          "default_mem": MEM}},
-        },
-        "swarm_spawner": {"cpu_limit": CPU, "mem_limit": MEM},
-    }))
-    return path
+    return one_size_platform(state, lab_image, CPU, MEM, plain_too=True)
 
 
 def contender(label: str, stack: str, spawner: str, port: int, images: dict[str, str], state: Path,
