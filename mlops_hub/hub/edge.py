@@ -11,15 +11,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 
+from .setup import _get
+
 EDGE_CHECK_PORT = 8082
 TOOLS = ("mlflow",)
 # JupyterHub's `server` role (what a server's token may do), plus the tools
 SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server"]
-
-
-def _get(section, key: str, default):
-    # reading an unset key from a traitlets Config would create a LazyConfigValue
-    return section[key] if key in section else default
 
 
 def tool_scope(tool: str) -> str:
