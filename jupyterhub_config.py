@@ -68,6 +68,14 @@ from mlops_hub.hub.edge import configure_edge  # noqa: E402
 
 configure_edge(c, os.environ)
 
+# ---- scheduled notebooks: the hub writes Airflow's DAG files and holds its credentials; users schedule
+# and follow their own jobs through /hub/api/mlops/jobs (docs/scheduling.md). Only with our spawner:
+# a job gets what a server of the user gets (image, limits, volumes, index files)
+if os.environ.get("MLOPS_HUB_SPAWNER", "mlops") != "swarm" and os.environ.get("MLOPS_AIRFLOW_URL"):
+    from mlops_hub.hub.setup import configure_jobs
+
+    configure_jobs(c)
+
 # ---- idle servers stop: jupyterhub-idle-culler as a hub-managed service with only the scopes it needs,
 # set by platform.yaml's `culler:` (checked here: a bad value stops the hub with the file and key named).
 # Also with MLOPS_HUB_SPAWNER=swarm: it is the hub's, not the spawner's, and benchmarks compare spawners

@@ -73,3 +73,15 @@ LOGIN_MODES = (LOGIN_ACCOUNTS, LOGIN_SHARED_PASSWORD)
 # who the hub says the user is: set by nginx from the login check, overwriting anything a client sent
 EDGE_USER_HEADER = "X-Mlops-User"  # the hub user name, percent-encoded UTF-8
 EDGE_ADMIN_HEADER = "X-Mlops-Admin"  # "true" or "false"
+
+# ---- scheduled notebooks (docs/scheduling.md): a job's container gets these besides a server's
+ENV_JOB_ID = "MLOPS_JOB_ID"  # the job's DAG id
+ENV_JOB_RUN_ID = "MLOPS_JOB_RUN_ID"  # Airflow's run id, set by the runner for the kernel
+JOBS_SCOPE = "custom:mlops-jobs"  # schedule, follow and remove one's own notebook jobs
+
+
+def job_output_name(notebook_stem: str, run_id: str) -> str:
+    """The executed copy of a scheduled notebook: `<stem>-<run id made file-safe>.ipynb` in its runs/ folder.
+    Written by the runner (lab/run_notebook.py) and named to the user by the hub's jobs API."""
+    run = "".join(c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in run_id).strip("._") or "run"
+    return f"{notebook_stem}-{run[:120]}.ipynb"

@@ -20,7 +20,9 @@ from traitlets import Bool, Float, List, Unicode, default, observe, validate
 from traitlets import Dict as DictTrait
 from traitlets import Enum as EnumTrait
 
-from .names import ENV_ENVIRONMENT, ENV_IMAGE_DIGEST, ENV_ROLE
+from .airflow.job_spec import JobContainer
+from .job_container import RUNNER_COMMAND, job_environment, runner_args
+from .names import ENV_ENVIRONMENT, ENV_HUB_TOKEN_FILE, ENV_IMAGE_DIGEST, ENV_ROLE
 from .policy import (
     ConfigError,
     PlatformPolicy,
@@ -34,6 +36,7 @@ from .policy import (
     validate_spawn_options,
 )
 from .policy.form import render_options_form, render_refusal, user_options_from_form
+from .policy.jobs import JobSchedule
 from .policy.pools import Charge, Headroom, Usage, headroom
 from .policy.units import DEFAULT_ENV_MIN_MEM, format_cpu, format_memory
 from .provision import provision, server_owner
@@ -43,7 +46,7 @@ from .swarm import token_secret
 from .swarm.client import shared_client
 from .swarm.configs import is_missing_reference, remove_unused
 from .swarm.image_user import image_numeric_user
-from .swarm.labels import ServerLabels, running_servers, threaded_docker_call
+from .swarm.labels import ServerLabels, job_labels, running_jobs, running_servers, threaded_docker_call
 from .swarm.oom import newest_task_end, poll_log_line, start_failure_message
 from .swarm.spec import ServerSpec, build_service_kwargs, fit_service_name, reservation
 from .swarm.tasks import (
@@ -433,13 +436,16 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                         request.environment.slug)
         try:
             await quota_service().admit(charge, self._policies()[request.role].pool, self._running_charges,
-                                        self.admin_contact)
+                                        self.admin_contact, self._running_job_charges)
         except PolicyRefusal as e:
             self.log.info("%s: refused by team pool: %s", self._log_name, e)
             raise web.HTTPError(403, str(e), reason="Forbidden") from None
 
     async def _running_charges(self) -> list[Charge]:
         return charges_of(await running_servers(self.docker, self.prefix))
+
+    async def _running_job_charges(self) -> list[Charge]:
+        return charges_of(await running_jobs(self.docker, self.prefix))
 
     @classmethod
     def pool_usage_loader(cls, prefix: str) -> Callable[[], Awaitable[list[Charge]]]:
@@ -732,3 +738,81 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             return
         if removed:
             self.log.info("%s: removed unused configs/secrets %s", self._log_name, ", ".join(removed))
+
+    # ---- scheduled notebooks (docs/scheduling.md): a job's service gets what a server gets ---------
+
+    def job_request(self, size_options) -> SpawnRequest:
+        """A job's environment and size, checked as a spawn's; a job is not a server, so no server count."""
+        self._end_request()
+        try:
+            return validate_spawn_options(size_options, self.user_access(), self._policies())
+        except SpawnOptionError as e:
+            raise web.HTTPError(400, f"Invalid {e.field}: {e.message}", reason="Bad Request") from None
+        except PolicyRefusal as e:
+            raise web.HTTPError(403, str(e), reason="Forbidden") from None
+
+    def job_key(self, dag_id: str) -> str:
+        """The name a job's hub-token secret is labelled with (one per job, replaced on reschedule)."""
+        return fit_service_name(f"{self.prefix}-job-{dag_id}")
+
+    def _job_charge(self, request: SpawnRequest, dag_id: str) -> Charge:
+        return Charge(self.user.name, f"job:{dag_id}", request.role, request.cpu_limit, request.mem_limit,
+                      request.environment.slug)
+
+    async def admit_job(self, request: SpawnRequest, dag_id: str) -> None:
+        """Refuse a run when the role's team pool has no room now: HTTP 403 with the pool's message."""
+        try:
+            await quota_service().check(self._job_charge(request, dag_id), self._policies()[request.role].pool,
+                                        self._running_charges, self.admin_contact, self._running_job_charges)
+        except PolicyRefusal as e:
+            raise web.HTTPError(403, str(e), reason="Forbidden") from None
+        finally:
+            self._end_request()
+
+    async def job_container(self, request: SpawnRequest, schedule: JobSchedule, dag_id: str,
+                            token: str) -> JobContainer:
+        """The service a run of this job starts: image pinned by ID, limits, labels, volumes, index files,
+        and a hub token (a 0400 secret) that reaches MLflow as the user."""
+        storage = self.platform.storage
+        if storage is None:
+            raise web.HTTPError(409, "Scheduling a notebook needs users' homes on volumes (storage in"
+                                     f" platform.yaml), so a job finds the notebook; please tell {self.admin_contact}.",
+                                reason="Conflict")
+        image = request.environment.image
+        image_info = await self.docker("inspect_image", image)
+        user = await self._container_user(image_info)
+        run_as = await self._numeric_user(image_info, user)
+        try:
+            owner = server_owner(storage, user, (image_info.get("Config") or {}).get("User") or "")
+            provisioned = await asyncio.wrap_future(self.executor.submit(
+                provision, self.client, prefix=self.prefix, username=self.user.name, roles=self._group_names(),
+                image=image, owner=owner, index=self.platform.package_index.for_role(request.role),
+                storage=storage, system_roots_file=self.ca_system_roots_file,
+            ))
+        except ConfigError as e:
+            raise self._misconfigured(e) from None
+        secret = await token_secret.create_token_secret(self.docker, self.prefix, self.job_key(dag_id), token,
+                                                        run_as, self.log)
+        env = job_environment(self.get_env(), request, image_info.get("Id", ""), storage.home_mount, schedule,
+                              dag_id, self.user.name)
+        env.update(provisioned.env)
+        env[ENV_HUB_TOKEN_FILE] = token_secret.SECRET_PATH
+        charge = self._job_charge(request, dag_id)
+        return JobContainer(
+            image=image_info["Id"], command=RUNNER_COMMAND, args=runner_args(storage.home_mount, schedule),
+            env=env, user=user, network=self.network_name,
+            cpu_limit=request.cpu_limit, mem_limit=request.mem_limit,
+            cpu_reservation=reservation(request.cpu_limit, self.cpu_guarantee, self.cpu_guarantee_fraction) or 0,
+            mem_reservation=reservation(request.mem_limit, self.mem_guarantee, self.mem_guarantee_fraction) or 0,
+            labels=job_labels(ServerLabels(self.prefix, self.user.name, charge.server, charge.environment,
+                                           charge.role, charge.cpu, charge.mem)),
+            mounts=[dict(m) for m in provisioned.mounts],
+            configs=[dict(r) for r in provisioned.configs],
+            secrets=[dict(r) for r in [*provisioned.secrets, secret]],
+            constraints=list((self.extra_placement_spec or {}).get("constraints") or []),
+            service_prefix=fit_service_name(f"{self.prefix}-job")[:40],
+        )
+
+    async def remove_job_objects(self, dag_id: str) -> None:
+        """A deleted job's token secret (its run services remove themselves)."""
+        await token_secret.remove_token_secrets(self.docker, self.prefix, self.job_key(dag_id), self.log)

@@ -11,12 +11,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 
-from .setup import _get
+from .setup import _get, grant_users_and_servers
 
 EDGE_CHECK_PORT = 8082
 TOOLS = ("mlflow",)
-# JupyterHub's `server` role (what a server's token may do), plus the tools
-SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server"]
 
 
 def tool_scope(tool: str) -> str:
@@ -39,13 +37,4 @@ def configure_edge(c, environ: Mapping[str, str], tools: tuple[str, ...] = TOOLS
     """The tools' login checks as hub-managed services; users and their servers' tokens may use them."""
     hub_host = environ.get("MLOPS_HUB_HOST", "hub")
     c.JupyterHub.services = [*_get(c.JupyterHub, "services", []), *(tool_service(t, hub_host) for t in tools)]
-    scopes = [tool_scope(t) for t in tools]
-    roles = list(_get(c.JupyterHub, "load_roles", []))
-    user_role = next((r for r in roles if r.get("name") == "user"), None)
-    if user_role is None:
-        roles.append({"name": "user", "description": "Standard user privileges, and the platform's web tools",
-                      "scopes": ["self", *scopes]})
-    else:
-        user_role["scopes"] = [*user_role.get("scopes", ["self"]), *scopes]
-    c.JupyterHub.load_roles = roles
-    c.Spawner.server_token_scopes = [*_get(c.Spawner, "server_token_scopes", SERVER_TOKEN_SCOPES), *scopes]
+    grant_users_and_servers(c, [tool_scope(t) for t in tools])

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..names import QUOTAS_READ_SCOPE, QUOTAS_WRITE_SCOPE
+from ..names import JOBS_SCOPE, QUOTAS_READ_SCOPE, QUOTAS_WRITE_SCOPE
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -14,6 +14,35 @@ TEMPLATES = Path(__file__).parent / "templates"
 def _get(section, key: str, default):
     # reading an unset key from a traitlets Config would create a LazyConfigValue
     return section[key] if key in section else default
+
+
+# JupyterHub's `server` role (what a server's token may do) before we add to it
+SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server"]
+
+
+def grant_users_and_servers(c, scopes: list[str]) -> None:
+    """Every user (JupyterHub's `user` role) and every server's own token gets `scopes`."""
+    roles = list(_get(c.JupyterHub, "load_roles", []))
+    user_role = next((r for r in roles if r.get("name") == "user"), None)
+    if user_role is None:
+        roles.append({"name": "user", "description": "Standard user privileges, and the platform's tools",
+                      "scopes": ["self", *scopes]})
+    else:
+        user_role["scopes"] = [*user_role.get("scopes", ["self"]), *scopes]
+    c.JupyterHub.load_roles = roles
+    c.Spawner.server_token_scopes = [*_get(c.Spawner, "server_token_scopes", SERVER_TOKEN_SCOPES), *scopes]
+
+
+def configure_jobs(c) -> None:
+    """Scheduled notebooks: the jobs REST API, its scope, held by every user and server token."""
+    from .jobs_api import handlers
+
+    c.JupyterHub.extra_handlers = list(_get(c.JupyterHub, "extra_handlers", [])) + handlers
+    c.JupyterHub.custom_scopes = {
+        **dict(_get(c.JupyterHub, "custom_scopes", {})),
+        JOBS_SCOPE: {"description": "Schedule notebooks, follow their runs and remove them (one's own)."},
+    }
+    grant_users_and_servers(c, [JOBS_SCOPE])
 
 
 def quota_manager_group(environ: Mapping[str, str] | None = None) -> str:

@@ -18,7 +18,7 @@ import os
 import platform
 import sys
 
-from ..names import ENV_ENVIRONMENT, ENV_IMAGE_DIGEST
+from ..names import ENV_ENVIRONMENT, ENV_IMAGE_DIGEST, ENV_JOB_ID, ENV_JOB_RUN_ID
 from .errors import LabError
 from .gitinfo import file_state
 from .notebook_path import current_notebook_path
@@ -43,6 +43,8 @@ SERVER_NAME = "mlops_hub.server_name"
 PACKAGES_SHA256 = "mlops_hub.packages.sha256"
 PACKAGES_COUNT = "mlops_hub.packages.count"
 PYTHON_VERSION = "mlops_hub.python_version"
+JOB_ID = "mlops_hub.job"  # a scheduled run: the job (DAG id) and its Airflow run
+JOB_RUN_ID = "mlops_hub.job_run"
 
 # environment variable the spawner sets -> tag
 _ENV_TAGS = {
@@ -52,6 +54,8 @@ _ENV_TAGS = {
     "MEM_LIMIT": MEM_LIMIT,
     "JUPYTERHUB_USER": USER,
     "JUPYTERHUB_SERVER_NAME": SERVER_NAME,
+    ENV_JOB_ID: JOB_ID,
+    ENV_JOB_RUN_ID: JOB_RUN_ID,
 }
 
 

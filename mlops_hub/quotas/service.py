@@ -86,16 +86,35 @@ class QuotaService:
         pool: TeamPool,
         load_running: LoadRunning,
         admin_contact: str = "your platform administrators",
+        load_jobs: LoadRunning | None = None,
     ) -> Charge:
-        """Reserve room for `charge` in its role's pool, or raise PoolRefusal. Atomic."""
+        """Reserve room for `charge` in its role's pool, or raise PoolRefusal. Atomic.
+
+        `load_jobs` reads the notebook jobs running now: Airflow starts them, not this hub, so they
+        are read afresh at each admission rather than kept in the table."""
         async with self.lock:
             await self._load(load_running)
             key = (charge.user, charge.server)
             # a server being started is not running: any old charge under its name is stale
             self._charges.pop(key, None)
-            check_pool(pool, self.usage().get(charge.role, Usage()), charge.cpu, charge.mem, admin_contact)
+            await self._check(charge, pool, admin_contact, load_jobs)
             self._charges[key] = charge
             return charge
+
+    async def check(self, charge: Charge, pool: TeamPool, load_running: LoadRunning, admin_contact: str,
+                     load_jobs: LoadRunning | None = None) -> None:
+        """Raise PoolRefusal when `charge` would not fit now; reserve nothing (a job's own service,
+        labelled, is its charge once Airflow starts it)."""
+        async with self.lock:
+            await self._load(load_running)
+            await self._check(charge, pool, admin_contact, load_jobs)
+
+    async def _check(self, charge: Charge, pool: TeamPool, admin_contact: str,
+                     load_jobs: LoadRunning | None) -> None:
+        charges = [c for c in self._charges.values() if c.role == charge.role]
+        if load_jobs is not None:
+            charges += [c for c in await load_jobs() if c.role == charge.role]
+        check_pool(pool, usage_by_role(charges).get(charge.role, Usage()), charge.cpu, charge.mem, admin_contact)
 
     def release(self, user: str, server: str) -> Charge | None:
         return self._charges.pop((user, server), None)

@@ -81,9 +81,29 @@ def token_secret_labels(prefix: str, service_name: str) -> dict[str, str]:
     return {LABEL_PREFIX_KEY: prefix, LABEL_SERVICE: service_name, LABEL_KIND: "api-token"}
 
 
+JOB_KIND = "job"  # LABEL_KIND of a notebook job's service (Airflow starts it; docs/scheduling.md)
+
+
+def job_labels(server: ServerLabels) -> dict[str, str]:
+    """A job's service: a server's labels (so pools count it) and its kind."""
+    return {**server.as_labels(), LABEL_KIND: JOB_KIND}
+
+
+def _is_job(service: dict) -> bool:
+    return ((service.get("Spec") or {}).get("Labels") or {}).get(LABEL_KIND) == JOB_KIND
+
+
 async def running_servers(docker_call: DockerCall, prefix: str) -> list[ServerLabels]:
-    """The servers of one hub that Swarm runs, from their labels."""
+    """The servers of one hub that Swarm runs, from their labels (notebook jobs are not servers)."""
     services = await docker_call("services", filters=prefix_selector(prefix))
+    found = (ServerLabels.from_service(s) for s in services if not _is_job(s))
+    return [server for server in found if server is not None]
+
+
+async def running_jobs(docker_call: DockerCall, prefix: str) -> list[ServerLabels]:
+    """The notebook jobs of one hub that Swarm runs now."""
+    selector = {"label": [*prefix_selector(prefix)["label"], f"{LABEL_KIND}={JOB_KIND}"]}
+    services = await docker_call("services", filters=selector)
     return [found for found in map(ServerLabels.from_service, services) if found is not None]
 
 

@@ -7,7 +7,8 @@ import sys
 
 from traitlets.config import Config
 
-from mlops_hub.hub.edge import EDGE_CHECK_PORT, SERVER_TOKEN_SCOPES, configure_edge
+from mlops_hub.hub.edge import EDGE_CHECK_PORT, configure_edge
+from mlops_hub.hub.setup import SERVER_TOKEN_SCOPES
 
 
 def test_the_login_check_is_a_managed_service_with_its_oauth_callback_under_the_tool():

@@ -60,6 +60,8 @@ RULES = {
     # Docker I/O knows no web handlers, spawner or quotas
     "swarm": ["mlops_hub.hub", "mlops_hub.spawner", "mlops_hub.quotas", "tornado", "jupyterhub"],
     "deploy": ["mlops_hub.spawner", "mlops_hub.hub", "mlops_hub.quotas"],
+    # what a job's container runs, as data: no Docker, no web (the spawner does the I/O)
+    "job_container.py": ["docker", "tornado", "jupyterhub", "mlops_hub.swarm", "mlops_hub.hub", "mlops_hub.spawner"],
 }
 
 
@@ -106,3 +108,24 @@ def test_the_mlflow_server_modules_import_only_names_flask_werkzeug_mlflow_and_t
                 broken.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
     assert broken == []
     assert files("mlflow_server"), "the checker must see the package"
+
+
+def test_the_airflow_modules_import_only_names_airflow_docker_and_the_stdlib():
+    # they run in the Airflow image, which carries only them, mlops_hub/__init__.py and names.py; the hub
+    # imports job_spec (pure) to write the files they read
+    allowed_ours = ("mlops_hub.names", "mlops_hub.airflow")
+    allowed_theirs = {"airflow", "docker"} | set(sys.stdlib_module_names) | {"__future__"}
+    broken = []
+    for path in files("airflow"):
+        for name in sorted(imports_of(path)):
+            ours = name.startswith("mlops_hub")
+            if (ours and not any(_matches(name, a) for a in allowed_ours)) or (
+                    not ours and name.split(".")[0] not in allowed_theirs):
+                broken.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
+    assert broken == []
+    assert len(files("airflow")) >= 3, "the checker must see the package"
+
+
+def test_job_spec_is_pure_so_the_hub_can_write_what_airflow_reads():
+    assert {n.split(".")[0] for n in imports_of(PACKAGE / "airflow" / "job_spec.py")} <= \
+        set(sys.stdlib_module_names) | {"__future__"}

@@ -71,3 +71,34 @@ def test_labels_written_are_the_labels_read():
     written = ServerLabels("lab", "иван", "gpu", environment="python", role="аналитики", cpu=1.25, mem=3 * GiB)
     service = {"Spec": {"Labels": written.as_labels()}}
     assert ServerLabels.from_service(service) == written
+
+
+async def test_running_jobs_count_against_the_pool_fresh_at_each_admission_and_check_reserves_nothing():
+    service = QuotaService()
+    pool = TeamPool("team", cpu=2, servers=3)
+    jobs: list[Charge] = []
+
+    async def nothing():
+        return []
+
+    async def load_jobs():
+        return list(jobs)
+
+    await service.admit(Charge("a", "", "team", 1, GiB), pool, nothing, load_jobs=load_jobs)
+    jobs.append(Charge("b", "job:nb__b", "team", 1, GiB))  # Airflow started a job since
+    with pytest.raises(PoolRefusal, match="Team team uses 2 of 2 CPUs"):
+        await service.admit(Charge("c", "", "team", 0.5, GiB), pool, nothing, load_jobs=load_jobs)
+    with pytest.raises(PoolRefusal, match="you asked for 0.5"):
+        await service.check(Charge("b", "job:nb__b", "team", 0.5, GiB), pool, nothing, "us", load_jobs)
+    jobs.clear()  # the job ended: its service is gone, and so is its charge
+    await service.check(Charge("b", "job:nb__b", "team", 1, GiB), pool, nothing, "us", load_jobs)
+    assert service.usage()["team"] == Usage(1.0, GiB, 1)  # check() reserved nothing
+
+
+def test_job_services_are_not_servers_but_carry_the_same_labels():
+    from mlops_hub.swarm.labels import _is_job, job_labels
+
+    labels = job_labels(ServerLabels("p", "alice", "job:nb__x", "python", "team", 0.5, GiB))
+    service = {"Spec": {"Labels": labels}}
+    assert _is_job(service)
+    assert ServerLabels.from_service(service) == ServerLabels("p", "alice", "job:nb__x", "python", "team", 0.5, GiB)
