@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["experiment", "notebook_context", "notebook_runs", "save_notebook"]
+__all__ = ["delete_job", "experiment", "job_log", "job_runs", "notebook_context", "notebook_jobs", "notebook_runs",
+           "run_job_now", "save_notebook", "schedule_notebook"]
 
 
 def __getattr__(name: str) -> Any:

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..names import ENV_ENVIRONMENT
 from .context import notebook_tags, run_owner
 from .errors import InvalidInput
 from .mlflow_backend import MAX_PAGE_SIZE, MlflowRunsBackend, runs_user
@@ -123,3 +124,85 @@ def save_notebook(
     # a kernel already runs an event loop; give the save its own in a worker thread
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+# ---- scheduled notebooks (docs/scheduling.md): through the hub, with this server's own token ----------
+
+def _jobs():
+    from .jobs_backend import HubJobsBackend
+
+    return HubJobsBackend()
+
+
+def _home_path(notebook: str | os.PathLike[str] | None) -> str:
+    from .jobs_backend import home_relative
+
+    home = os.environ.get("HOME") or str(Path.home())
+    return home_relative(_this_notebook(notebook), home)
+
+
+def schedule_notebook(
+    schedule: str | None = None,
+    *,
+    notebook: str | os.PathLike[str] | None = None,
+    parameters: dict[str, Any] | None = None,
+    start_date: str | None = None,
+    retries: int | None = None,
+    environment: str | None = None,
+    cpu_limit: float | str | None = None,
+    mem_limit: str | int | None = None,
+    paused: bool | None = None,
+) -> dict[str, Any]:
+    """Run this notebook (or `notebook`) on a schedule, as a batch job on the Swarm, in this environment.
+
+    `schedule`: cron ('0 3 * * *') or a preset ('@daily'); None runs only when triggered. `parameters`
+    go to the notebook's `parameters` cell (papermill). Environment, CPU and memory default to this
+    server's and are checked against your role, as for a server. Calling it again reschedules the same
+    job. Returns the job: its `id`, `next_run`, and `airflow_url`.
+    """
+    return _jobs().schedule(
+        _home_path(notebook), schedule=schedule, parameters=parameters, start_date=start_date, retries=retries,
+        environment=environment or os.environ.get(ENV_ENVIRONMENT) or None,
+        cpu_limit=cpu_limit if cpu_limit is not None else os.environ.get("CPU_LIMIT") or None,
+        mem_limit=mem_limit if mem_limit is not None else os.environ.get("MEM_LIMIT") or None,
+        paused=paused,
+    )
+
+
+def notebook_jobs() -> list[dict[str, Any]]:
+    """Your scheduled notebooks, with their schedules and next runs."""
+    return _jobs().jobs()
+
+
+def run_job_now(job_id: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Trigger a job now; `parameters` override the schedule's for this run. Returns the run."""
+    return _jobs().trigger(job_id, parameters)
+
+
+def job_runs(job_id: str, limit: int = 25) -> list[dict[str, Any]]:
+    """A job's runs, newest first: state, times and the executed notebook's path."""
+    return _jobs().runs(job_id, limit=limit)["runs"]
+
+
+def job_log(job_id: str, run_id: str, *, follow: bool = False, interval: float = 2.0) -> list[str]:
+    """A run's log lines; with `follow=True` prints them as they come until the run ends."""
+    import time
+
+    backend = _jobs()
+    lines: list[str] = []
+    token = None
+    while True:
+        part = backend.log(job_id, run_id, token)
+        for line in part["lines"]:
+            if follow:
+                print(line, flush=True)
+        lines += part["lines"]
+        token = part.get("continuation_token") or token
+        if not follow or part.get("state") in ("success", "failed", "upstream_failed", "skipped", "removed"):
+            return lines
+        time.sleep(interval)
+
+
+def delete_job(job_id: str) -> None:
+    """Remove a scheduled notebook: its schedule, its DAG and its token (executed notebooks stay)."""
+    _jobs().delete(job_id)

@@ -58,6 +58,7 @@ class MlopsLabApp(ExtensionApp):
     saved_tokens = AnyTrait(help="SavedTokenSource behind PUT /mlops-hub/gitlab/token.")
     runs_backend = AnyTrait(help="RunsBackend answering MLflow questions.")
     gitlab_backend = AnyTrait(help="GitLabBackend for GitLab's REST API.")
+    jobs_backend = AnyTrait(help="HubJobsBackend: scheduled notebooks through the hub's jobs API.")
 
     @default("mlflow_tracking_uri")
     def _default_tracking_uri(self) -> str:
@@ -109,6 +110,12 @@ class MlopsLabApp(ExtensionApp):
         if not self.gitlab_url:
             return None
         return PythonGitLabBackend(self.gitlab_url, timeout=self.gitlab_timeout)
+
+    @default("jobs_backend")
+    def _default_jobs_backend(self) -> Any:
+        from .jobs_backend import HubJobsBackend
+
+        return HubJobsBackend() if _env("JUPYTERHUB_API_URL") else None
 
     def server_facts(self) -> dict[str, Any]:
         """What this server is, as the spawner described it (no secrets)."""

@@ -27,6 +27,7 @@ class LabServices(Protocol):
     git_push_timeout: float
     runs_backend: Any
     gitlab_backend: Any
+    jobs_backend: Any
     token_source: Any
     saved_tokens: Any
 
@@ -234,6 +235,82 @@ class TokenHandler(MlopsHandler):
         self.finish()
 
 
+class JobsHandler(MlopsHandler):
+    """Scheduled notebooks: list yours, or schedule one by its Contents-API `path` (docs/scheduling.md)."""
+
+    def backend(self) -> Any:
+        return self.require(self.app.jobs_backend, "Scheduling", "JUPYTERHUB_API_URL")
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.acting_user()
+        self.finish({"jobs": await self.call(self.backend().jobs)})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.acting_user()
+        body = self.body()
+        if not isinstance(body, dict) or not isinstance(body.get("path"), str):
+            raise self.http_error(InvalidInput("'path' is required: the notebook's path in this server"))
+        notebook = self.notebook_path(body.pop("path"))
+        if not notebook.is_file():
+            raise self.http_error(InvalidInput(f"notebook: {notebook.name} does not exist; save it first"))
+        relative = notebook.relative_to(os.path.normpath(self.contents_manager.root_dir)).as_posix()
+        job = await self.call(self.backend().schedule, relative, **body)
+        self.set_status(201)
+        self.finish({"job": job})
+
+
+class JobHandler(JobsHandler):
+    """One job: its state, pause/resume ({"paused": bool}), delete; its runs and a run's log."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str, run_id: str | None = None, part: str | None = None) -> None:
+        self.acting_user()
+        backend = self.backend()
+        if run_id is None:
+            self.finish({"job": await self.call(backend.job, job_id),
+                         **(await self.call(backend.runs, job_id))})
+        elif part == "log":
+            self.finish(await self.call(backend.log, job_id, run_id, self.query("token")))
+        else:
+            self.finish({"run": await self.call(backend.run, job_id, run_id)})
+
+    @web.authenticated
+    @authorized
+    async def patch(self, job_id: str) -> None:
+        self.acting_user()
+        body = self.body()
+        paused = body.get("paused") if isinstance(body, dict) else None
+        if not isinstance(paused, bool):
+            raise self.http_error(InvalidInput("'paused' is required: true or false"))
+        self.finish({"job": await self.call(self.backend().set_paused, job_id, paused)})
+
+    @web.authenticated
+    @authorized
+    async def delete(self, job_id: str) -> None:
+        self.acting_user()
+        await self.call(self.backend().delete, job_id)
+        self.set_status(204)
+        self.finish()
+
+
+class JobRunsHandler(JobsHandler):
+    """Run a job now: {"parameters": {...}} over the schedule's."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        self.acting_user()
+        body = self.body()
+        parameters = body.get("parameters") if isinstance(body, dict) else None
+        self.set_status(201)
+        self.finish({"run": await self.call(self.backend().trigger, job_id, parameters)})
+
+
 HANDLERS: list[tuple[str, type[MlopsHandler]]] = [
     (f"{PREFIX}/context", ContextHandler),
     (f"{PREFIX}/git/status", GitStatusHandler),
@@ -241,6 +318,11 @@ HANDLERS: list[tuple[str, type[MlopsHandler]]] = [
     (f"{PREFIX}/mlflow/experiment", ExperimentHandler),
     (f"{PREFIX}/gitlab/save", SaveToGitLabHandler),
     (f"{PREFIX}/gitlab/token", TokenHandler),
+    (f"{PREFIX}/jobs", JobsHandler),
+    (f"{PREFIX}/jobs/([^/]+)", JobHandler),
+    (f"{PREFIX}/jobs/([^/]+)/runs", JobRunsHandler),
+    (f"{PREFIX}/jobs/([^/]+)/runs/([^/]+)", JobHandler),
+    (f"{PREFIX}/jobs/([^/]+)/runs/([^/]+)/(log)", JobHandler),
 ]
 
 
