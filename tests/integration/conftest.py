@@ -58,7 +58,12 @@ def platform_settings(images: dict[str, str]) -> dict:
                          "environments": ["python"], "max_servers": 1},
             "scientists": {"max_cpu": 2, "max_mem": "4G", "max_servers": 2},
             "big": {"max_cpu": 64, "max_mem": "8G", "environments": ["python"], "max_servers": 1},
+            # a team pool with room for one server: a notebook job of the team is refused while it runs
+            "one-slot": {"max_cpu": 1, "max_mem": "1G", "environments": ["python"], "max_servers": 1,
+                         "pool_servers": 1},
         },
+        # homes on (local) volumes: a scheduled notebook's job finds the notebook where the server saved it
+        "storage": {"backend": "local"},
         "cpu_guarantee_fraction": 0.5,
         "mem_guarantee_fraction": 0.25,
         "unschedulable_grace": 2,
