@@ -121,7 +121,7 @@ def cmd_up(args) -> None:
     tags = build_all(settings.repo, args.ca_bundle)
     settings.hub_image, settings.lab_image = tags["hub"], tags["lab-base"]
     settings.mlflow_image, settings.postgres_image = tags["mlflow"], tags["postgres"]
-    settings.edge_image = tags["edge"]
+    settings.edge_image, settings.airflow_image = tags["edge"], tags["airflow"]
     refuse_unless_utf8(settings.stack, settings.postgres_image)
     new_admin_password = not (settings.secrets_dir / "admin_password").exists()  # deploy() generates it
     deploy(settings)
@@ -131,6 +131,7 @@ def cmd_up(args) -> None:
     print(f"""
 mlops-hub is running: {address(settings)}/hub/
   MLflow:              {address(settings)}/mlflow/ (the same login)
+  Airflow:             {address(settings)}/airflow/ (the same login)
 {tls_lines(settings)}{login}  API token (admin):   {secrets / 'api_token'}
   stop it:             .venv/bin/mlops-hub down --stack {settings.stack}
 """)

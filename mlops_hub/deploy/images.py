@@ -39,6 +39,9 @@ RECIPES = {
     # only the modules the MLflow server imports (see images/mlflow/Dockerfile)
     "mlflow": ImageRecipe("mlflow", ("images/mlflow", "mlops_hub/__init__.py", "mlops_hub/names.py",
                                      "mlops_hub/mlflow_server")),
+    # only the modules Airflow imports (see images/airflow/Dockerfile): the auth manager, the DAG factory
+    "airflow": ImageRecipe("airflow", ("images/airflow", "mlops_hub/__init__.py", "mlops_hub/names.py",
+                                       "mlops_hub/airflow")),
     "postgres": ImageRecipe("postgres", ("images/postgres",)),
     # JupyterLab's content-hashed files from the lab image, served by the edge to every user
     "edge": ImageRecipe("edge", ("images/edge",), copies_from=("lab-base",)),

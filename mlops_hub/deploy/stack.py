@@ -20,7 +20,11 @@ from ..names import LOGIN_ACCOUNTS, LOGIN_SHARED_PASSWORD
 from .shell import DeployError, run, say
 from .tls import TlsFiles, certificate_expiry, ensure_local_certificate, expiry_text, given_certificate, host_names
 
-SECRET_NAMES = ("proxy_token", "api_token", "admin_password", "jupyterhub_db_password", "mlflow_db_password")
+SECRET_NAMES = ("proxy_token", "api_token", "admin_password", "jupyterhub_db_password", "mlflow_db_password",
+                # Airflow (docs/scheduling.md): its database role, the hub's Airflow identity, the key of
+                # its tokens, its api-server's key and the key that encrypts what it stores
+                "airflow_db_password", "airflow_hub_password", "airflow_jwt_secret", "airflow_secret_key",
+                "airflow_fernet_key")
 # the one password of every non-admin name: generated and deployed only for `up --shared-password`
 SHARED_PASSWORD_SECRET = "user_password"
 SHARED_PASSWORD_WARNING = (
@@ -41,6 +45,7 @@ class StackSettings:
     hub_image: str = "mlops-hub/hub:latest"
     lab_image: str = "mlops-hub/lab-base:latest"
     mlflow_image: str = "mlops-hub/mlflow:latest"
+    airflow_image: str = "mlops-hub/airflow:latest"
     postgres_image: str = "mlops-hub/postgres:latest"
     edge_image: str = "mlops-hub/edge:latest"
     spawner: str = "mlops"
@@ -129,6 +134,7 @@ def stack_env(settings: StackSettings) -> dict[str, str]:
         MLOPS_HUB_IMAGE=settings.hub_image,
         MLOPS_LAB_IMAGE=settings.lab_image,
         MLOPS_MLFLOW_IMAGE=settings.mlflow_image,
+        MLOPS_AIRFLOW_IMAGE=settings.airflow_image,
         MLOPS_POSTGRES_IMAGE=settings.postgres_image,
         MLOPS_EDGE_IMAGE=settings.edge_image,
         MLOPS_HUB_SPAWNER=settings.spawner,

@@ -1,9 +1,10 @@
 """Wire the web tools behind the front door into the hub: `configure_edge(c)` in jupyterhub_config.py.
 
-Each tool (MLflow today) is a JupyterHub service whose process is the login check nginx asks
-(mlops_hub/hub/edge_check.py). Every user may use it (scope `access:services!service=<tool>` in the
-`user` role), and a user server's own hub token may too, so notebooks and the lab extension reach
-the tool with the token the server already has.
+Each tool (MLflow, Airflow) is a JupyterHub service whose process is the login check nginx asks
+(mlops_hub/hub/edge_check.py), on its own port. Every user may use it (scope
+`access:services!service=<tool>` in the `user` role). A user server's own hub token may use MLflow, so
+notebooks and the lab extension reach it with the token the server already has; not Airflow, which
+notebooks reach through the hub's jobs API (docs/scheduling.md).
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ from collections.abc import Mapping
 
 from .setup import _get, grant_users_and_servers
 
-EDGE_CHECK_PORT = 8082
-TOOLS = ("mlflow",)
+EDGE_CHECK_PORT = 8082  # MLflow's check; each further tool's is the next port (nginx knows them)
+TOOLS = ("mlflow", "airflow")
+SERVER_TOOLS = ("mlflow",)  # the tools a user server's token may use
 
 
 def tool_scope(tool: str) -> str:
     return f"access:services!service={tool}"
+
+
+def check_port(tool: str, tools: tuple[str, ...] = TOOLS) -> int:
+    """The port of a tool's login check in the hub's container (images/edge/mlops-hub-edge: the same)."""
+    return EDGE_CHECK_PORT + tools.index(tool)
 
 
 def tool_service(tool: str, hub_host: str) -> dict:
@@ -26,15 +33,17 @@ def tool_service(tool: str, hub_host: str) -> dict:
     return {
         "name": tool,
         "display": True,  # in the hub's Services menu; /services/<tool>/ redirects to /<tool>/
-        "url": f"http://{hub_host}:{EDGE_CHECK_PORT}",
+        "url": f"http://{hub_host}:{check_port(tool)}",
         "command": [sys.executable, "-m", "mlops_hub.hub.edge_check", tool],
         "oauth_redirect_uri": f"{prefix}_edge/oauth_callback",
         "oauth_no_confirm": True,  # the platform's own tool: no "authorize access" page
     }
 
 
-def configure_edge(c, environ: Mapping[str, str], tools: tuple[str, ...] = TOOLS) -> None:
-    """The tools' login checks as hub-managed services; users and their servers' tokens may use them."""
+def configure_edge(c, environ: Mapping[str, str], tools: tuple[str, ...] = TOOLS,
+                   server_tools: tuple[str, ...] = SERVER_TOOLS) -> None:
+    """The tools' login checks as hub-managed services; users may use them, their servers' tokens
+    the `server_tools`."""
     hub_host = environ.get("MLOPS_HUB_HOST", "hub")
     c.JupyterHub.services = [*_get(c.JupyterHub, "services", []), *(tool_service(t, hub_host) for t in tools)]
-    grant_users_and_servers(c, [tool_scope(t) for t in tools])
+    grant_users_and_servers(c, [tool_scope(t) for t in tools], [tool_scope(t) for t in tools if t in server_tools])

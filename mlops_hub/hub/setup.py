@@ -20,8 +20,9 @@ def _get(section, key: str, default):
 SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server"]
 
 
-def grant_users_and_servers(c, scopes: list[str]) -> None:
-    """Every user (JupyterHub's `user` role) and every server's own token gets `scopes`."""
+def grant_users_and_servers(c, scopes: list[str], server_scopes: list[str] | None = None) -> None:
+    """Every user (JupyterHub's `user` role) gets `scopes`, every server's own token `server_scopes`
+    (default: the same)."""
     roles = list(_get(c.JupyterHub, "load_roles", []))
     user_role = next((r for r in roles if r.get("name") == "user"), None)
     if user_role is None:
@@ -30,7 +31,8 @@ def grant_users_and_servers(c, scopes: list[str]) -> None:
     else:
         user_role["scopes"] = [*user_role.get("scopes", ["self"]), *scopes]
     c.JupyterHub.load_roles = roles
-    c.Spawner.server_token_scopes = [*_get(c.Spawner, "server_token_scopes", SERVER_TOKEN_SCOPES), *scopes]
+    c.Spawner.server_token_scopes = [*_get(c.Spawner, "server_token_scopes", SERVER_TOKEN_SCOPES),
+                                     *(scopes if server_scopes is None else server_scopes)]
 
 
 def configure_jobs(c) -> None:

@@ -79,6 +79,7 @@ def stack_settings(images, tmp_path_factory) -> StackSettings:
                          ca_dir=CA_DIR, platform_config=platform, hub_image=images["hub"],
                          lab_image=images["lab-base"], mlflow_image=images["mlflow"],
                          postgres_image=images["postgres"], edge_image=images["edge"],
+                         airflow_image=images["airflow"],
                          extra_env={"MLOPS_GITLAB_URL": f"http://{STACK}-git:8080"})
 
 

@@ -4,6 +4,7 @@ and every user server's token may use it, and nothing more is granted."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from traitlets.config import Config
 
@@ -15,7 +16,7 @@ def test_the_login_check_is_a_managed_service_with_its_oauth_callback_under_the_
     c = Config()
     c.JupyterHub.services = [{"name": "mlops-cli", "api_token": "x"}]
     configure_edge(c, {"MLOPS_HUB_HOST": "hub"})
-    cli, mlflow = c.JupyterHub.services
+    cli, mlflow, airflow = c.JupyterHub.services
     assert cli["name"] == "mlops-cli"
     assert mlflow == {
         "name": "mlflow", "display": True, "url": f"http://hub:{EDGE_CHECK_PORT}",
@@ -23,6 +24,18 @@ def test_the_login_check_is_a_managed_service_with_its_oauth_callback_under_the_
         "oauth_redirect_uri": "/mlflow/_edge/oauth_callback", "oauth_no_confirm": True,
     }
     assert "api_token" not in mlflow  # the hub makes one and gives it to the process only
+    # each tool's check listens on its own port (the edge's configuration names the same ones)
+    assert airflow == {
+        "name": "airflow", "display": True, "url": f"http://hub:{EDGE_CHECK_PORT + 1}",
+        "command": [sys.executable, "-m", "mlops_hub.hub.edge_check", "airflow"],
+        "oauth_redirect_uri": "/airflow/_edge/oauth_callback", "oauth_no_confirm": True,
+    }
+
+
+def test_the_edge_asks_each_tools_check_on_that_tools_port():
+    script = (Path(__file__).resolve().parents[2] / "images" / "edge" / "mlops-hub-edge").read_text()
+    assert f"MLOPS_EDGE_CHECK:-hub:{EDGE_CHECK_PORT}" in script
+    assert f"MLOPS_EDGE_AIRFLOW_CHECK:-hub:{EDGE_CHECK_PORT + 1}" in script
 
 
 def test_users_and_server_tokens_get_the_tools_access_scope_only():
@@ -31,8 +44,9 @@ def test_users_and_server_tokens_get_the_tools_access_scope_only():
     configure_edge(c, {})
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["admin"] == {"name": "admin", "services": ["mlops-cli"]}
-    assert roles["user"]["scopes"] == ["self", "access:services!service=mlflow"]
-    # JupyterHub's `server` role, plus the tool: a server's token may not do more than before
+    assert roles["user"]["scopes"] == ["self", "access:services!service=mlflow", "access:services!service=airflow"]
+    # JupyterHub's `server` role, plus MLflow: a server's token may not do more than before (notebooks
+    # schedule through the hub's API, not Airflow's)
     assert c.Spawner.server_token_scopes == [*SERVER_TOKEN_SCOPES, "access:services!service=mlflow"]
     assert SERVER_TOKEN_SCOPES == ["users:activity!user", "access:servers!server"]
 
@@ -43,5 +57,6 @@ def test_an_existing_user_role_keeps_its_scopes():
     c.Spawner.server_token_scopes = ["users:activity!user"]
     configure_edge(c, {})
     assert c.JupyterHub.load_roles == [{"name": "user", "scopes": ["self", "read:groups",
-                                                                   "access:services!service=mlflow"]}]
+                                                                   "access:services!service=mlflow",
+                                                                   "access:services!service=airflow"]}]
     assert c.Spawner.server_token_scopes == ["users:activity!user", "access:services!service=mlflow"]
