@@ -121,3 +121,27 @@ def chromium():
     yield instance
     instance.close()
     playwright.stop()
+
+
+AIRFLOW_SERVICES = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+
+
+@pytest.fixture(scope="session")
+def airflow_ready(hub, stack_settings) -> None:
+    """Airflow starts after the hub (it migrates its database first): wait until its four services report
+    healthy. Not a time limit on anything measured: a stack that never gets there fails here, named."""
+    import time
+
+    client = hub.docker
+    states: dict[str, str | None] = {}
+    for _ in range(900):
+        for service in AIRFLOW_SERVICES:
+            tasks = client.tasks(filters={"service": f"{stack_settings.stack}_{service}", "desired-state": "running"})
+            running = [t for t in tasks if t["Status"]["State"] == "running"]
+            container = running[0]["Status"]["ContainerStatus"]["ContainerID"] if running else None
+            states[service] = (client.inspect_container(container)["State"].get("Health") or {}).get("Status") \
+                if container else "no running task"
+        if all(s == "healthy" for s in states.values()):
+            return
+        time.sleep(1)
+    raise AssertionError(f"Airflow's services did not become healthy: {states}")

@@ -92,7 +92,7 @@ def wait_for_run(lab: Lab, job: str, run_id: str) -> tuple[dict, list[str], dict
 
 
 @pytest.fixture(scope="module")
-def alice(hub):
+def alice(hub, airflow_ready):
     lab = Lab(hub, f"alice-jobs-{uuid.uuid4().hex[:4]}")
     yield lab
     hub.stop(lab.name)
@@ -207,7 +207,7 @@ def test_another_user_can_neither_see_nor_run_nor_remove_a_job(hub, alice):
     assert alice.jobs_api("GET", f"/{job}").status_code == 200
 
 
-def test_a_full_team_pool_refuses_the_run_with_the_pools_message(hub):
+def test_a_full_team_pool_refuses_the_run_with_the_pools_message(hub, airflow_ready):
     lab = Lab(hub, f"carol-jobs-{uuid.uuid4().hex[:4]}", groups=("one-slot",))
     try:
         path = lab.put("batch.ipynb", TRAIN)
