@@ -56,8 +56,8 @@ def test_the_stacks_hub_runs_the_idle_culler_as_configured(monkeypatch, tmp_path
     (secrets / "api_token").write_text("cli-token\n")
     c = load_hub_config(monkeypatch, tmp_path, REPO / "config" / "platform.yaml", secrets=secrets,
                         keep_spawner=True)
-    assert [s["name"] for s in c.JupyterHub.services] == ["mlops-cli", "mlflow", "idle-culler"]
-    assert c.JupyterHub.services[2]["command"][1:] == ["-m", "jupyterhub_idle_culler", "--timeout=3600",
+    assert [s["name"] for s in c.JupyterHub.services] == ["mlops-cli", "mlflow", "airflow", "idle-culler"]
+    assert c.JupyterHub.services[3]["command"][1:] == ["-m", "jupyterhub_idle_culler", "--timeout=3600",
                                                        "--cull-every=600", "--max-age=0"]
     culler_role = [r for r in c.JupyterHub.load_roles if r["name"] == "idle-culler"]
     assert culler_role[0]["scopes"] == ["list:users", "read:users:activity", "read:servers", "delete:servers"]
