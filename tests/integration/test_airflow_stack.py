@@ -42,11 +42,13 @@ test_dag()
 """
 
 
-def _container(hub, stack: str, service: str) -> str:
-    tasks = hub.docker.tasks(filters={"service": f"{stack}_{service}", "desired-state": "running"})
-    running = [t for t in tasks if t["Status"]["State"] == "running"]
-    assert running, f"{service} has no running task"
-    return running[0]["Status"]["ContainerStatus"]["ContainerID"]
+def _container(hub, stack: str, service: str, timeout: float = 180) -> str:
+    """The container of the service's running task (a task being replaced has none for a while)."""
+    def running():
+        tasks = hub.docker.tasks(filters={"service": f"{stack}_{service}", "desired-state": "running"})
+        return [t for t in tasks if t["Status"]["State"] == "running"]
+
+    return _wait(f"a running task of {service}", running, timeout)[0]["Status"]["ContainerStatus"]["ContainerID"]
 
 
 class Inside:
