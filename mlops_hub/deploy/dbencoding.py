@@ -21,7 +21,8 @@ OLD_DIR = "/var/lib/postgresql/old"
 PSQL = "/usr/lib/postgresql/15/bin/psql"
 ENCODING_QUERY = "select datname || '=' || pg_encoding_to_char(encoding) from pg_database order by 1"
 # the services that use the database cluster (or are it): stopped while it is migrated
-DB_SERVICES = ("hub", "mlflow", "db")
+DB_SERVICES = ("hub", "mlflow", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
+               "airflow-triggerer", "db")
 
 
 class EncodingRefused(DeployError):
@@ -94,7 +95,7 @@ def refuse_unless_utf8(stack: str, image: str) -> None:
         raise EncodingRefused(
             f"the database cluster in volume {volume} is not UTF8 ({found}): non-ASCII names (users,"
             f" groups, MLflow experiments) would fail. Nothing was deployed. Migrate it first (it stops"
-            f" the hub, MLflow and the database while it runs and keeps a backup of the volume):\n"
+            f" the hub, MLflow, Airflow and the database while it runs and keeps a backup of the volume):\n"
             f"    {migrate_command(stack)}")
 
 

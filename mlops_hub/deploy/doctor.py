@@ -38,7 +38,7 @@ HOST_SETUP = "scripts/host-setup.sh"
 # older engines lack what the stack file uses (secrets' names from variables, host-mode ports in v3.8 files)
 MIN_DOCKER_VERSION = (20, 10)
 GB = 1000**3
-# the platform images of one checkout take about 5 GB (hub, lab-base, mlflow, postgres and edge at
+# the platform images of one checkout take about 5 GB (hub, lab-base, mlflow, airflow, postgres and edge at
 # 0.6-1.3 GB each over a 0.5 GB base), and every `mlops-hub build` after a change adds new hashed tags
 # beside the old ones: below 5 GB a rebuild cannot finish; below 15 GB a few builds, the user
 # environments' images and the volumes (database, homes) will fill the disk soon

@@ -31,7 +31,10 @@ def stack_settings(stack: str, images: dict[str, str], spawner: dict, state: Pat
     platform.write_text(yaml.safe_dump({"spawner": spawner, **(sections or {})}))
     kwargs = dict(repo=REPO, stack=stack, https_port=free_port(), http_port=free_port(), state_dir=state,
                   ca_dir=CA_DIR, platform_config=platform, hub_image=images["hub"], lab_image=images["lab-base"],
-                  log_level="DEBUG")
+                  log_level="DEBUG",
+                  # Airflow is checked on the shared stack (test_airflow_stack.py): not started here, so
+                  # these stacks do not migrate its database or run its four services for nothing
+                  extra_env={"MLOPS_AIRFLOW_REPLICAS": "0"})
     known = {f.name for f in dataclasses.fields(StackSettings)}
     for name, image in images.items():  # the platform's other services (mlflow, postgres, edge)
         if f"{name}_image" in known:

@@ -42,11 +42,13 @@ test_dag()
 """
 
 
-def _container(hub, stack: str, service: str) -> str:
-    tasks = hub.docker.tasks(filters={"service": f"{stack}_{service}", "desired-state": "running"})
-    running = [t for t in tasks if t["Status"]["State"] == "running"]
-    assert running, f"{service} has no running task"
-    return running[0]["Status"]["ContainerStatus"]["ContainerID"]
+def _container(hub, stack: str, service: str, timeout: float = 180) -> str:
+    """The container of the service's running task (a task being replaced has none for a while)."""
+    def running():
+        tasks = hub.docker.tasks(filters={"service": f"{stack}_{service}", "desired-state": "running"})
+        return [t for t in tasks if t["Status"]["State"] == "running"]
+
+    return _wait(f"a running task of {service}", running, timeout)[0]["Status"]["ContainerStatus"]["ContainerID"]
 
 
 class Inside:
@@ -222,11 +224,15 @@ def test_no_airflow_secret_is_in_any_service_spec_or_environment(hub, stack_sett
     for service in AIRFLOW_SERVICES:
         container = _container(hub, stack_settings.stack, service)
         dumped = json.dumps(client.inspect_container(container))
-        code, env = run_in(client, container, ["sh", "-c", "cat /proc/1/environ | tr '\\0' '\\n'; env"])
-        assert code == 0
+        # every process's environment (Airflow's workers included), and what `docker exec env` shows
+        environ = "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'; env"
+        code, env = run_in(client, container, ["sh", "-c", environ])
+        assert "AIRFLOW_HOME=/opt/airflow" in env, env[:500]
         for name, value in values.items():
             assert value not in dumped and value not in env, (name, service)
-        assert "SQL_ALCHEMY_CONN_CMD=mlops-hub-airflow-secret db-url" in env
+        spec_env = client.inspect_service(f"{stack_settings.stack}_{service}")["Spec"]["TaskTemplate"][
+            "ContainerSpec"].get("Env", [])
+        assert not [e for e in spec_env if e.startswith("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=")]
 
 
 # ---- the front door ------------------------------------------------------------------------------
@@ -284,7 +290,18 @@ def test_a_person_sees_and_acts_on_their_own_dags_only(hub, jobs):
                      headers={"Sec-Fetch-Site": "same-origin"})
     assert r.status_code == 200, r.text
     run_id = r.json()["dag_run_id"]
-    assert session.get(f"{api}/dags/{ann['dag']}/dagRuns/{run_id}", timeout=30).status_code == 200
+    run_url = f"{api}/dags/{ann['dag']}/dagRuns/{run_id}"
+    # the task runs (the scheduler's LocalExecutor, reporting to the api-server's execution API) ...
+    _wait("ann's run done", lambda: session.get(run_url, timeout=30).json()["state"] in ("success", "failed")
+          and session.get(run_url, timeout=30).json()["state"], timeout=180)
+    assert session.get(run_url, timeout=30).json()["state"] == "success"
+    # ... and its log is hers to read (the logs volume the scheduler writes), not bob's
+    log_url = f"{run_url}/taskInstances/hello/logs/1?full_content=true"
+    r = session.get(log_url, headers={"Accept": "application/json"}, timeout=30)
+    assert r.status_code == 200 and f"hello from {ann['dag']}" in r.text, r.text[:500]
+    other = airflow_session(hub, bob["user"], bob["password"])
+    assert other.get(log_url, headers={"Accept": "application/json"}, timeout=30).status_code == 403
+    assert other.get(run_url, timeout=30).status_code == 403
     r = session.post(f"{api}/dags/{ann['dag']}/dagRuns", json={"logical_date": None}, timeout=30,
                      headers={"Sec-Fetch-Site": "cross-site"})
     assert r.status_code == 403, r.text
@@ -307,8 +324,10 @@ def test_an_admin_sees_every_dag(hub, jobs):
 def test_a_stale_airflow_token_of_another_person_does_not_act_for_them(hub, jobs):
     ann, bob = jobs["ann"], jobs["bob"]
     ann_token = next(c.value for c in airflow_session(hub, ann["user"], ann["password"]).cookies if c.name == "_token")
-    # the same browser: bob is logged into the hub now, ann's Airflow cookie is still there
+    # the same browser: bob is logged into the hub now (and has passed the edge's login for /airflow/),
+    # ann's Airflow cookie is still there
     browser = hub.login(bob["user"], bob["password"])
+    assert browser.get(f"{hub.url}/airflow/", headers={"Accept": "text/html"}, timeout=60).status_code == 200
     host = hub.url.split("://", 1)[1].split(":")[0]
     browser.cookies.set("_token", ann_token, domain=host, path="/airflow/", secure=True)
     r = browser.get(f"{hub.url}/airflow/api/v2/dags", timeout=60)
@@ -317,7 +336,8 @@ def test_a_stale_airflow_token_of_another_person_does_not_act_for_them(hub, jobs
     r = browser.get(f"{hub.url}/airflow/api/v2/dags/{ann['dag']}", timeout=60)
     assert r.status_code in (401, 403), r.text
     # its login gives bob his own token and bob's view
-    browser.cookies.clear(domain=host, path="/airflow/", name="_token")
+    for cookie in [c for c in browser.cookies if c.name == "_token"]:  # Airflow may have dropped it already
+        browser.cookies.clear(cookie.domain, cookie.path, cookie.name)
     r = browser.get(f"{hub.url}/airflow/api/v2/auth/login", params={"next": "/airflow/"}, timeout=60)
     assert r.status_code == 200, r.text[:300]
     seen = dag_ids(browser, hub.url)
@@ -334,3 +354,19 @@ def test_the_hub_identity_gets_a_token_with_its_secret_and_sees_every_dag(inside
     assert status == 401, body
     # without a token, nothing
     assert inside.request("GET", "/api/v2/dags")[0] == 401
+
+
+def test_the_airflow_ui_shows_a_person_their_dags_in_a_browser(hub, jobs, chromium):
+    """Chromium: the hub's login, then /airflow/ - the SPA logs into Airflow by itself (its auth
+    manager's login) and lists the person's DAG, not the other person's."""
+    from . import browser
+
+    ann, bob = jobs["ann"], jobs["bob"]
+    page = browser.login(chromium, hub.url, ann["user"], ann["password"])
+    try:
+        page.goto(f"{hub.url}/airflow/dags")
+        page.get_by_text(ann["dag"]).first.wait_for(timeout=90_000)
+        assert page.url.startswith(f"{hub.url}/airflow/"), page.url
+        assert bob["dag"] not in page.content()
+    finally:
+        page.context.close()

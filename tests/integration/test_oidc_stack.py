@@ -50,6 +50,7 @@ def oidc_stack(images, tmp_path_factory):
     idp = OpenIDProvider(f"{settings.url}/hub/oauth_callback", ACCOUNTS, host=gateway_address()).start()
     settings.oidc_client_secret_file = idp.secret_file
     settings.extra_env = {
+        **settings.extra_env,
         "MLOPS_OIDC_ISSUER": idp.issuer, "MLOPS_OIDC_CLIENT_ID": idp.client_id,
         "MLOPS_OIDC_CALLBACK_URL": f"{settings.url}/hub/oauth_callback",
         "MLOPS_OIDC_SCOPES": "openid profile email groups", "MLOPS_OIDC_ADMIN_GROUPS": "platform/admins",

@@ -1,4 +1,5 @@
-"""The stack keeps the hub's and MLflow's state in its PostgreSQL service, with passwords as secrets."""
+"""The stack keeps the hub's, MLflow's and Airflow's state in its PostgreSQL service, with passwords as
+secrets."""
 
 from __future__ import annotations
 
@@ -47,10 +48,10 @@ def test_role_quotas_and_their_audit_live_in_the_stacks_postgresql(hub, stack_se
 
 
 def test_database_passwords_are_in_no_service_spec(hub, stack_settings):
-    for name in ("jupyterhub_db_password", "mlflow_db_password"):
+    for name in ("jupyterhub_db_password", "mlflow_db_password", "airflow_db_password"):
         password = (stack_settings.secrets_dir / name).read_text().strip()
         assert len(password) >= 32
-        for service in ("db", "hub", "mlflow"):
+        for service in ("db", "hub", "mlflow", "airflow-api-server", "airflow-scheduler"):
             spec = hub.docker.inspect_service(f"{stack_settings.stack}_{service}")
             assert password not in json.dumps(spec), (name, service)
 
@@ -61,7 +62,7 @@ def test_db_image_creates_roles_whose_passwords_work_even_with_quotes(images, tm
     client = docker.APIClient()
     secrets = tmp_path / "secrets"
     secrets.mkdir()
-    passwords = {"jupyterhub": "it's-o'clock", "mlflow": "plain-hex-0123"}
+    passwords = {"jupyterhub": "it's-o'clock", "mlflow": "plain-hex-0123", "airflow": "air'flow"}
     for name, password in passwords.items():
         (secrets / f"{name}_db_password").write_text(password + "\n")
         (secrets / f"{name}_db_password").chmod(0o444)  # the image's postgres user reads it
