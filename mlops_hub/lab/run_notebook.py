@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 from ..names import ENV_JOB_RUN_ID, job_output_name
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def merged_parameters(schedule_parameters: str, conf: str) -> dict:
@@ -56,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     import papermill  # here, not at the top: --help and the checks above stay fast
 
     try:
+        # the cells' own stdout and stderr go to ours as they run: the task log shows them live
         papermill.execute_notebook(str(a.notebook), str(out), parameters=parameters, cwd=str(a.notebook.parent),
-                                   log_output=True, progress_bar=False, report_mode=False)
+                                   stdout_file=sys.stdout, stderr_file=sys.stderr, progress_bar=False)
     except papermill.PapermillExecutionError as e:
         print(f"The notebook failed in cell {e.exec_count}: {e.ename}: {e.evalue}", file=sys.stderr, flush=True)
-        print("".join(e.traceback), file=sys.stderr, flush=True)
+        # the kernel colours its traceback for a terminal; a task log shows the codes as text
+        print(_ANSI.sub("", "\n".join(e.traceback)), file=sys.stderr, flush=True)
         print(f"Executed notebook (with the error): {out}", flush=True)
         return 1
     print(f"Done: {out}", flush=True)
