@@ -310,8 +310,12 @@ class JobLogHandler(JobsHandler):
         if not tasks:
             raise web.HTTPError(404, f"Run {run_id!r} of job {dag_id!r} has no task yet; try again shortly.")
         task = tasks[0]
-        try_number = _int_argument(self, "try", max(task.get("try_number") or 1, 1), 1, 100)
         token = self.get_argument("token", None) or None
+        if not task.get("try_number"):
+            # queued, not started: no log yet (Airflow would answer 404); the caller asks again
+            self.write_json({"lines": [], "continuation_token": token, "state": task.get("state"), "try_number": 0})
+            return
+        try_number = _int_argument(self, "try", task["try_number"], 1, 100)
         log = await self._airflow(self.jobs.airflow.log(dag_id, run_id, task["task_id"], try_number, token))
         self.write_json({**log, "state": task.get("state"), "try_number": try_number})
 

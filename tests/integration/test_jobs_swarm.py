@@ -181,7 +181,13 @@ def test_rescheduling_keeps_one_dag_and_one_spec(hub, alice):
     assert files.strip() == "2"  # its .json and its .py stub, nothing else
     note = f"mlops-hub notebook job {job['id']}"
     tokens = hub.api("GET", f"/users/{quote(alice.name)}/tokens").json()["api_tokens"]
-    assert [t["note"] for t in tokens].count(note) == 1  # the old job token was revoked
+    job_tokens = [t for t in tokens if t["note"] == note]
+    assert len(job_tokens) == 1  # the old job token was revoked
+    # MLflow, and what every token has: its owner's name and groups (JupyterHub's identify scopes)
+    assert sorted(job_tokens[0]["scopes"]) == ["access:services!service=mlflow",
+                                               f"read:users:groups!user={alice.name}",
+                                               f"read:users:name!user={alice.name}"]
+    assert job_tokens[0]["expires_at"] is None
 
 
 def test_another_user_can_neither_see_nor_run_nor_remove_a_job(hub, alice):
