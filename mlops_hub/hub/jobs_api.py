@@ -8,7 +8,6 @@ spec file the hub writes and one DAG in Airflow; each run is a Swarm service Air
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from ..names import JOBS_SCOPE, job_output_name
 from ..policy.errors import SpawnOptionError
 from ..policy.jobs import check_parameters, job_id, output_folder, validate_job
 from .airflow_client import AirflowClient, AirflowUnavailable
+from .json_body import finish_json, json_object_body
 
 MAX_BODY = 256 * 1024
 TOKEN_NOTE = "mlops-hub notebook job {}"  # one hub token per job; the note finds it again
@@ -117,21 +117,10 @@ class JobsHandler(APIHandler):
         return JobSpec.from_json(spec_path(self.jobs.dags_dir, dag_id).read_text(encoding="utf8"))
 
     def _body(self) -> dict:
-        raw = self.request.body or b""
-        if len(raw) > MAX_BODY:
-            raise web.HTTPError(400, f"body: larger than {MAX_BODY // 1024} KB")
-        try:
-            body = json.loads(raw or b"{}")
-        except (ValueError, UnicodeDecodeError) as e:
-            raise web.HTTPError(400, f"body: not valid JSON ({e})") from None
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "body: expected a JSON object")
-        return body
+        return json_object_body(self.request.body, MAX_BODY, "a JSON object", empty=b"{}")
 
     def write_json(self, data, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data, default=str))
+        finish_json(self, data, status)
 
     async def _airflow(self, coroutine):
         try:

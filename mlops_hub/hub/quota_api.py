@@ -14,8 +14,6 @@ or custom:mlops-quotas:write. Anyone else gets 403.
 
 from __future__ import annotations
 
-import json
-
 from jupyterhub import orm
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
@@ -26,6 +24,7 @@ from ..policy.pools import Usage, headroom
 from ..policy.roles import DEFAULT_ROLE, RolePolicy, check_role_name, display_document
 from ..quotas.service import QuotaService, quota_service
 from ..quotas.store import QuotaError, RoleRecord, StaleVersion
+from .json_body import finish_json, json_object_body
 from .quota_context import HubQuotaContext, actor_name, can_edit, can_read
 
 MAX_BODY = 64 * 1024
@@ -100,21 +99,10 @@ class QuotaAPIHandler(QuotaOps, APIHandler):
                                 if write else f"Reading quotas needs the admin role or the scope {need}.")
 
     def write_json(self, data, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data))
+        finish_json(self, data, status)
 
     def _body(self) -> dict:
-        raw = self.request.body or b""
-        if len(raw) > MAX_BODY:
-            raise web.HTTPError(400, f"body: larger than {MAX_BODY} bytes")
-        try:
-            body = json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError) as e:
-            raise web.HTTPError(400, f"body: not valid JSON ({e})") from None
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "body: expected a JSON object with the role's limits")
-        return body
+        return json_object_body(self.request.body, MAX_BODY, "a JSON object with the role's limits")
 
     def _expected_version(self, body: dict | None) -> int:
         header = self.request.headers.get("If-Match")
