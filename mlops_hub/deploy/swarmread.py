@@ -113,8 +113,20 @@ def service_logs(service: str, tail: int, follow: bool = False) -> list[str]:
     return ["docker", "service", "logs", "--tail", str(tail), "--no-trunc", *(["--follow"] if follow else []), service]
 
 
-def last_log_lines(service: str, tail: int = 20) -> str:
-    proc = subprocess.run(service_logs(service, tail), capture_output=True, text=True, timeout=30)
+def last_log_lines(service: str, tail: int = 20, timeout: float = 20) -> str:
+    """The service's last log lines; from its containers on this node when `docker service logs` hangs
+    (seen on engine 20.10 after tasks were removed)."""
+    try:
+        proc = subprocess.run(service_logs(service, tail), capture_output=True, text=True, timeout=timeout)
+        return (proc.stdout + proc.stderr).rstrip()
+    except subprocess.TimeoutExpired:
+        pass
+    newest_first = ["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.swarm.service.name={service}"]
+    containers = subprocess.run(newest_first, capture_output=True, text=True).stdout.split()
+    if not containers:
+        return f"(`docker service logs {service}` did not answer within {timeout:.0f}s)"
+    proc = subprocess.run(["docker", "logs", "--tail", str(tail), containers[0]], capture_output=True, text=True,
+                          timeout=timeout)
     return (proc.stdout + proc.stderr).rstrip()
 
 
