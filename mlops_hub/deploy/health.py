@@ -108,8 +108,11 @@ def assess(service: ServiceObs, settle: float = SETTLE_SECONDS, restart_limit: i
 
 def _waiting_for(current: Sequence[TaskObs], service: ServiceObs, settle: float, last_error: str) -> str:
     running = [t for t in current if t.state == "running"]
+    checked = [t for t in current if t.health]
+    if checked:  # Swarm says `starting` until the container's first healthy check
+        return f"health: {checked[0].health}"
     if running and service.has_healthcheck:
-        return f"health: {running[0].health or 'starting'}"
+        return "health: starting"
     if running:
         return f"running, counted after {settle:.0f}s without a restart"
     state = current[0].state if current else "no task yet"

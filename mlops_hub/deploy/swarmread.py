@@ -96,9 +96,9 @@ def observe_services(services: Sequence[dict], name_of, since: dt.datetime | Non
     if since is not None:
         tasks = [t for t in tasks if (parse_time(t.get("CreatedAt", "")) or since) >= since
                  or str(t.get("DesiredState", "")).lower() == "running"]
-    running = [((t.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID", "") for t in tasks
-               if (t.get("Status") or {}).get("State") == "running"]
-    health = container_health(running)
+    started = [((t.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID", "") for t in tasks
+               if (t.get("Status") or {}).get("State") in ("starting", "running")]
+    health = container_health(started)
     now = dt.datetime.now(dt.timezone.utc)
     by_service: dict[str, list[dict]] = {}
     for t in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):

@@ -43,6 +43,11 @@ def test_a_running_task_whose_container_is_still_starting_its_health_waits():
     assert s.state is State.STARTING and s.summary == "starting: health: starting"
 
 
+def test_a_task_swarm_still_calls_starting_shows_its_containers_health():
+    assert assess(ServiceObs("hub", 1, True, [TaskObs("starting", health="starting")])).detail == "health: starting"
+    assert assess(ServiceObs("proxy", 1, False, [TaskObs("starting")])).detail == "starting"
+
+
 def test_a_running_task_with_a_healthcheck_on_another_node_counts_by_swarms_word():
     # Swarm reports such a task as running only once its container is healthy
     assert assess(ServiceObs("hub", 1, True, [running(1, None)])).state is State.HEALTHY
