@@ -18,6 +18,7 @@ RESTART_LIMIT = 3
 # Swarm's task states of a task that has ended; `shutdown` is a task an update or scale-down replaced
 _ENDED_BADLY = {"failed", "rejected", "complete", "orphaned"}
 _GIVEN_UP = {"shutdown", "remove", "complete"}  # desired states of a task Swarm will not run again
+_UPDATE_FAILED = {"paused", "rollback_started", "rollback_paused", "rollback_completed"}
 _UNSCHEDULABLE_MARKERS = ("no suitable node", "insufficient resources", "constraints not satisfied")
 
 
@@ -39,6 +40,7 @@ class TaskObs:
     exit_code: int | None = None
     health: str | None = None  # the container's State.Health.Status when it could be inspected
     running_for: float = 0.0  # seconds since the task's last state change (while running: its uptime)
+    outdated: bool = False  # runs an earlier spec of the service: an update has yet to replace it
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class ServiceObs:
     replicas: int | None = 1  # None: global mode (one task per node)
     has_healthcheck: bool = False
     tasks: Sequence[TaskObs] = field(default_factory=tuple)
+    update: str = ""  # Swarm's UpdateStatus.State: updating, paused, rollback_completed, ...
+    update_message: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,9 +87,14 @@ def _task_healthy(task: TaskObs, has_healthcheck: bool, settle: float) -> bool:
 
 def assess(service: ServiceObs, settle: float = SETTLE_SECONDS, restart_limit: int = RESTART_LIMIT) -> ServiceState:
     """The service's state from its tasks (the current ones and Swarm's history of ended ones)."""
-    ended = [t for t in service.tasks if t.state in _ENDED_BADLY]
+    ended = [t for t in service.tasks if t.state in _ENDED_BADLY and not t.outdated]
     current = [t for t in service.tasks if t.desired not in _GIVEN_UP and t.state not in _ENDED_BADLY]
     restarts = len(ended)
+    if service.update in _UPDATE_FAILED:  # Swarm gave up on this deploy's update (and may have rolled back)
+        return ServiceState(service.name, State.FAILED, restarts,
+                            f"update {service.update.replace('_', ' ')}: {service.update_message}".rstrip(": "))
+    outdated = [t for t in current if t.outdated]
+    current = [t for t in current if not t.outdated]
     wanted = len(current) if service.replicas is None else service.replicas
     if service.replicas == 0:
         return ServiceState(service.name, State.HEALTHY, restarts, "scaled to 0")
@@ -103,6 +112,8 @@ def assess(service: ServiceObs, settle: float = SETTLE_SECONDS, restart_limit: i
         return ServiceState(service.name, State.UNHEALTHY, restarts, "health check failing")
     if not current and ended:
         return ServiceState(service.name, State.FAILED, restarts, last_error)
+    if outdated and not current:
+        return ServiceState(service.name, State.STARTING, restarts, "updating: the earlier version still runs")
     return ServiceState(service.name, State.STARTING, restarts, _waiting_for(current, service, settle, last_error))
 
 

@@ -66,14 +66,24 @@ def _has_healthcheck(spec: dict) -> bool:
     return bool(check.get("Test")) and check["Test"][0] != "NONE"
 
 
-def _task_obs(task: dict, health: dict[str, str], now: dt.datetime) -> TaskObs:
+def spec_key(template: dict) -> tuple:
+    """What a deploy changes in a task template: a task whose key differs from its service's is of an
+    earlier version (the full specs differ in defaults the API fills in on one side only)."""
+    container = template.get("ContainerSpec") or {}
+    return (container.get("Image"), container.get("Args"), container.get("Command"), sorted(container.get("Env") or []),
+            sorted(s.get("SecretName", "") for s in container.get("Secrets") or []),
+            sorted(c.get("ConfigName", "") for c in container.get("Configs") or []), template.get("ForceUpdate", 0))
+
+
+def _task_obs(task: dict, health: dict[str, str], now: dt.datetime, current: tuple) -> TaskObs:
     status = task.get("Status") or {}
     container = status.get("ContainerStatus") or {}
     since = parse_time(status.get("Timestamp", ""))
     return TaskObs(state=str(status.get("State", "new")).lower(), desired=str(task.get("DesiredState", "")).lower(),
                    message=status.get("Err") or status.get("Message") or "", exit_code=container.get("ExitCode"),
                    health=health.get(container.get("ContainerID", "")),
-                   running_for=(now - since).total_seconds() if since else 0.0)
+                   running_for=(now - since).total_seconds() if since else 0.0,
+                   outdated=spec_key(task.get("Spec") or {}) != current)
 
 
 def container_health(container_ids: Sequence[str]) -> dict[str, str]:
@@ -104,8 +114,15 @@ def observe_services(services: Sequence[dict], name_of, since: dt.datetime | Non
     for t in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):
         by_service.setdefault(t.get("ServiceID", ""), []).append(t)
     return [ServiceObs(name_of(s), _replicas(s["Spec"]), _has_healthcheck(s["Spec"]),
-                       tuple(_task_obs(t, health, now) for t in by_service.get(s["ID"], [])))
+                       tuple(_task_obs(t, health, now, spec_key(s["Spec"].get("TaskTemplate") or {}))
+                             for t in by_service.get(s["ID"], [])),
+                       *_update_status(s))
             for s in services]
+
+
+def _update_status(service: dict) -> tuple[str, str]:
+    status = service.get("UpdateStatus") or {}
+    return str(status.get("State", "")), str(status.get("Message", ""))
 
 
 def service_logs(service: str, tail: int, follow: bool = False) -> list[str]:

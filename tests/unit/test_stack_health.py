@@ -21,7 +21,7 @@ from mlops_hub.deploy.status import (
     servers_table,
     services_table,
 )
-from mlops_hub.deploy.swarmread import NodeView, ServerView, parse_time
+from mlops_hub.deploy.swarmread import NodeView, ServerView, parse_time, spec_key
 from mlops_hub.swarm.labels import ServerLabels
 
 GiB = 1024**3
@@ -106,6 +106,23 @@ def test_replicas_all_have_to_be_up_and_a_replaced_task_is_no_restart():
     assert assess(ServiceObs("w", 2, False, [replaced, running(), TaskObs("starting")])).state is State.STARTING
     s = assess(ServiceObs("w", 2, False, [replaced, running(), running()]))
     assert s.state is State.HEALTHY and s.restarts == 0
+
+
+def test_a_task_of_the_earlier_version_does_not_count_while_the_update_runs():
+    old = TaskObs("running", running_for=600, health="healthy", outdated=True)
+    s = assess(ServiceObs("hub", 1, True, [old]))
+    assert s.state is State.STARTING and s.detail == "updating: the earlier version still runs"
+    s = assess(ServiceObs("hub", 1, True, [old, TaskObs("starting", health="starting")]))
+    assert s.state is State.STARTING and s.detail == "health: starting"
+    old_crashes = [TaskObs("failed", "shutdown", "exit", exit_code=1, outdated=True)] * 3
+    assert assess(ServiceObs("hub", 1, True, [*old_crashes, running(5, "healthy")])).summary == "healthy"
+
+
+@pytest.mark.parametrize("update", ["paused", "rollback_completed"])
+def test_an_update_swarm_paused_or_rolled_back_has_failed_with_its_message(update):
+    s = assess(ServiceObs("edge", 1, True, [running(5, "healthy")], update, "update paused due to failure"))
+    assert s.state is State.FAILED
+    assert s.detail == f"update {update.replace('_', ' ')}: update paused due to failure"
 
 
 def test_scaled_to_zero_and_global_services():
@@ -295,6 +312,17 @@ def test_pools_table_without_limits_points_at_the_quota_page():
     text = pools_table({"analysts": PoolUse("analysts", 1, 0.5, GiB)}, None, "the hub did not answer")
     assert text.splitlines()[1].split() == ["analysts", "1", "0.5", "1G", "-"]
     assert text.splitlines()[-1] == "limits: see the quota page, /hub/mlops/quotas (the hub did not answer)"
+
+
+def test_a_tasks_spec_matches_its_services_despite_filled_in_defaults():
+    service = {"ContainerSpec": {"Image": "hub:2", "Args": ["x"], "Env": ["B=1", "A=2"], "StopGracePeriod": 10,
+                                 "Secrets": [{"SecretName": "s_token_abc"}]}, "Runtime": "container", "ForceUpdate": 1}
+    task = {"ContainerSpec": {"Image": "hub:2", "Args": ["x"], "Env": ["A=2", "B=1"],
+                              "Secrets": [{"SecretName": "s_token_abc"}]}, "ForceUpdate": 1}
+    assert spec_key(task) == spec_key(service)
+    for change in ({"Image": "hub:1"}, {"Secrets": [{"SecretName": "s_token_old"}]}):
+        assert spec_key({**task, "ContainerSpec": {**task["ContainerSpec"], **change}}) != spec_key(service)
+    assert spec_key({**task, "ForceUpdate": 0}) != spec_key(service)
 
 
 def test_docker_times_with_nanoseconds_parse():
