@@ -88,8 +88,9 @@ def pools_table(use: Mapping[str, PoolUse], limits: Mapping[str, Mapping] | None
 
     `limits`: role -> its quota document (the hub's live quotas); None when they could not be read."""
     roles = sorted(set(use) | set(limits or {}))
+    no_limits = f"\nlimits: see the quota page, /hub/mlops/quotas{f' ({why_no_limits})' if why_no_limits else ''}"
     if not roles:
-        return "no role has a server running"
+        return "no role has a server running" + (no_limits if limits is None else "")
     rows = []
     for role in roles:
         u, doc = use.get(role, PoolUse(role)), (limits or {}).get(role) or {}
@@ -100,7 +101,7 @@ def pools_table(use: Mapping[str, PoolUse], limits: Mapping[str, Mapping] | None
                      "-" if not doc else str(doc.get("max_servers", "-"))))
     text = table(("ROLE", "SERVERS", "CPUS", "MEMORY", "PER USER"), rows)
     if limits is None:
-        text += f"\nlimits: see the quota page, /hub/mlops/quotas{f' ({why_no_limits})' if why_no_limits else ''}"
+        text += no_limits
     else:
         text += "\n(`of`: the role's pool; no `of`: the role has no pool; PER USER: max_servers)"
     return text

@@ -312,6 +312,9 @@ def test_pools_table_without_limits_points_at_the_quota_page():
     text = pools_table({"analysts": PoolUse("analysts", 1, 0.5, GiB)}, None, "the hub did not answer")
     assert text.splitlines()[1].split() == ["analysts", "1", "0.5", "1G", "-"]
     assert text.splitlines()[-1] == "limits: see the quota page, /hub/mlops/quotas (the hub did not answer)"
+    assert pools_table({}, None, "no token").splitlines() == [
+        "no role has a server running", "limits: see the quota page, /hub/mlops/quotas (no token)"]
+    assert pools_table({}, {}) == "no role has a server running"
 
 
 def test_a_tasks_spec_matches_its_services_despite_filled_in_defaults():
