@@ -55,7 +55,7 @@ def hub(hub, stack_settings, tmp_path_factory):
 
 
 def start(hub, user: str) -> dict:
-    hub.create_user(user)
+    hub.create_user(user, ["analysts"])  # a role of the session's platform.yaml (one server, 0.5 CPU)
     r = hub.spawn(user)
     assert r.status_code in (201, 202), r.text
     return hub.wait_ready(user)
