@@ -1,8 +1,9 @@
 """Idle servers stop on the real swarm: jupyterhub-idle-culler, run by the hub as platform.yaml's `culler:` says.
 
 The session's stack, its hub redeployed for this module with a platform.yaml whose culler stops servers
-idle for TIMEOUT seconds and looks every EVERY seconds, and redeployed with the session's platform.yaml
-afterwards (the hub reads `culler:` when it starts, so a change needs a hub restart, not a new stack).
+idle for TIMEOUT seconds and looks every EVERY seconds (the hub reads `culler:` when it starts, so a change
+needs a hub restart, not a new stack). The module runs after every other test (the `redeploys_hub` marker,
+tests/integration/conftest.py): no other test's servers are culled, and the stack needs no restoring.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from mlops_hub.deploy.stack import StackSettings, deploy, wait_for_hub
 
 from .own_stack import hub_logs, run_in, server_container
 
-pytestmark = pytest.mark.swarm
+pytestmark = [pytest.mark.swarm, pytest.mark.redeploys_hub]
 
 TIMEOUT = 30
 EVERY = 5
@@ -45,13 +46,11 @@ def redeploy_hub(settings: StackSettings, platform: Path) -> None:
 @pytest.fixture(scope="module")
 def hub(hub, stack_settings, tmp_path_factory):
     """The session's hub, with a culler of TIMEOUT/EVERY seconds while this module runs."""
-    session_platform = stack_settings.platform_config
-    platform = yaml.safe_load(session_platform.read_text())
+    platform = yaml.safe_load(stack_settings.platform_config.read_text())
     culling = tmp_path_factory.mktemp("cull") / "platform.yaml"
     culling.write_text(yaml.safe_dump({**platform, "culler": {"timeout": f"{TIMEOUT}s", "every": f"{EVERY}s"}}))
     redeploy_hub(stack_settings, culling)
-    yield hub
-    redeploy_hub(stack_settings, session_platform)
+    return hub
 
 
 def start(hub, user: str) -> dict:
