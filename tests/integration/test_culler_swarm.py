@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_hub.cli import stack_observer
 from mlops_hub.deploy import swarmread
 from mlops_hub.deploy.progress import wait_for_services
 from mlops_hub.deploy.stack import StackSettings, deploy, wait_for_hub
@@ -37,9 +36,11 @@ def redeploy_hub(settings: StackSettings, platform: Path) -> None:
     """Deploy the stack with another platform.yaml: only the hub's config changes, so only the hub restarts."""
     changed = dataclasses.replace(settings, platform_config=platform)
     deploy(changed)
-    # the earlier hub task no longer counts once the spec names the new config: this waits for the new one
-    wait_for_services(settings.stack, stack_observer(settings.stack), swarmread.last_log_lines, budget=300,
-                      out=sys.stderr)
+    def observe_hub():  # `up`'s reader: the earlier hub task no longer counts once the spec names the new config
+        hub = [s for s in swarmread.stack_services(settings.stack) if s["Spec"]["Name"] == f"{settings.stack}_hub"]
+        return swarmread.observe_services(hub, lambda s: "hub")
+
+    wait_for_services(settings.stack, observe_hub, swarmread.last_log_lines, budget=300, out=sys.stderr)
     wait_for_hub(changed)
 
 
