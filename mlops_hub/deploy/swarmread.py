@@ -101,7 +101,10 @@ def observe_services(services: Sequence[dict], name_of, since: dt.datetime | Non
     before `since`, e.g. those of an earlier deploy, are left out)."""
     if not services:
         return []
-    task_ids = _ids("service", "ps", "-q", "--no-trunc", *[s["ID"] for s in services])
+    # not run(): a service removed since it was listed (a --prune) must not stop the wait
+    listed = subprocess.run(["docker", "service", "ps", "-q", "--no-trunc", *[s["ID"] for s in services]],
+                            capture_output=True, text=True)
+    task_ids = listed.stdout.split()
     tasks = _inspect("task", task_ids)
     if since is not None:
         tasks = [t for t in tasks if (parse_time(t.get("CreatedAt", "")) or since) >= since
