@@ -51,6 +51,12 @@ class ServiceObs:
     tasks: Sequence[TaskObs] = field(default_factory=tuple)
     update: str = ""  # Swarm's UpdateStatus.State: updating, paused, rollback_completed, ...
     update_message: str = ""
+    restart_condition: str = "any"  # the restart policy: any, on-failure, none
+    max_attempts: int = 0  # 0: Swarm restarts without a limit
+
+    def swarm_gave_up(self, restarts: int) -> bool:
+        """Swarm will start no new task (between an ended task and its replacement there is none either)."""
+        return self.restart_condition == "none" or 0 < self.max_attempts <= restarts
 
 
 @dataclass(frozen=True)
@@ -106,12 +112,12 @@ def assess(service: ServiceObs, settle: float = SETTLE_SECONDS, restart_limit: i
                           and any(m in t.message.lower() for m in _UNSCHEDULABLE_MARKERS)), "")
     if unschedulable:
         return ServiceState(service.name, State.STARTING, restarts, f"cannot be scheduled: {unschedulable}")
+    if not current and ended and service.swarm_gave_up(restarts):
+        return ServiceState(service.name, State.FAILED, restarts, last_error)
     if restarts >= restart_limit:
         return ServiceState(service.name, State.RESTARTING, restarts, last_error)
     if any(t.health == "unhealthy" for t in current):
         return ServiceState(service.name, State.UNHEALTHY, restarts, "health check failing")
-    if not current and ended:
-        return ServiceState(service.name, State.FAILED, restarts, last_error)
     if outdated and not current:
         return ServiceState(service.name, State.STARTING, restarts, "updating: the earlier version still runs")
     return ServiceState(service.name, State.STARTING, restarts, _waiting_for(current, service, settle, last_error))
@@ -126,7 +132,7 @@ def _waiting_for(current: Sequence[TaskObs], service: ServiceObs, settle: float,
         return "health: starting"
     if running:
         return f"running, counted after {settle:.0f}s without a restart"
-    state = current[0].state if current else "no task yet"
+    state = current[0].state if current else ("restarting" if last_error else "no task yet")
     return f"{state}; last: {last_error}" if last_error else state
 
 

@@ -123,9 +123,12 @@ def observe_services(services: Sequence[dict], name_of, since: dt.datetime | Non
             for s in services]
 
 
-def _update_status(service: dict) -> tuple[str, str]:
+def _update_status(service: dict) -> tuple[str, str, str, int]:
+    """UpdateStatus (state, message) and the restart policy (condition, max attempts)."""
     status = service.get("UpdateStatus") or {}
-    return str(status.get("State", "")), str(status.get("Message", ""))
+    policy = (service["Spec"].get("TaskTemplate") or {}).get("RestartPolicy") or {}
+    return (str(status.get("State", "")), str(status.get("Message", "")), str(policy.get("Condition") or "any"),
+            int(policy.get("MaxAttempts") or 0))
 
 
 def service_logs(service: str, tail: int, follow: bool = False) -> list[str]:

@@ -91,8 +91,17 @@ def test_a_healthy_service_keeps_its_restart_count():
 
 
 def test_a_service_swarm_stopped_restarting_has_failed():
-    s = assess(ServiceObs("once", 1, False, [TaskObs("rejected", "shutdown", "No such image: x:1")]))
+    rejected = TaskObs("rejected", "shutdown", "No such image: x:1")
+    s = assess(ServiceObs("once", 1, False, [rejected], restart_condition="none"))
     assert s.state is State.FAILED and s.detail == "No such image: x:1"
+    s = assess(ServiceObs("twice", 1, False, [rejected, rejected], max_attempts=2))
+    assert s.state is State.FAILED and s.restarts == 2
+
+
+def test_between_an_ended_task_and_its_replacement_the_service_is_restarting_not_failed():
+    s = assess(ServiceObs("crasher", 1, False, [CRASH, CRASH]))
+    assert s.state is State.STARTING and s.summary == "starting (2 restarts): restarting; last: task: non-zero exit (1)"
+    assert assess(ServiceObs("crasher", 1, False, [CRASH] * 2, max_attempts=3)).state is State.STARTING
 
 
 def test_a_task_no_node_can_take_says_so():
