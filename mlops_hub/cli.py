@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import socket
 import sys
 from pathlib import Path
 
-from .deploy import doctor
+from .deploy import doctor, swarmread
 from .deploy.dbencoding import build_db_image, migrate_utf8, refuse_unless_utf8
+from .deploy.health import assess
+from .deploy.hubapi import role_limits
 from .deploy.images import build_all
+from .deploy.logs import log_targets, show_logs
 from .deploy.preflight import PreflightError, run_preflight
+from .deploy.progress import WAIT_SECONDS, since_now, wait_for_services
 from .deploy.shell import DeployError, run, say
 from .deploy.stack import (
     SHARED_PASSWORD_WARNING,
@@ -24,6 +29,7 @@ from .deploy.stack import (
     remove,
     wait_for_hub,
 )
+from .deploy.status import nodes_table, pool_use, pools_table, servers_table, services_table
 from .deploy.tls import expiry_line
 
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -124,7 +130,10 @@ def cmd_up(args) -> None:
     settings.edge_image, settings.airflow_image = tags["edge"], tags["airflow"]
     refuse_unless_utf8(settings.stack, settings.postgres_image)
     new_admin_password = not (settings.secrets_dir / "admin_password").exists()  # deploy() generates it
+    since = since_now()
     deploy(settings)
+    say(f"waiting up to {args.wait:.0f}s for every service of stack {settings.stack} to be healthy")
+    wait_for_services(settings.stack, stack_observer(settings.stack, since), swarmread.last_log_lines, args.wait)
     wait_for_hub(settings)
     secrets = settings.secrets_dir
     login = login_lines(settings, oidc, new_admin_password)
@@ -156,11 +165,33 @@ def cmd_db_migrate_utf8(args) -> None:
     migrate_utf8(args.stack, build_db_image(find_repo(), args.ca_bundle))
 
 
+def stack_observer(stack: str, since: dt.datetime | None = None):
+    """The stack's services as observations, read anew at each call (services the stack file adds included)."""
+    def observe():
+        services = swarmread.stack_services(stack)
+        return swarmread.observe_services(services, lambda s: swarmread.short_name(stack, s), since)
+
+    return observe
+
+
 def cmd_status(args) -> None:
     print(run(["docker", "stack", "services", args.stack], quiet=True))
     print(run(["docker", "service", "ls", "--filter", f"label=mlops-hub.prefix={args.stack}-lab"],
               quiet=True))
     print(f"TLS certificate: {deployed_certificate_line(args.stack)}")
+    states = [assess(o) for o in stack_observer(args.stack)()]
+    print(f"\nservices (restarts: ended tasks in Swarm's task history):\n{services_table(states)}")
+    print(f"\nnodes:\n{nodes_table(swarmread.nodes())}")
+    servers = swarmread.user_servers(f"{args.stack}-lab")
+    print(f"\nuser servers:\n{servers_table(servers, dt.datetime.now(dt.timezone.utc))}")
+    limits, why = role_limits(args.stack, Path(args.state_dir))
+    print(f"\npools per role:\n{pools_table(pool_use(servers), limits, why)}")
+
+
+def cmd_logs(args) -> int:
+    services = [swarmread.short_name(args.stack, s) for s in swarmread.stack_services(args.stack)]
+    servers = [(v.labels.user, v.service) for v in swarmread.user_servers(f"{args.stack}-lab")]
+    return show_logs(log_targets(args.name, args.stack, services, servers), args.tail, args.follow)
 
 
 def cmd_doctor(args) -> int:
@@ -171,6 +202,23 @@ def cmd_doctor(args) -> int:
     text, code = doctor.report(doctor.run_doctor(options, say))
     print(text, end="")
     return code
+
+
+def count(value: str) -> int:
+    """A whole number >= 0, for argparse."""
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {value!r}")
+    return number
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -209,6 +257,8 @@ def parser() -> argparse.ArgumentParser:
                    help="another name (or IP) people use to reach this host; the local certificate covers it"
                         " (repeatable; the first is the address `up` prints)")
     u.add_argument("--platform-config", help="environments and role limits (default config/platform.yaml)")
+    u.add_argument("--wait", type=seconds, default=WAIT_SECONDS, metavar="SECONDS",
+                   help=f"how long to wait for every service to be healthy (default {WAIT_SECONDS:.0f})")
     u.add_argument("--shared-password", action="store_true",
                    help="DANGEROUS: one password for every non-admin name instead of per-person accounts"
                         " (anyone with it can log in as any user; docs/accounts.md)")
@@ -236,9 +286,16 @@ def parser() -> argparse.ArgumentParser:
     common(d)
     d.set_defaults(func=cmd_down)
 
-    s = sub.add_parser("status", help="show the stack's services and user servers")
+    s = sub.add_parser("status", help="the stack's services with their health, nodes, user servers and pool use")
     common(s)
     s.set_defaults(func=cmd_status)
+
+    lg = sub.add_parser("logs", help="a stack service's log (hub, edge, db, mlflow, proxy, ...) or a user's servers'")
+    lg.add_argument("name", metavar="SERVICE|USER", help="a service of the stack by its short name, or a hub user name")
+    lg.add_argument("--stack", default="mlops-hub", help="stack name (default mlops-hub)")
+    lg.add_argument("--tail", type=count, default=100, metavar="N", help="the last N lines (default 100)")
+    lg.add_argument("--follow", "-f", action="store_true", help="then keep showing new lines (Ctrl-C stops)")
+    lg.set_defaults(func=cmd_logs)
 
     db = sub.add_parser("db", help="maintenance of the stack's PostgreSQL cluster")
     db_sub = db.add_subparsers(dest="db_command", required=True)

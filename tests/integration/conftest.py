@@ -23,6 +23,18 @@ REPO = Path(__file__).resolve().parents[2]
 STACK = os.environ.get("MLOPS_TEST_STACK", "mlopstest")  # a second checkout runs beside this one
 
 
+def pytest_configure(config):
+    # here, not in pyproject.toml: pyproject is an input of the images, a change there rebuilds them
+    config.addinivalue_line("markers", "redeploys_hub: redeploys the session's hub with other settings;"
+                                       " runs after every other test")
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that redeploy the session's hub with other settings (marker `redeploys_hub`) run after all others:
+    no later test sees those settings, and the stack needs no second redeploy to restore them."""
+    items.sort(key=lambda item: item.get_closest_marker("redeploys_hub") is not None)  # stable: order kept
+
+
 @pytest.fixture(scope="session")
 def images() -> dict[str, str]:
     """The platform's images, rebuilt only when their inputs changed, and a lab image whose USER is

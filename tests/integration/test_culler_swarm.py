@@ -1,22 +1,30 @@
 """Idle servers stop on the real swarm: jupyterhub-idle-culler, run by the hub as platform.yaml's `culler:` says.
 
-A stack of its own (`<MLOPS_TEST_STACK>-cull`) whose culler stops servers idle for TIMEOUT seconds and looks
-every EVERY seconds: the session's stack keeps the one-hour default, since its tests keep servers open.
+The session's stack, its hub redeployed for this module with a platform.yaml whose culler stops servers
+idle for TIMEOUT seconds and looks every EVERY seconds (the hub reads `culler:` when it starts, so a change
+needs a hub restart, not a new stack). The module runs after every other test (the `redeploys_hub` marker,
+tests/integration/conftest.py): no other test's servers are culled, and the stack needs no restoring.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
+import yaml
 
-from .conftest import STACK
-from .own_stack import deploy_stack, hub_logs, remove_stack, run_in, server_container, stack_settings
+from mlops_hub.deploy import swarmread
+from mlops_hub.deploy.progress import wait_for_services
+from mlops_hub.deploy.stack import StackSettings, deploy, wait_for_hub
 
-pytestmark = pytest.mark.swarm
+from .own_stack import hub_logs, run_in, server_container
 
-CULL_STACK = f"{STACK}-cull"
+pytestmark = [pytest.mark.swarm, pytest.mark.redeploys_hub]
+
 TIMEOUT = 30
 EVERY = 5
 SERVICE = "idle-culler"
@@ -24,21 +32,30 @@ SERVICE = "idle-culler"
 CULLER_SCOPES = {"list:users", "read:users:activity", "read:servers", "delete:servers", "read:users:name"}
 
 
+def redeploy_hub(settings: StackSettings, platform: Path) -> None:
+    """Deploy the stack with another platform.yaml: only the hub's config changes, so only the hub restarts."""
+    changed = dataclasses.replace(settings, platform_config=platform)
+    deploy(changed)
+    def observe_hub():  # `up`'s reader: the earlier hub task no longer counts once the spec names the new config
+        hub = [s for s in swarmread.stack_services(settings.stack) if s["Spec"]["Name"] == f"{settings.stack}_hub"]
+        return swarmread.observe_services(hub, lambda s: "hub")
+
+    wait_for_services(settings.stack, observe_hub, swarmread.last_log_lines, budget=300, out=sys.stderr)
+    wait_for_hub(changed)
+
+
 @pytest.fixture(scope="module")
-def hub(images, tmp_path_factory):
-    spawner = {
-        "environments": [{"slug": "python", "display_name": "Python", "image": images["lab-base"], "default": True}],
-        "role_policies": {"default": {"max_cpu": 0.5, "max_mem": "1G", "max_servers": 1}},
-    }
-    settings = stack_settings(CULL_STACK, images, spawner, tmp_path_factory.mktemp("cull-state"),
-                              sections={"culler": {"timeout": f"{TIMEOUT}s", "every": f"{EVERY}s"}})
-    client = deploy_stack(settings)
-    yield client
-    remove_stack(settings)
+def hub(hub, stack_settings, tmp_path_factory):
+    """The session's hub, with a culler of TIMEOUT/EVERY seconds while this module runs."""
+    platform = yaml.safe_load(stack_settings.platform_config.read_text())
+    culling = tmp_path_factory.mktemp("cull") / "platform.yaml"
+    culling.write_text(yaml.safe_dump({**platform, "culler": {"timeout": f"{TIMEOUT}s", "every": f"{EVERY}s"}}))
+    redeploy_hub(stack_settings, culling)
+    return hub
 
 
 def start(hub, user: str) -> dict:
-    hub.create_user(user)
+    hub.create_user(user, ["analysts"])  # a role of the session's platform.yaml (one server, 0.5 CPU)
     r = hub.spawn(user)
     assert r.status_code in (201, 202), r.text
     return hub.wait_ready(user)
@@ -75,7 +92,7 @@ def test_an_idle_server_stops_and_an_active_one_keeps_running(hub, user_name):
     assert model is not None and model["ready"] and not model["pending"], model
     assert len(hub.user_services(active)) == 1
 
-    logs = hub_logs(CULL_STACK)
+    logs = hub_logs(hub.stack)
     assert f"Culling server {idle} (inactive for" in logs  # stopped by the culler, not by a crash
     assert f"Culling server {active} " not in logs
     hub.stop(active)
@@ -92,7 +109,7 @@ def test_the_culler_is_a_service_with_only_its_scopes(hub):
 
     # the token the running culler holds, from its process's environment, as the hub handed it over
     docker = hub.docker
-    container = server_container(docker, f"{CULL_STACK}_hub")
+    container = server_container(docker, f"{hub.stack}_hub")
     code, environ = run_in(docker, container, ["cat", f"/proc/{model['pid']}/environ"])
     assert code == 0, environ
     token = dict(v.split("=", 1) for v in environ.split("\0") if "=" in v)["JUPYTERHUB_API_TOKEN"]

@@ -13,10 +13,20 @@ import requests
 from mlops_hub.names import HEADER_MLFLOW_ADMIN, HEADER_MLFLOW_USER
 from tests.support.mlflow_server import MlflowServer
 
+# the public address the edge double forwards as Host, and the origin of the UI's POSTs (test_edge_e2e.py)
+PUBLIC_HOST = "edge.example:8080"
+PUBLIC_ORIGIN = f"http://{PUBLIC_HOST}"
+
 
 @pytest.fixture(scope="session")
 def edge_mlflow() -> Iterator[MlflowServer]:
-    server = MlflowServer(edge_auth=True).start()
+    """One MLflow for every test here but the shared-database one (a start takes 25 s on a loaded machine),
+    as the stack runs it: under /mlflow, with the Host headers nginx may forward (the public one, or the
+    service's; 127.0.0.1:PORT for the tests that call it directly) and the public origin for the UI's POSTs."""
+    server = MlflowServer(edge_auth=True, static_prefix="/mlflow")
+    server.extra_args = ["--allowed-hosts", f"{PUBLIC_HOST},mlflow,mlflow:5000,127.0.0.1:{server.port}",
+                         "--cors-allowed-origins", PUBLIC_ORIGIN]
+    server.start()
     yield server
     server.stop()
 

@@ -24,24 +24,18 @@ from tests.support.edge_double import EdgeDouble, RecordingServer
 from tests.support.entry_points import write_dist_info
 from tests.support.mlflow_server import MlflowServer
 
-PUBLIC_HOST = "edge.example:8080"
-PUBLIC_ORIGIN = f"http://{PUBLIC_HOST}"
+from .conftest import PUBLIC_HOST, PUBLIC_ORIGIN
+
 TOKENS = {"alice-t0ken": ("alice-e2e", False), "root-t0ken": ("root-e2e", True)}
 SCRIPT = Path(__file__).with_name("client_script.py")
 
 
 @pytest.fixture(scope="module")
-def edge() -> Iterator[EdgeDouble]:
-    # as the stack should run it: the Host headers nginx may forward (the public one, or the
-    # service's), and the public origin for the UI's POSTs (health checks need no Host entry)
-    server = MlflowServer(edge_auth=True, static_prefix="/mlflow", extra_args=(
-        "--allowed-hosts", f"{PUBLIC_HOST},mlflow,mlflow:5000",
-        "--cors-allowed-origins", PUBLIC_ORIGIN)).start()
-    double = EdgeDouble(server.port, TOKENS, upstream_host_header=PUBLIC_HOST).start()
-    double.mlflow = server
+def edge(edge_mlflow: MlflowServer) -> Iterator[EdgeDouble]:
+    double = EdgeDouble(edge_mlflow.port, TOKENS, upstream_host_header=PUBLIC_HOST).start()
+    double.mlflow = edge_mlflow
     yield double
     double.stop()
-    server.stop()
 
 
 def _client(edge: EdgeDouble, tmp_path: Path, token: str | None, *args: str) -> subprocess.CompletedProcess:
