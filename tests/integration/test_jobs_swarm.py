@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from mlops_hub.swarm.spec import fit_service_name
+from tests.support.lab_session import kernel_channels_url, run_cell
 
 pytestmark = pytest.mark.swarm
 
@@ -151,6 +152,24 @@ def test_a_notebook_scheduled_from_its_server_runs_on_the_swarm_in_its_environme
     tags = {t["key"]: t["value"] for t in r.json()["run"]["data"]["tags"]}
     assert tags["mlops_hub.job"] == job["id"] and tags["mlops_hub.job_run"] == run_id
     assert tags["mlops_hub.image_digest"] == container["Image"] and tags["mlflow.user"] == alice.name
+
+
+async def test_one_call_in_the_notebook_schedules_the_notebook_itself(alice):
+    path = alice.put("itself.ipynb", TRAIN)
+    r = requests.post(f"{alice.base}api/sessions", headers=alice.headers, timeout=60, json={
+        "path": path, "name": "itself.ipynb", "type": "notebook", "kernel": {"name": "python3"}})
+    assert r.status_code == 201, r.text
+    ws_url = kernel_channels_url(alice.base, r.json()["kernel"]["id"])
+    output = await run_cell(ws_url, alice.headers, (
+        "from mlops_hub.lab import schedule_notebook, notebook_jobs\n"
+        "job = schedule_notebook('@daily', parameters={'alpha': 3})\n"
+        "print('JOB', job['id'], job['notebook'], job['schedule'], job['cpu_limit'], job['environment'])\n"
+        "print('LISTED', [j['id'] for j in notebook_jobs()].count(job['id']))"))
+    job_id = output.split("JOB", 1)[1].split()[0]
+    # the kernel's own notebook, this server's environment and size, with the user's own token
+    assert f"JOB {job_id} {path} @daily 0.5 python" in output, output
+    assert "LISTED 1" in output
+    assert alice.jobs_api("GET", f"/{job_id}").json()["job"]["parameters"] == {"alpha": 3}
 
 
 def test_a_failing_notebook_ends_failed_with_its_traceback_in_the_log(alice):
