@@ -131,7 +131,8 @@ def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab(
         page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").first.click()
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-        output = page.locator(".jp-OutputArea-output", has_text="RUN ")
+        # a regex: has_text="RUN " ignores case and also matched MLflow's own "View run ..." line
+        output = page.locator(".jp-OutputArea-output", has_text=re.compile(r"RUN [0-9a-f]{32}"))
         output.wait_for(timeout=WAIT_MS)
         run_id = output.inner_text().split("RUN", 1)[1].split()[0]
         shots.take("run-logged")
