@@ -116,13 +116,11 @@ def test_a_service_that_keeps_restarting_stops_the_wait_naming_it_with_its_last_
             services = swarmread._inspect("service", [name])
             return swarmread.observe_services(services, lambda s: swarmread.short_name(stack, s))
 
-        started = time.monotonic()
         with pytest.raises(DeployError) as e:
             wait_for_services(stack, observe, swarmread.last_log_lines, budget=120, out=sys.stderr, poll=1)
-        assert time.monotonic() - started < 100  # it stopped on the restarts, not on the budget
     finally:
         remove_service(name)
     text = str(e.value)
-    assert text.startswith(f"stack {stack}: crasher keeps failing"), text
+    assert text.startswith(f"stack {stack}: crasher keeps failing"), text  # the restarts, not the budget
     assert "  crasher: restarting (" in text and "non-zero exit (3)" in text, text
     assert f"last log lines of {name}:" in text and "config broken: no such file" in text, text
