@@ -132,6 +132,15 @@ class JobsHandler(APIHandler):
             self.log.error("mlops jobs: Airflow answered %s: %s", e.status, (e.body or "")[:500])
             raise web.HTTPError(502, f"Airflow refused the request ({e.status}).") from None
 
+    def _owner(self, spec: JobSpec):
+        """The job's owner as a hub user (an admin may act on another user's job)."""
+        if spec.owner == self.current_user.name:
+            return self.current_user
+        owner = self.find_user(spec.owner)
+        if owner is None:
+            raise web.HTTPError(409, f"The job {spec.dag_id!r} belongs to {spec.owner!r}, who is no longer a user.")
+        return owner
+
     def _spawner(self, user):
         spawner = user.spawners[""]
         if not hasattr(spawner, "job_container"):
@@ -237,7 +246,7 @@ class JobHandler(JobsHandler):
 
     async def delete(self, dag_id):
         spec = self._owned_spec(dag_id)
-        owner = self.users[spec.owner] if spec.owner != self.current_user.name else self.current_user
+        owner = self._owner(spec)
         remove_job(self.jobs.dags_dir, dag_id)
         await self._airflow(self.jobs.airflow.delete_dag(dag_id))
         spawner = self._spawner(owner)
@@ -267,7 +276,7 @@ class JobRunsHandler(JobsHandler):
             conf = check_parameters(body.get("parameters"))
         except SpawnOptionError as e:
             raise web.HTTPError(400, f"Invalid {e.field}: {e.message}") from None
-        owner = self.users[spec.owner] if spec.owner != self.current_user.name else self.current_user
+        owner = self._owner(spec)
         spawner = self._spawner(owner)
         request = spawner.job_request({"environment": spec.environment, "cpu_limit": spec.container.cpu_limit,
                                        "mem_limit": spec.container.mem_limit})

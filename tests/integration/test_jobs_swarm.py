@@ -230,6 +230,13 @@ def test_another_user_can_neither_see_nor_run_nor_remove_a_job(hub, alice):
         assert r.json()["job"]["id"] != job and r.json()["job"]["owner"] == bob
         assert hub.api("DELETE", f"/mlops/jobs/{r.json()['job']['id']}", headers=as_bob).status_code == 204
     assert alice.jobs_api("GET", f"/{job}").status_code == 200
+    # a hub admin sees every user's jobs, and acts on them as their owner's
+    as_admin = hub.user_headers("admin", "jobs test")
+    assert job in [j["id"] for j in hub.api("GET", "/mlops/jobs", headers=as_admin, params={"all": "1"}).json()["jobs"]]
+    r = hub.api("PATCH", f"/mlops/jobs/{job}", headers=as_admin, json={"paused": True})
+    assert r.status_code == 200 and r.json()["job"]["paused"] is True and r.json()["job"]["owner"] == alice.name
+    assert hub.api("DELETE", f"/mlops/jobs/{job}", headers=as_admin).status_code == 204
+    assert alice.jobs_api("GET", f"/{job}").status_code == 404
 
 
 def test_a_full_team_pool_refuses_the_run_with_the_pools_message(hub, airflow_ready):
