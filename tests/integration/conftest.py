@@ -74,8 +74,9 @@ def platform_settings(images: dict[str, str]) -> dict:
             "one-slot": {"max_cpu": 1, "max_mem": "1G", "environments": ["python"], "max_servers": 1,
                          "pool_servers": 1},
         },
-        # homes on (local) volumes: a scheduled notebook's job finds the notebook where the server saved it
-        "storage": {"backend": "local"},
+        # homes on (local) volumes: a scheduled notebook's job finds the notebook where the server saved it;
+        # owned by the lab image's uid:gid, which the `named-user` image names (jovyan) instead of numbering
+        "storage": {"backend": "local", "owner": "1000:100"},
         "cpu_guarantee_fraction": 0.5,
         "mem_guarantee_fraction": 0.25,
         "unschedulable_grace": 2,
