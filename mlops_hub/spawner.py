@@ -791,8 +791,9 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             ))
         except ConfigError as e:
             raise self._misconfigured(e) from None
+        # the job's current secret stays until the new spec is written: a reschedule that fails keeps it working
         secret = await token_secret.create_token_secret(self.docker, self.prefix, self.job_key(dag_id), token,
-                                                        run_as, self.log)
+                                                        run_as, self.log, replace=False)
         env = job_environment(self.get_env(), request, image_info.get("Id", ""), storage.home_mount, schedule,
                               dag_id, self.user.name)
         env.update(provisioned.env)
@@ -813,6 +814,11 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             service_prefix=fit_service_name(f"{self.prefix}-job")[:40],
         )
 
-    async def remove_job_objects(self, dag_id: str) -> None:
-        """A deleted job's token secret (its run services remove themselves)."""
-        await token_secret.remove_token_secrets(self.docker, self.prefix, self.job_key(dag_id), self.log)
+    async def remove_job_objects(self, dag_id: str, keep: JobContainer | None = None,
+                                 only: JobContainer | None = None) -> None:
+        """A job's token secrets (its run services remove themselves): all; all but the one `keep` mounts
+        (the written spec's); or only the one `only` mounts (made for a spec that was never written)."""
+        await token_secret.remove_token_secrets(
+            self.docker, self.prefix, self.job_key(dag_id), self.log,
+            keep=token_secret.mounted_token_secret(keep.secrets) if keep else None,
+            only=token_secret.mounted_token_secret(only.secrets) if only else None)

@@ -147,10 +147,11 @@ class JobsHandler(APIHandler):
             raise web.HTTPError(501, "Scheduling notebooks needs the hub's MLOpsSwarmSpawner.")
         return spawner
 
-    def _revoke_tokens(self, user, dag_id: str, keep: str | None = None) -> None:
+    def _revoke_tokens(self, user, dag_id: str, keep: str | None = None, only: str | None = None) -> None:
+        """Revoke the job's tokens: all of them, all but `keep`, or only `only`."""
         note = TOKEN_NOTE.format(dag_id)
         for token in list(user.orm_user.api_tokens):
-            if token.note == note and token.api_id != keep:
+            if token.note == note and token.api_id != keep and only in (None, token.api_id):
                 self.db.delete(token)
         self.db.commit()
 
@@ -175,6 +176,8 @@ class JobListHandler(JobsHandler):
         dag_id = job_id(user.name, schedule.notebook)
         existed = spec_path(self.jobs.dags_dir, dag_id).exists()
         token = user.new_api_token(note=TOKEN_NOTE.format(dag_id), scopes=JOB_TOKEN_SCOPES, expires_in=None)
+        new_token_id = _token_id(user, dag_id)
+        container, written = None, False
         try:
             container = await spawner.job_container(request, schedule, dag_id, token)
             spec = JobSpec(dag_id=dag_id, owner=user.name, notebook=schedule.notebook,
@@ -184,6 +187,7 @@ class JobListHandler(JobsHandler):
                            role=request.role, container=container)
             JobSpec.from_json(spec.to_json())  # what the factory will read must read back
             write_job(self.jobs.dags_dir, spec)
+            written = True
             dag = await self._wait_for_dag(spec, existed)
             if dag.get("is_paused") != schedule.paused:
                 dag = await self._airflow(self.jobs.airflow.set_paused(dag_id, schedule.paused))
@@ -192,11 +196,21 @@ class JobListHandler(JobsHandler):
                 remove_job(self.jobs.dags_dir, dag_id)
                 await spawner.remove_job_objects(dag_id)
                 self._revoke_tokens(user, dag_id)
+            elif not written:  # the job stays as it was: only the token and secret made for the new spec go
+                self._revoke_tokens(user, dag_id, only=new_token_id)
+                if container is not None:
+                    await spawner.remove_job_objects(dag_id, only=container)
+            else:  # the new spec (and its token) is on disk: the old token and secret are no longer used
+                await self._retire_old_credentials(user, spawner, dag_id, new_token_id, container)
             raise
-        self._revoke_tokens(user, dag_id, keep=_token_id(user, dag_id))
+        await self._retire_old_credentials(user, spawner, dag_id, new_token_id, container)
         self.log.info("mlops jobs: %s %s %s (%s)", user.name, "rescheduled" if existed else "scheduled",
                       schedule.notebook, dag_id)
         self.write_json({"job": job_view(spec, dag, self.jobs.ui_url)}, 200 if existed else 201)
+
+    async def _retire_old_credentials(self, user, spawner, dag_id: str, token_id: str | None, container) -> None:
+        self._revoke_tokens(user, dag_id, keep=token_id)
+        await spawner.remove_job_objects(dag_id, keep=container)
 
     async def _wait_for_dag(self, spec: JobSpec, existed: bool) -> dict:
         """Until Airflow has parsed the new spec; its import error, if any, is the answer."""

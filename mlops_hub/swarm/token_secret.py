@@ -55,18 +55,32 @@ def secret_reference(secret_id: str, name: str, owner: str) -> SecretReference:
 
 
 async def create_token_secret(docker_call, prefix: str, service_name: str, token: str, owner: str,
-                              log=None) -> SecretReference:
-    """A new secret holding the token (any left by a server that did not stop cleanly is removed)."""
-    await remove_token_secrets(docker_call, prefix, service_name, log)
+                              log=None, replace: bool = True) -> SecretReference:
+    """A new secret holding the token. With `replace`, any earlier one of `service_name` (left by a server
+    that did not stop cleanly) is removed first; without, the caller removes the old ones when done."""
+    if replace:
+        await remove_token_secrets(docker_call, prefix, service_name, log)
     name = secret_name(service_name, token)
     created = await docker_call("create_secret", name, token.encode(),
                                 labels=token_secret_labels(prefix, service_name))
     return secret_reference(created["ID"], name, owner)
 
 
-async def remove_token_secrets(docker_call, prefix: str, service_name: str, log=None) -> None:
+def mounted_token_secret(references: list[dict]) -> str | None:
+    """The name of the token secret among a service's secret references (docker API casing), if any."""
+    for reference in references:
+        if (reference.get("File") or {}).get("Name") == SECRET_FILENAME:
+            return reference.get("SecretName")
+    return None
+
+
+async def remove_token_secrets(docker_call, prefix: str, service_name: str, log=None, keep: str | None = None,
+                               only: str | None = None) -> None:
+    """Remove the token secrets of `service_name`: all, all but the one named `keep`, or only the one named `only`."""
     selector = [f"{k}={v}" for k, v in token_secret_labels(prefix, service_name).items()]
     for secret in await docker_call("secrets", filters={"label": selector}):
+        if secret["Spec"]["Name"] == keep or only not in (None, secret["Spec"]["Name"]):
+            continue
         try:
             await docker_call("remove_secret", secret["ID"])
         except APIError as e:

@@ -80,3 +80,36 @@ def test_secret_names_fit_swarms_limit_and_differ_per_token():
     names = {token_secret.secret_name(long_service, t) for t in ("one", "two")}
     assert len(names) == 2
     assert all(len(n) <= 64 and n[0].isalnum() and n[-1].isalnum() for n in names)
+
+
+class SecretStore:
+    """Swarm's secret list, in memory: enough for `remove_token_secrets`' label filter and removals."""
+
+    def __init__(self, names):
+        self.names = list(names)
+
+    async def __call__(self, method, *args, **kwargs):
+        if method == "secrets":
+            return [{"ID": f"id-{n}", "Spec": {"Name": n}} for n in self.names]
+        if method == "remove_secret":
+            self.names.remove(args[0].removeprefix("id-"))
+            return None
+        raise AssertionError(method)
+
+
+@pytest.mark.parametrize("keep, only, left", [
+    (None, None, []),
+    ("job-api-token-old", None, ["job-api-token-old"]),  # a written spec's secret stays, stale ones go
+    (None, "job-api-token-new", ["job-api-token-old"]),  # a reschedule that failed drops only its own
+])
+async def test_a_jobs_token_secrets_are_removed_all_but_the_kept_or_only_the_named(keep, only, left):
+    store = SecretStore(["job-api-token-old", "job-api-token-new"])
+    await token_secret.remove_token_secrets(store, "prefix", "job", keep=keep, only=only)
+    assert store.names == left
+
+
+def test_the_token_secret_is_found_among_a_services_secret_references():
+    token = token_secret.secret_reference("id-1", "job-api-token-abc", "1000:100")
+    index = {"SecretID": "id-2", "SecretName": "index-netrc", "File": {"Name": "netrc"}}
+    assert token_secret.mounted_token_secret([index, dict(token)]) == "job-api-token-abc"
+    assert token_secret.mounted_token_secret([index]) is None
