@@ -6,4 +6,4 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MLOPS_HUB_WITH_TEST_DEPS=1 "$repo/scripts/host-setup.sh"
 cd "$repo"
 .venv/bin/mlops-hub build
-exec .venv/bin/pytest -ra "$@"
+exec .venv/bin/pytest -ra --durations=40 "$@"  # the slowest steps: where CI time goes
