@@ -2,7 +2,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { MlopsApi, ServerError } from './types';
+import { Job, JobRun, MlopsApi, ServerError } from './types';
 
 const settings = () => ServerConnection.makeSettings();
 
@@ -52,5 +52,25 @@ export const restApi: MlopsApi = {
   save: body => request('mlops-hub/gitlab/save', { method: 'POST', body: JSON.stringify(body) }),
   saveToken: token => request('mlops-hub/gitlab/token', { method: 'PUT', body: JSON.stringify({ token }) }),
   // jupyter-resource-usage measures; without it the status bar shows the limits only
-  usage: () => request<any>('api/metrics/v1').catch(() => null)
+  usage: () => request<any>('api/metrics/v1').catch(() => null),
+  jobs: () => request<{ jobs: Job[] }>('mlops-hub/jobs').then(r => r.jobs),
+  scheduleJob: body =>
+    request<{ job: Job }>('mlops-hub/jobs', { method: 'POST', body: JSON.stringify(body) }).then(r => r.job),
+  jobDetail: (id, limit, offset) =>
+    request(`mlops-hub/jobs/${encodeURIComponent(id)}` + query({ limit: String(limit), offset: String(offset) })),
+  runJobNow: id =>
+    request<{ run: JobRun }>(`mlops-hub/jobs/${encodeURIComponent(id)}/runs`, { method: 'POST', body: '{}' }).then(
+      r => r.run
+    ),
+  setJobPaused: (id, paused) =>
+    request<{ job: Job }>(`mlops-hub/jobs/${encodeURIComponent(id)}`, {
+      method: 'PATCH',
+      body: JSON.stringify({ paused })
+    }).then(r => r.job),
+  deleteJob: id => request(`mlops-hub/jobs/${encodeURIComponent(id)}`, { method: 'DELETE' }),
+  jobLog: (id, runId, token) =>
+    request(
+      `mlops-hub/jobs/${encodeURIComponent(id)}/runs/${encodeURIComponent(runId)}/log` +
+        query(token ? { token } : {})
+    )
 };

@@ -15,12 +15,13 @@ const CATEGORY = 'MLOps';
 export const COMMANDS = {
   open: 'mlops-hub:open-panel',
   refresh: 'mlops-hub:refresh-runs',
-  save: 'mlops-hub:save-to-gitlab'
+  save: 'mlops-hub:save-to-gitlab',
+  schedule: 'mlops-hub:schedule-notebook'
 };
 
 const panelPlugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'The MLOps side panel: the active notebook\'s MLflow runs and saving it to GitLab.',
+  description: 'The MLOps side panel: the active notebook\'s MLflow runs, saving it to GitLab, scheduling it.',
   autoStart: true,
   requires: [INotebookTracker, ILabShell],
   optional: [ICommandPalette, ISettingRegistry],
@@ -36,12 +37,12 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     // the panel's code is a separate chunk, fetched the first time the panel is shown
     const sidebar = new LazyPanel<MlopsPanel>(async () => {
       const { MlopsPanel } = await import('./panel');
-      panel = new MlopsPanel(tracker, () => settings);
+      panel = new MlopsPanel(tracker, () => settings, path => void app.commands.execute('docmanager:open', { path }));
       return panel;
     });
     sidebar.id = 'mlops-hub-panel';
     sidebar.title.icon = mlopsIcon;
-    sidebar.title.caption = 'MLOps: runs and GitLab';
+    sidebar.title.caption = 'MLOps: runs, GitLab and schedules';
     sidebar.node.setAttribute('aria-label', 'MLOps panel');
     shell.add(sidebar, 'right', { rank: 600 });
 
@@ -74,6 +75,14 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         shell.activateById(sidebar.id);
         await sidebar.content();
         sidebar.node.querySelector<HTMLInputElement>('.jp-mlops-git input')?.focus();
+      }
+    });
+    app.commands.addCommand(COMMANDS.schedule, {
+      label: 'Schedule the notebook…',
+      execute: async () => {
+        shell.activateById(sidebar.id);
+        await sidebar.content();
+        sidebar.node.querySelector<HTMLElement>('.jp-mlops-schedule select, .jp-mlops-schedule button')?.focus();
       }
     });
     for (const command of Object.values(COMMANDS)) {

@@ -13,7 +13,8 @@ export class MlopsPanel extends ReactWidget {
 
   constructor(
     private tracker: INotebookTracker,
-    private settings: () => PanelSettings
+    private settings: () => PanelSettings,
+    private openPath: (path: string) => void
   ) {
     super();
     this.addClass('jp-mlops-panel-widget');
@@ -52,6 +53,7 @@ export class MlopsPanel extends ReactWidget {
         path={notebook?.context.path ?? null}
         settings={this.settings()}
         refreshTick={this.refreshTick}
+        openPath={this.openPath}
         saveNotebook={async () => {
           if (notebook) {
             await notebook.context.save();

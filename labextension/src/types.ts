@@ -73,6 +73,60 @@ export interface ResourceUsage {
   cpu_count?: number;
 }
 
+/** A scheduled notebook as the hub shows it (docs/scheduling.md, "REST API"). */
+export interface Job {
+  id: string;
+  owner: string;
+  notebook: string;
+  schedule: string | null;
+  start_date: string;
+  retries: number;
+  parameters: Record<string, unknown>;
+  environment: string;
+  role: string;
+  cpu_limit: number;
+  mem_limit: number;
+  output_folder: string;
+  paused: boolean | null;
+  next_run: string | null;
+  in_airflow: boolean;
+  airflow_url: string;
+  import_errors?: string[];
+}
+
+export interface JobRun {
+  run_id: string;
+  state: string | null;
+  run_type: string | null;
+  queued_at: string | null;
+  start_date: string | null;
+  end_date: string | null;
+  conf: Record<string, unknown>;
+  /** the executed copy, relative to the home (the Jupyter root) */
+  output_notebook: string;
+}
+
+export interface JobDetail {
+  job: Job;
+  runs: JobRun[];
+  total: number;
+}
+
+export interface JobLog {
+  lines: string[];
+  continuation_token: string | null;
+  state: string | null;
+  try_number: number;
+}
+
+export interface ScheduleRequest {
+  path: string;
+  schedule: string | null;
+  parameters: Record<string, unknown>;
+  retries: number;
+  paused: boolean;
+}
+
 /** An error as the server worded it: `{"message", "reason"}`; never a stack trace. */
 export class ServerError extends Error {
   constructor(
@@ -92,6 +146,13 @@ export interface MlopsApi {
   save(request: SaveRequest): Promise<SaveResult>;
   saveToken(token: string): Promise<void>;
   usage(): Promise<ResourceUsage | null>;
+  jobs(): Promise<Job[]>;
+  scheduleJob(request: ScheduleRequest): Promise<Job>;
+  jobDetail(id: string, limit: number, offset: number): Promise<JobDetail>;
+  runJobNow(id: string): Promise<JobRun>;
+  setJobPaused(id: string, paused: boolean): Promise<Job>;
+  deleteJob(id: string): Promise<void>;
+  jobLog(id: string, runId: string, token: string | null): Promise<JobLog>;
 }
 
 /** Settings of the panel (schema/plugin.json). */

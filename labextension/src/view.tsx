@@ -1,7 +1,8 @@
-/** The side panel's content for one notebook: a Runs and a Git section. */
+/** The side panel's content for one notebook: its Runs, Git and Schedule sections. */
 import React from 'react';
 
 import { GitView } from './git';
+import { ScheduleView } from './jobs';
 import { RunsView } from './runs';
 import { MlopsApi, PanelSettings } from './types';
 
@@ -11,6 +12,7 @@ export interface PanelViewProps {
   settings: PanelSettings;
   refreshTick: number;
   saveNotebook: () => Promise<void>;
+  openPath: (path: string) => void;
 }
 
 export function PanelView(props: PanelViewProps): JSX.Element {
@@ -27,6 +29,11 @@ export function PanelView(props: PanelViewProps): JSX.Element {
       <section aria-labelledby="jp-mlops-git-heading">
         <h2 id="jp-mlops-git-heading">Git</h2>
         <GitView api={api} path={path} settings={settings} saveNotebook={props.saveNotebook} refreshTick={props.refreshTick} />
+      </section>
+      <section aria-labelledby="jp-mlops-schedule-heading">
+        <h2 id="jp-mlops-schedule-heading">Schedule</h2>
+        <ScheduleView api={api} path={path} saveNotebook={props.saveNotebook} openPath={props.openPath}
+          refreshTick={props.refreshTick} />
       </section>
     </div>
   );

@@ -319,10 +319,14 @@ class JobLogHandler(JobsHandler):
         """The task log: `?token=` continues where the last answer's continuation_token left off."""
         self._owned_spec(dag_id)
         tasks = await self._airflow(self.jobs.airflow.task_instances(dag_id, run_id))
-        if not tasks:
-            raise web.HTTPError(404, f"Run {run_id!r} of job {dag_id!r} has no task yet; try again shortly.")
-        task = tasks[0]
         token = self.get_argument("token", None) or None
+        if not tasks:  # a run just created has no task yet: an empty log, so followers simply ask again
+            run = await self._airflow(self.jobs.airflow.run(dag_id, run_id))
+            if run is None:
+                raise web.HTTPError(404, f"No run {run_id!r} of job {dag_id!r}.")
+            self.write_json({"lines": [], "continuation_token": token, "state": run.get("state"), "try_number": 0})
+            return
+        task = tasks[0]
         if not task.get("try_number"):
             # queued, not started: no log yet (Airflow would answer 404); the caller asks again
             self.write_json({"lines": [], "continuation_token": token, "state": task.get("state"), "try_number": 0})

@@ -96,6 +96,15 @@ class MlopsHandler(APIHandler):
             raise self.http_error(InvalidInput(f"query parameter '{name}' is required"))
         return value or None
 
+    def whole(self, name: str, default: int) -> int:
+        """A whole-number query parameter (the hub checks its range and names it when out of range)."""
+        value = self.get_query_argument(name, None)
+        if value is None:
+            return default
+        if not value.isdigit():
+            raise self.http_error(InvalidInput(f"query parameter '{name}' must be a whole number"))
+        return int(value)
+
     def flag(self, name: str) -> bool:
         value = (self.get_query_argument(name, None) or "false").lower()
         if value not in ("true", "false", "1", "0"):
@@ -272,8 +281,9 @@ class JobHandler(JobsHandler):
         self.acting_user()
         backend = self.backend()
         if run_id is None:
+            limit, offset = self.whole("limit", 25), self.whole("offset", 0)  # a bad page asks the hub nothing
             self.finish({"job": await self.call(backend.job, job_id),
-                         **(await self.call(backend.runs, job_id))})
+                         **(await self.call(backend.runs, job_id, limit, offset))})
         elif part == "log":
             self.finish(await self.call(backend.log, job_id, run_id, self.query("token")))
         else:

@@ -74,8 +74,8 @@ class Shots:
         return path
 
 
-def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab(
-        hub, stack_settings, chromium, git_service):
+def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab_and_schedules(
+        hub, stack_settings, chromium, git_service, airflow_ready):
     user = f"panel-{free_port() % 10000}"
     page = log_in(chromium, hub, stack_settings, user, ["analysts"])
     console_errors: list[str] = []
@@ -119,7 +119,8 @@ def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab(
         page.locator(".lm-CommandPalette-input").fill("MLOps")
         items = page.locator(".lm-CommandPalette-item")
         labels = [t.strip() for t in items.all_inner_texts()]
-        for label in ("Open the MLOps panel", "Refresh the notebook's MLflow runs", "Save the notebook to GitLab…"):
+        for label in ("Open the MLOps panel", "Refresh the notebook's MLflow runs", "Save the notebook to GitLab…",
+                      "Schedule the notebook…"):
             assert any(label in t for t in labels), labels
         shots.take("palette")
         items.filter(has_text="Open the MLOps panel").click()
@@ -198,6 +199,36 @@ def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab(
         # the file on disk (saved by the panel) has it
         on_disk = requests.get(f"{base}api/contents/{project}/train.ipynb", headers=headers, timeout=10).json()
         assert "RUN" in str(on_disk["content"]["cells"][0]["outputs"])
+
+        # Schedule: the notebook becomes a job (Airflow on the swarm) from the panel, runs once by hand, its log
+        # is followed in the panel to the end, and its executed copy opens in the lab
+        schedule = page.locator(".jp-mlops-schedule")
+        schedule.get_by_label("Schedule", exact=True).select_option("")  # no schedule: runs by hand only
+        assert schedule.get_by_text("Runs only when you start it").is_visible()
+        shots.take("schedule-form")
+        schedule.get_by_role("button", name="Schedule", exact=True).click()
+        run_now = schedule.get_by_role("button", name="Run now")
+        run_now.wait_for(timeout=WAIT_MS)
+        shots.take("scheduled")
+        run_now.click()
+        job_log = schedule.get_by_role("log")
+        job_log.wait_for(timeout=WAIT_MS)
+        schedule.locator(".jp-mlops-log-viewer", has_text=re.compile(r": (success|failed)$")).wait_for(timeout=WAIT_MS)
+        assert schedule.locator(".jp-mlops-log-viewer").inner_text().strip().endswith(": success"), job_log.inner_text()
+        assert re.search(r"RUN [0-9a-f]{32}", job_log.inner_text()), job_log.inner_text()  # the cell's output, followed
+        shots.take("job-run-followed")
+        runs_table = schedule.get_by_label("Recent runs of this job")
+        runs_table.locator(".jp-mlops-state-success").first.wait_for(timeout=WAIT_MS)
+        runs_table.get_by_role("button", name=re.compile("Open the executed notebook")).first.click()
+        page.locator(".lm-TabBar-tab", has_text=re.compile(r"train-.*\.ipynb")).first.wait_for(timeout=WAIT_MS)
+        shots.take("executed-notebook-opened")
+        # removing the schedule asks first, then the form is back
+        schedule.get_by_role("button", name="Remove", exact=True).click()
+        schedule.get_by_role("button", name="Remove the schedule").click()
+        schedule.get_by_text("This notebook has no schedule").wait_for(timeout=WAIT_MS)
+        r = hub.api("GET", "/mlops/jobs", headers=headers)  # the user's own token: their jobs
+        assert r.status_code == 200, r.text
+        assert r.json()["jobs"] == []
 
         # the dark theme: the panel takes its colours from the theme
         panel = page.locator(".jp-mlops-panel-widget")
