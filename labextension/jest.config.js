@@ -5,5 +5,14 @@ module.exports = {
   testRegex: 'src/__tests__/.*\\.spec\\.tsx?$',
   transform: {
     '^.+\\.tsx?$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }]
-  }
+  },
+  // the components and pure helpers; the Lumino/JupyterLab wrappers (index, panel, lazy, statusbar, client,
+  // icon) run in the browser test (tests/integration/test_panel_in_browser.py) instead
+  collectCoverageFrom: [
+    'src/*.{ts,tsx}',
+    '!src/{index,panel,lazy,statusbar,client,icon}.ts{,x}'
+  ],
+  coverageReporters: ['text-summary', 'text'],
+  // `jlpm test --coverage` (the suite runs it so) fails below these
+  coverageThreshold: { global: { lines: 85, branches: 75, functions: 80, statements: 85 } }
 };

@@ -44,10 +44,15 @@ const query = (params: Record<string, string>) => '?' + new URLSearchParams(para
 export const restApi: MlopsApi = {
   context: () => request('mlops-hub/context'),
   gitStatus: path => request('mlops-hub/git/status' + query({ path })),
-  runs: (path, allUsers, maxResults) =>
+  runs: (path, allUsers, maxResults, pageToken) =>
     request(
       'mlops-hub/mlflow/runs' +
-        query({ path, max_results: String(maxResults), ...(allUsers ? { all_users: 'true' } : {}) })
+        query({
+          path,
+          max_results: String(maxResults),
+          ...(allUsers ? { all_users: 'true' } : {}),
+          ...(pageToken ? { page_token: pageToken } : {})
+        })
     ),
   save: body => request('mlops-hub/gitlab/save', { method: 'POST', body: JSON.stringify(body) }),
   saveToken: token => request('mlops-hub/gitlab/token', { method: 'PUT', body: JSON.stringify({ token }) }),

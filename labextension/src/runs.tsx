@@ -33,6 +33,7 @@ export function RunsView({ api, path, settings, refreshTick = 0 }: RunsViewProps
   const [loading, setLoading] = useState(false);
   const [selected, setSelected] = useState<string[]>([]);
   const [comparing, setComparing] = useState(false);
+  const [nextPage, setNextPage] = useState<string | null>(null);
 
   const load = useCallback(async () => {
     if (!path) {
@@ -43,13 +44,32 @@ export function RunsView({ api, path, settings, refreshTick = 0 }: RunsViewProps
     try {
       const page = await api.runs(path, allUsers, settings.maxRuns);
       setRuns(page.runs);
+      setNextPage(page.next_page_token);
     } catch (err) {
       setError(err);
       setRuns(null);
+      setNextPage(null);
     } finally {
       setLoading(false);
     }
   }, [api, path, allUsers, settings.maxRuns]);
+
+  const loadOlder = async () => {
+    if (!path || !nextPage) {
+      return;
+    }
+    setLoading(true);
+    setError(null);
+    try {
+      const page = await api.runs(path, allUsers, settings.maxRuns, nextPage);
+      setRuns(current => [...(current ?? []), ...page.runs]);
+      setNextPage(page.next_page_token);
+    } catch (err) {
+      setError(err); // the runs already shown stay
+    } finally {
+      setLoading(false);
+    }
+  };
 
   useEffect(() => {
     setSelected([]);
@@ -150,6 +170,11 @@ export function RunsView({ api, path, settings, refreshTick = 0 }: RunsViewProps
             ))}
           </tbody>
         </table>
+      )}
+      {runs && nextPage && (
+        <button className="jp-mlops-button" type="button" onClick={() => void loadOlder()} disabled={loading}>
+          Show older runs
+        </button>
       )}
     </div>
   );

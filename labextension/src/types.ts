@@ -142,7 +142,7 @@ export class ServerError extends Error {
 export interface MlopsApi {
   context(): Promise<ServerContext>;
   gitStatus(path: string): Promise<GitStatus>;
-  runs(path: string, allUsers: boolean, maxResults: number): Promise<RunsPage>;
+  runs(path: string, allUsers: boolean, maxResults: number, pageToken?: string | null): Promise<RunsPage>;
   save(request: SaveRequest): Promise<SaveResult>;
   saveToken(token: string): Promise<void>;
   usage(): Promise<ResourceUsage | null>;

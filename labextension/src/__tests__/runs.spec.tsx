@@ -86,3 +86,18 @@ test('without a notebook nothing is asked', () => {
   expect(screen.getByText('Open a notebook to see its runs.')).toBeTruthy();
   expect(api.calls).toEqual([]);
 });
+
+test('older runs: the next page is fetched with the server\'s token and appended', async () => {
+  const pages: Record<string, any> = {
+    first: page([run({ run_id: 'new', run_name: 'new-run' })]),
+    older: page([run({ run_id: 'old', run_name: 'old-run' })])
+  };
+  pages.first.next_page_token = 'tok-2';
+  const api = fakeApi({ runs: (_p, _a, _m, token) => Promise.resolve(token === 'tok-2' ? pages.older : pages.first) });
+  render(<RunsView api={api} path="a.ipynb" settings={settings} />);
+  const older = await screen.findByRole('button', { name: 'Show older runs' });
+  await act(async () => fireEvent.click(older));
+  expect(api.calls.map(c => c[4])).toEqual([undefined, 'tok-2']);
+  expect(screen.getAllByRole('row')).toHaveLength(3);
+  expect(screen.queryByRole('button', { name: 'Show older runs' })).toBeNull(); // the last page has no token
+});
