@@ -1,7 +1,9 @@
 """The MLOps panel in real Chromium through the real hub on the swarm: a run logged from a cell
 shows up in the panel, and the panel saves the notebook to GitLab (the suite's git server and
-GitLab double) and links to the commit and the merge request. Screenshots of every step go to
-one folder, printed at the start."""
+GitLab double) and links to the commit and the merge request; it schedules the notebook (real
+Airflow), runs it, follows its log, opens the executed copy, compares the two runs and removes the
+schedule; the status bar shows the server's limits and use. Screenshots of every step go to one
+folder, printed at the start."""
 
 from __future__ import annotations
 
@@ -222,6 +224,25 @@ def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab_and_
         runs_table.get_by_role("button", name=re.compile("Open the executed notebook")).first.click()
         page.locator(".lm-TabBar-tab", has_text=re.compile(r"train-.*\.ipynb")).first.wait_for(timeout=WAIT_MS)
         shots.take("executed-notebook-opened")
+        # the job's MLflow run is one of this notebook's runs: two now, compared side by side
+        page.get_by_role("button", name="Refresh runs").click()
+        page.locator(".jp-mlops-run").nth(1).wait_for(timeout=WAIT_MS)
+        for box in page.locator(".jp-mlops-run input[type=checkbox]").all()[:2]:
+            box.check()
+        page.get_by_role("button", name="Compare the two selected runs").click()
+        compared = page.get_by_role("table", name="Two runs compared")
+        compared.wait_for(timeout=WAIT_MS)
+        assert "accuracy" in compared.inner_text() and "lr" in compared.inner_text(), compared.inner_text()
+        shots.take("two-runs-compared")
+
+        # the status bar: this server's environment and its limits (the analysts' default 0.5 CPU, 1 GiB),
+        # with the use jupyter-resource-usage measures
+        status = page.locator(".jp-mlops-status")
+        page.wait_for_function("/CPU \\d+% of 50%/.test(document.querySelector('.jp-mlops-status')?.textContent)",
+                               timeout=WAIT_MS)
+        assert re.fullmatch(r"python · Mem [\d.]+ [KMG]?i?B / 1\.0 GiB · CPU \d+% of 50%", status.inner_text()), \
+            status.inner_text()
+
         # removing the schedule asks first, then the form is back
         schedule.get_by_role("button", name="Remove", exact=True).click()
         schedule.get_by_role("button", name="Remove the schedule").click()
