@@ -64,6 +64,9 @@ def platform_settings(images: dict[str, str]) -> dict:
             {"slug": "broken", "display_name": "Broken", "image": images["hub"], "roles": ["scientists"]},
             {"slug": "named-user", "display_name": "Named user", "image": images["lab-named-user"],
              "roles": ["scientists"]},
+            # test_storage_swarm.py: a home follows its user into another environment
+            {"slug": "python-alt", "display_name": "Python (another environment)", "image": lab,
+             "roles": ["st-team", "st-other"]},
         ],
         "role_policies": {
             "analysts": {"max_cpu": 1, "max_mem": "2G", "default_cpu": 0.5, "default_mem": "1G",
@@ -73,10 +76,13 @@ def platform_settings(images: dict[str, str]) -> dict:
             # a team pool with room for one server: a notebook job of the team is refused while it runs
             "one-slot": {"max_cpu": 1, "max_mem": "1G", "environments": ["python"], "max_servers": 1,
                          "pool_servers": 1},
+            # test_storage_swarm.py: a team with a shared folder, and someone outside it
+            "st-team": {"max_cpu": 1, "max_mem": "1G", "max_servers": 1},
+            "st-other": {"max_cpu": 1, "max_mem": "1G", "max_servers": 1},
         },
         # homes on (local) volumes: a scheduled notebook's job finds the notebook where the server saved it;
         # owned by the lab image's uid:gid, which the `named-user` image names (jovyan) instead of numbering
-        "storage": {"backend": "local", "owner": "1000:100"},
+        "storage": {"backend": "local", "owner": "1000:100", "roles": {"st-team": {"team": True}}},
         "cpu_guarantee_fraction": 0.5,
         "mem_guarantee_fraction": 0.25,
         "unschedulable_grace": 2,

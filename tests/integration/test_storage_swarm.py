@@ -12,23 +12,12 @@ import pytest
 from mlops_hub.policy.storage import safe_name, storage_from_config
 from mlops_hub.swarm.volumes import docker_mount
 
-from .own_stack import deploy_stack, remove_stack, remove_volumes, run_in, server_container, service_of, stack_settings
+from .own_stack import remove_volumes, run_in, server_container, service_of
 
 BASE = os.environ.get("MLOPS_TEST_STACK", "mlopstest")
-STACK = f"{BASE}-st"
 HOME = "/home/jovyan"
-
-
-def spawner_settings(lab_image: str) -> dict:
-    limits = {"max_cpu": 1, "max_mem": "1G", "max_servers": 1}
-    return {
-        "environments": [
-            {"slug": "python", "display_name": "Python", "image": lab_image, "default": True},
-            {"slug": "python-alt", "display_name": "Python (another environment)", "image": lab_image},
-        ],
-        "role_policies": {"st-team": limits, "st-other": limits},
-        "storage": {"backend": "local", "roles": {"st-team": {"team": True}}},
-    }
+# the session's shared stack has these settings (conftest.platform_settings): roles st-team (with a team
+# folder) and st-other, environments python and python-alt
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +26,8 @@ def docker_client() -> docker.APIClient:
 
 
 @pytest.fixture(scope="module")
-def storage_hub(images, tmp_path_factory, docker_client):
-    settings = stack_settings(STACK, images, spawner_settings(images["lab-base"]),
-                              tmp_path_factory.mktemp("st-state"))
-    hub = deploy_stack(settings)
-    try:
-        yield hub
-    finally:
-        remove_stack(settings)
+def storage_hub(hub):
+    return hub
 
 
 @pytest.fixture
