@@ -35,7 +35,9 @@ export function CompareView(props: { a: RunSummary; b: RunSummary; onClose: () =
       <table className="jp-mlops-table" aria-label="Two runs compared">
         <thead>
           <tr>
-            <th scope="col">{''}</th>
+            <th scope="col">
+              <span className="jp-mlops-sr-only">Param or metric</span>
+            </th>
             <th scope="col">
               <a href={a.url} target="_blank" rel="noreferrer">
                 {label(a)}

@@ -34,6 +34,11 @@ with mlflow.start_run() as run:
 print("RUN", run.info.run_id)"""
 
 
+AXE_PANEL = """async () => (await axe.run(document.querySelector('.jp-mlops-panel-widget'),
+                                         {runOnly: ['wcag2a', 'wcag2aa']})).violations
+    .map(v => `${v.id}: ${v.help}: ${v.nodes.map(n => n.html).join(' | ').slice(0, 400)}`)"""
+
+
 def log_in(chromium: Browser, hub, stack_settings, user: str, groups: list[str]) -> Page:
     """The only place this test makes its user (an approved per-person account) and logs in."""
     password = hub.account(user, groups)
@@ -250,6 +255,12 @@ def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab_and_
         r = hub.api("GET", "/mlops/jobs", headers=headers)  # the user's own token: their jobs
         assert r.status_code == 200, r.text
         assert r.json()["jobs"] == []
+
+        # accessibility: axe-core (the engine of Lighthouse's audit) finds no WCAG 2 A/AA violation in the panel,
+        # colour contrast included (the jest tests check each section's states without colours)
+        page.add_script_tag(path=str(REPO / "labextension" / "node_modules" / "axe-core" / "axe.min.js"))
+        found = page.evaluate(AXE_PANEL)
+        assert found == [], found
 
         # the dark theme: the panel takes its colours from the theme
         panel = page.locator(".jp-mlops-panel-widget")
