@@ -115,6 +115,22 @@ def test_mlflow_is_reachable_only_through_the_edge(hub, stack_settings, images):
     assert "edge-hub=404" in out, out  # the internal listener serves MLflow only
 
 
+USER_NETWORK_FINDS = {"hub", "proxy", "edge"}
+PLATFORM_ONLY = {"db", "mlflow", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
+                 "airflow-triggerer"}
+
+
+def test_the_user_servers_network_finds_no_platform_service(hub, stack_settings, images):
+    """Networks by trust: on the network user servers join, the hub, the proxy and the edge are found, and
+    none of the services that hold the platform's data (they sit on the internal platform network only)."""
+    names = sorted(USER_NETWORK_FINDS | PLATFORM_ONLY)
+    script = "; ".join(f"getent hosts {n} >/dev/null && echo {n}=found || echo {n}=absent" for n in names)
+    out = docker.from_env().containers.run(images["edge"], ["sh", "-c", script], network=stack_settings.network,
+                                           remove=True).decode()
+    found = {line.split("=")[0] for line in out.split() if line.endswith("=found")}
+    assert found == USER_NETWORK_FINDS, out
+
+
 def test_a_browser_login_reaches_mlflow_with_a_cookie_scoped_to_mlflow(hub):
     user, password = _account(hub, "flow")
     session = hub.login(user, password)
