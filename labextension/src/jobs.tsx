@@ -1,6 +1,6 @@
 /** The Schedule section: schedule this notebook (or edit its schedule), run it now, its recent runs, and a
  * log viewer that follows a running job. The hub's jobs API does the work (docs/scheduling.md). */
-import React, { useCallback, useEffect, useRef, useState } from 'react';
+import React, { useCallback, useEffect, useId, useRef, useState } from 'react';
 
 import { ErrorNote } from './errornote';
 import { describeSchedule, formatIso, formatParameters, isActive, parseParameters, presetOf, PRESETS } from './schedule';
@@ -35,6 +35,7 @@ function JobForm({ job, busyText, onSubmit, onCancel }: FormProps): JSX.Element 
   const [parameters, setParameters] = useState(formatParameters(job?.parameters ?? {}));
   const [retries, setRetries] = useState(job?.retries ?? 0);
   const [paused, setPaused] = useState(job?.paused ?? false);
+  const id = useId();
   const schedule = preset === 'cron' ? cron : preset;
   const preview = describeSchedule(schedule);
   const parsed = parseParameters(parameters);
@@ -46,16 +47,15 @@ function JobForm({ job, busyText, onSubmit, onCancel }: FormProps): JSX.Element 
   };
   return (
     <form className="jp-mlops-form" onSubmit={submit} aria-label="Schedule this notebook">
-      <label>
-        Schedule
-        <select value={preset} onChange={e => setPreset(e.currentTarget.value)}>
-          {PRESETS.map(p => (
-            <option key={p.value} value={p.value}>
-              {p.label}
-            </option>
-          ))}
-        </select>
-      </label>
+      {/* a label beside (not around) the select: wrapped, its name would include the chosen option */}
+      <label htmlFor={`${id}-schedule`}>Schedule</label>
+      <select id={`${id}-schedule`} value={preset} onChange={e => setPreset(e.currentTarget.value)}>
+        {PRESETS.map(p => (
+          <option key={p.value} value={p.value}>
+            {p.label}
+          </option>
+        ))}
+      </select>
       {preset === 'cron' && (
         <label>
           Cron expression (UTC)

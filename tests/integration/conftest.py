@@ -76,9 +76,10 @@ def platform_settings(images: dict[str, str]) -> dict:
             # a team pool with room for one server: a notebook job of the team is refused while it runs
             "one-slot": {"max_cpu": 1, "max_mem": "1G", "environments": ["python"], "max_servers": 1,
                          "pool_servers": 1},
-            # test_storage_swarm.py: a team with a shared folder, and someone outside it
-            "st-team": {"max_cpu": 1, "max_mem": "1G", "max_servers": 1},
-            "st-other": {"max_cpu": 1, "max_mem": "1G", "max_servers": 1},
+            # test_storage_swarm.py: a team with a shared folder, and someone outside it; small, so its three
+            # servers at once fit beside the platform's reservations on a 2-core node
+            "st-team": {"max_cpu": 0.25, "max_mem": "512M", "max_servers": 1},
+            "st-other": {"max_cpu": 0.25, "max_mem": "512M", "max_servers": 1},
         },
         # homes on (local) volumes: a scheduled notebook's job finds the notebook where the server saved it;
         # owned by the lab image's uid:gid, which the `named-user` image names (jovyan) instead of numbering
