@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.platform_files import one_size_platform  # noqa: E402
 from mlops_hub.cli import default_ca_bundle  # noqa: E402
-from mlops_hub.deploy.images import build_all  # noqa: E402
+from mlops_hub.deploy.images import RELEASE, build_all  # noqa: E402
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub  # noqa: E402
 from tests.integration.hubclient import HubClient  # noqa: E402
 from tests.support.edge_ca import CA_DIR, trust_in_this_process  # noqa: E402
@@ -100,8 +100,7 @@ def main() -> None:
     direct_port = args.port + 2
     settings = StackSettings(repo=REPO, stack="ebedge", https_port=args.port, http_port=args.port + 1,
                              state_dir=state, ca_dir=CA_DIR, platform_config=platform_file(state, images["lab-base"]),
-                             hub_image=images["hub"], lab_image=images["lab-base"], mlflow_image=images["mlflow"],
-                             postgres_image=images["postgres"], edge_image=images["edge"],
+                             tag=images[RELEASE], lab_image=images["lab-base"],
                              extra_compose_files=(DIRECT_OVERLAY,),
                              extra_env={"MLOPS_BENCH_DIRECT_PORT": str(direct_port)})
     edge_url, direct_url = settings.url, f"http://127.0.0.1:{direct_port}"

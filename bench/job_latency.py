@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mlops_hub.cli import default_ca_bundle  # noqa: E402
-from mlops_hub.deploy.images import build_all  # noqa: E402
+from mlops_hub.deploy.images import RELEASE, build_all  # noqa: E402
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub  # noqa: E402
 from tests.integration.hubclient import HubClient  # noqa: E402
 from tests.support.edge_ca import CA_DIR, trust_in_this_process  # noqa: E402
@@ -110,9 +110,7 @@ def main() -> None:
     state = Path(tempfile.mkdtemp(prefix="eb-jobs-"))
     settings = StackSettings(repo=REPO, stack="ebjobs", https_port=args.port, http_port=args.port + 1,
                              state_dir=state, ca_dir=CA_DIR, platform_config=platform_file(state, images["lab-base"]),
-                             hub_image=images["hub"], lab_image=images["lab-base"], mlflow_image=images["mlflow"],
-                             postgres_image=images["postgres"], edge_image=images["edge"],
-                             airflow_image=images["airflow"])
+                             tag=images[RELEASE], lab_image=images["lab-base"])
     client = docker.APIClient()
     remove(settings, volumes=True)
     results: dict[str, list[tuple[float, float]]] = {"ours": [], "bare": []}

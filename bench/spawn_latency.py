@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mlops_hub.cli import default_ca_bundle  # noqa: E402
-from mlops_hub.deploy.images import build_all  # noqa: E402
+from mlops_hub.deploy.images import RELEASE, build_all  # noqa: E402
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub  # noqa: E402
 from tests.integration.hubclient import HubClient  # noqa: E402
 from tests.support.edge_ca import CA_DIR, trust_in_this_process  # noqa: E402
@@ -104,9 +104,8 @@ def main() -> None:
         "swarm_spawner": {"cpu_limit": CPU, "mem_limit": MEM},
     }))
     settings = StackSettings(repo=REPO, stack="mlopsbench", https_port=args.port, http_port=args.port + 1,
-                             state_dir=state, ca_dir=CA_DIR, platform_config=platform, hub_image=images["hub"],
-                             lab_image=images["lab-base"], mlflow_image=images["mlflow"],
-                             postgres_image=images["postgres"], edge_image=images["edge"])
+                             state_dir=state, ca_dir=CA_DIR, platform_config=platform, tag=images[RELEASE],
+                             lab_image=images["lab-base"])
     remove(settings)
     try:
         print(f"MLOpsSwarmSpawner, {args.count} spawns ({CPU} CPUs, {MEM}):")

@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.platform_files import one_size_platform  # noqa: E402
 from mlops_hub.cli import default_ca_bundle  # noqa: E402
-from mlops_hub.deploy.images import build_all  # noqa: E402
+from mlops_hub.deploy.images import RELEASE, build_all  # noqa: E402
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub  # noqa: E402
 from tests.integration import browser  # noqa: E402
 from tests.integration.dockerlogs import service_container_logs  # noqa: E402
@@ -96,8 +96,7 @@ def contender(label: str, stack: str, spawner: str, port: int, images: dict[str,
              "extra_env": {"MLOPS_BENCH_DIRECT_PORT": str(direct_port)}} if direct_port else {}
     settings = StackSettings(repo=REPO, stack=stack, https_port=port, http_port=port + 1, state_dir=state,
                              ca_dir=CA_DIR, platform_config=platform_file(state, images["lab-base"]),
-                             hub_image=images["hub"], lab_image=images["lab-base"], mlflow_image=images["mlflow"],
-                             postgres_image=images["postgres"], edge_image=images["edge"], spawner=spawner, **extra)
+                             tag=images[RELEASE], lab_image=images["lab-base"], spawner=spawner, **extra)
     return Contender(label, settings)
 
 

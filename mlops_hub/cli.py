@@ -13,7 +13,7 @@ from .deploy import doctor, swarmread
 from .deploy.dbencoding import build_db_image, migrate_utf8, refuse_unless_utf8
 from .deploy.health import assess
 from .deploy.hubapi import role_limits
-from .deploy.images import build_all
+from .deploy.images import RELEASE, build_all
 from .deploy.logs import log_targets, show_logs
 from .deploy.preflight import PreflightError, run_preflight
 from .deploy.progress import WAIT_SECONDS, since_now, wait_for_services
@@ -68,8 +68,10 @@ def _settings(args) -> StackSettings:
 
 def cmd_build(args) -> None:
     tags = build_all(find_repo(), args.ca_bundle, force=args.force)
+    release = tags.pop(RELEASE)
     for name, tag in tags.items():
         print(f"{name}: {tag}")
+    print(f"release tag (MLOPS_TAG; every platform image carries it): {release}")
 
 
 def spawner_setting_names() -> set[str]:
@@ -125,10 +127,8 @@ def cmd_up(args) -> None:
     oidc = oidc_enabled(settings, os.environ)
     check_db_url(os.environ)
     tags = build_all(settings.repo, args.ca_bundle)
-    settings.hub_image, settings.lab_image = tags["hub"], tags["lab-base"]
-    settings.mlflow_image, settings.postgres_image = tags["mlflow"], tags["postgres"]
-    settings.edge_image, settings.airflow_image = tags["edge"], tags["airflow"]
-    refuse_unless_utf8(settings.stack, settings.postgres_image)
+    settings.tag = tags[RELEASE]  # every platform image, built here, carries it
+    refuse_unless_utf8(settings.stack, settings.image("postgres"))
     new_admin_password = not (settings.secrets_dir / "admin_password").exists()  # deploy() generates it
     since = since_now()
     deploy(settings)

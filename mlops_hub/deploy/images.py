@@ -140,7 +140,27 @@ def build_test_image(repo: Path, name: str) -> str:
     return build_image(repo, TEST_RECIPES[name], base)
 
 
+RELEASE = "release"  # build_all's key for the tag every platform image also carries
+
+
+def release_tag(image_ids: dict[str, str]) -> str:
+    """One tag for a set of platform images, from their IDs: the same images always get the same tag, and the
+    stack refers to each as ${MLOPS_REGISTRY}/<name>:${MLOPS_TAG}."""
+    digest = hashlib.sha256("".join(f"{name}={image_ids[name]}\n" for name in sorted(image_ids)).encode())
+    return f"r-{digest.hexdigest()[:12]}"
+
+
+def tag_release(built: dict[str, str]) -> str:
+    """Tag every platform image (RECIPES) `mlops-hub/<name>:<release>`; return the release tag."""
+    ids = {name: image_id(built[name]) or built[name] for name in RECIPES}
+    release = release_tag(ids)
+    for name in RECIPES:
+        run(["docker", "tag", built[name], f"{IMAGE_REPO}/{name}:{release}"], quiet=True)
+    return release
+
+
 def build_all(repo: Path, ca_bundle: str | None = None, force: bool = False) -> dict[str, str]:
+    """Build what changed; the images by name (content-hash tags), and under RELEASE the tag all carry."""
     ensure_base_image()
     stage_ca_bundle(repo, ca_bundle)
     build_frontend(repo, force)  # into mlops_hub/, an input of the hub and lab images
@@ -148,4 +168,5 @@ def build_all(repo: Path, ca_bundle: str | None = None, force: bool = False) -> 
     built = {"base": base}
     for name, recipe in RECIPES.items():  # an image copied from comes earlier in RECIPES
         built[name] = build_image(repo, recipe, base, force, built)
+    built[RELEASE] = tag_release(built)
     return built

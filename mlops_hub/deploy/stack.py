@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..names import LOGIN_ACCOUNTS, LOGIN_SHARED_PASSWORD
+from .images import IMAGE_REPO
 from .shell import DeployError, run, say
 from .tls import TlsFiles, certificate_expiry, ensure_local_certificate, expiry_text, given_certificate, host_names
 
@@ -42,12 +43,12 @@ class StackSettings:
     http_port: int = 80  # redirects to https
     state_dir: Path = Path("/var/lib/mlops-hub")
     platform_config: Path | None = None
-    hub_image: str = "mlops-hub/hub:latest"
-    lab_image: str = "mlops-hub/lab-base:latest"
-    mlflow_image: str = "mlops-hub/mlflow:latest"
-    airflow_image: str = "mlops-hub/airflow:latest"
-    postgres_image: str = "mlops-hub/postgres:latest"
-    edge_image: str = "mlops-hub/edge:latest"
+    # the platform's images are <registry>/<name>:<tag> (swarm-stack.yml: ${MLOPS_REGISTRY}/hub:${MLOPS_TAG}):
+    # `up` builds them here and tags them with one release tag; a site's Artifactory path works the same way
+    registry: str = IMAGE_REPO
+    tag: str = "latest"
+    # the default environment's image (a user server), when it is not <registry>/lab-base:<tag>
+    lab_image: str | None = None
     spawner: str = "mlops"
     log_level: str = "INFO"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -65,6 +66,18 @@ class StackSettings:
     # more compose files deployed on top, for benchmarks only (bench/swarm-stack.direct.yml publishes the
     # proxy's port next to the edge, to measure with and without it); not an operator's option
     extra_compose_files: tuple[Path, ...] = ()
+
+    def image(self, name: str) -> str:
+        """The reference the stack deploys for a platform image (hub, mlflow, airflow, postgres, edge...)."""
+        return f"{self.registry}/{name}:{self.tag}"
+
+    @property
+    def hub_image(self) -> str:
+        return self.image("hub")
+
+    @property
+    def default_lab_image(self) -> str:
+        return self.lab_image or self.image("lab-base")
 
     @property
     def network(self) -> str:
@@ -131,12 +144,9 @@ def stack_env(settings: StackSettings) -> dict[str, str]:
         MLOPS_HTTP_PORT=str(settings.http_port),
         MLOPS_HUB_NETWORK=settings.network,
         MLOPS_HUB_PREFIX=settings.prefix,
-        MLOPS_HUB_IMAGE=settings.hub_image,
-        MLOPS_LAB_IMAGE=settings.lab_image,
-        MLOPS_MLFLOW_IMAGE=settings.mlflow_image,
-        MLOPS_AIRFLOW_IMAGE=settings.airflow_image,
-        MLOPS_POSTGRES_IMAGE=settings.postgres_image,
-        MLOPS_EDGE_IMAGE=settings.edge_image,
+        MLOPS_REGISTRY=settings.registry,
+        MLOPS_TAG=settings.tag,
+        MLOPS_LAB_IMAGE=settings.default_lab_image,
         MLOPS_HUB_SPAWNER=settings.spawner,
         MLOPS_HUB_LOG_LEVEL=settings.log_level,
         MLOPS_SECRETS_DIR=str(settings.secrets_dir),

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mlops_hub.cli import default_ca_bundle
-from mlops_hub.deploy.images import build_all
+from mlops_hub.deploy.images import RELEASE, build_all
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
 from tests.support.edge_ca import CA_DIR
 from tests.support.ports import free_port
@@ -96,10 +96,7 @@ def stack_settings(images, tmp_path_factory) -> StackSettings:
     platform = state / "platform.yaml"
     platform.write_text(yaml.safe_dump(platform_settings(images)))
     return StackSettings(repo=REPO, stack=STACK, https_port=free_port(), http_port=free_port(), state_dir=state,
-                         ca_dir=CA_DIR, platform_config=platform, hub_image=images["hub"],
-                         lab_image=images["lab-base"], mlflow_image=images["mlflow"],
-                         postgres_image=images["postgres"], edge_image=images["edge"],
-                         airflow_image=images["airflow"],
+                         ca_dir=CA_DIR, platform_config=platform, tag=images[RELEASE], lab_image=images["lab-base"],
                          extra_env={"MLOPS_GITLAB_URL": f"http://{STACK}-git:8080"})
 
 

@@ -6,7 +6,6 @@ to every server (package index, storage) deploy their own stack, named `<MLOPS_T
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import docker
 import yaml
 from docker.errors import APIError, NotFound
 
+from mlops_hub.deploy.images import RELEASE
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
 from tests.support.edge_ca import CA_DIR
 from tests.support.ports import free_port
@@ -30,15 +30,11 @@ def stack_settings(stack: str, images: dict[str, str], spawner: dict, state: Pat
     platform = state / "platform.yaml"
     platform.write_text(yaml.safe_dump({"spawner": spawner, **(sections or {})}))
     kwargs = dict(repo=REPO, stack=stack, https_port=free_port(), http_port=free_port(), state_dir=state,
-                  ca_dir=CA_DIR, platform_config=platform, hub_image=images["hub"], lab_image=images["lab-base"],
+                  ca_dir=CA_DIR, platform_config=platform, tag=images[RELEASE], lab_image=images["lab-base"],
                   log_level="DEBUG",
                   # Airflow is checked on the shared stack (test_airflow_stack.py): not started here, so
                   # these stacks do not migrate its database or run its four services for nothing
                   extra_env={"MLOPS_AIRFLOW_REPLICAS": "0"})
-    known = {f.name for f in dataclasses.fields(StackSettings)}
-    for name, image in images.items():  # the platform's other services (mlflow, postgres, edge)
-        if f"{name}_image" in known:
-            kwargs.setdefault(f"{name}_image", image)
     return StackSettings(**kwargs)
 
 
