@@ -128,6 +128,7 @@ def cmd_up(args) -> None:
     settings.hub_image, settings.lab_image = tags["hub"], tags["lab-base"]
     settings.mlflow_image, settings.postgres_image = tags["mlflow"], tags["postgres"]
     settings.edge_image, settings.airflow_image = tags["edge"], tags["airflow"]
+    settings.prometheus_image = tags["prometheus"]
     refuse_unless_utf8(settings.stack, settings.postgres_image)
     new_admin_password = not (settings.secrets_dir / "admin_password").exists()  # deploy() generates it
     since = since_now()

@@ -24,7 +24,10 @@ SECRET_NAMES = ("proxy_token", "api_token", "admin_password", "jupyterhub_db_pas
                 # Airflow (docs/scheduling.md): its database role, the hub's Airflow identity, the key of
                 # its tokens, its api-server's key and the key that encrypts what it stores
                 "airflow_db_password", "airflow_hub_password", "airflow_jwt_secret", "airflow_secret_key",
-                "airflow_fernet_key")
+                "airflow_fernet_key",
+                # the hub's metrics: the token of its `mlops-metrics` service (read:metrics only),
+                # which Prometheus sends
+                "metrics_token")
 # the one password of every non-admin name: generated and deployed only for `up --shared-password`
 SHARED_PASSWORD_SECRET = "user_password"
 SHARED_PASSWORD_WARNING = (
@@ -48,6 +51,7 @@ class StackSettings:
     airflow_image: str = "mlops-hub/airflow:latest"
     postgres_image: str = "mlops-hub/postgres:latest"
     edge_image: str = "mlops-hub/edge:latest"
+    prometheus_image: str = "mlops-hub/prometheus:latest"  # Prometheus, node exporter and Pushgateway
     spawner: str = "mlops"
     log_level: str = "INFO"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -137,6 +141,7 @@ def stack_env(settings: StackSettings) -> dict[str, str]:
         MLOPS_AIRFLOW_IMAGE=settings.airflow_image,
         MLOPS_POSTGRES_IMAGE=settings.postgres_image,
         MLOPS_EDGE_IMAGE=settings.edge_image,
+        MLOPS_PROMETHEUS_IMAGE=settings.prometheus_image,
         MLOPS_HUB_SPAWNER=settings.spawner,
         MLOPS_HUB_LOG_LEVEL=settings.log_level,
         MLOPS_SECRETS_DIR=str(settings.secrets_dir),

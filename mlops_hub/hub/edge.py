@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from .setup import _get, grant_users_and_servers
 
 EDGE_CHECK_PORT = 8082  # MLflow's check; each further tool's is the next port (nginx knows them)
-TOOLS = ("mlflow", "airflow")
-SERVER_TOOLS = ("mlflow",)  # the tools a user server's token may use
+# prometheus: /prometheus/ for admins (nginx asks its check for an admin), and pushes of model metrics
+# to the Pushgateway by anyone's server or job token; grafana: /grafana/ for admins (overlay stack)
+TOOLS = ("mlflow", "airflow", "prometheus", "grafana")
+SERVER_TOOLS = ("mlflow", "prometheus")  # the tools a user server's token may use
 
 
 def tool_scope(tool: str) -> str:
