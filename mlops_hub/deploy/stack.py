@@ -52,6 +52,8 @@ class StackSettings:
     postgres_image: str = "mlops-hub/postgres:latest"
     edge_image: str = "mlops-hub/edge:latest"
     prometheus_image: str = "mlops-hub/prometheus:latest"  # Prometheus, node exporter and Pushgateway
+    # a site's own Grafana image (none can be built here): deploys swarm-stack.grafana.yml on top
+    grafana_image: str | None = None
     spawner: str = "mlops"
     log_level: str = "INFO"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -240,10 +242,31 @@ def login_overlay(settings: StackSettings, env: dict[str, str]) -> tuple[list[st
     return [], "per-person accounts"
 
 
+GRAFANA_CONFIG = Path("config/grafana")  # its data source and dashboards (swarm-stack.grafana.yml)
+
+
+def directory_hash(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def grafana_overlay(settings: StackSettings, env: dict[str, str]) -> list[str]:
+    """swarm-stack.grafana.yml when the site names its Grafana image (MLOPS_GRAFANA_IMAGE); sets its variables."""
+    image = settings.grafana_image or env.get("MLOPS_GRAFANA_IMAGE", "").strip()
+    if not image:
+        return []
+    env["MLOPS_GRAFANA_IMAGE"] = image
+    env["MLOPS_GRAFANA_HASH"] = directory_hash(settings.repo / GRAFANA_CONFIG)
+    return [str(settings.repo / "swarm-stack.grafana.yml")]
+
+
 def deploy(settings: StackSettings) -> None:
     env = stack_env(settings)
     check_db_url(env)
     overlays, login = login_overlay(settings, env)
+    overlays += grafana_overlay(settings, env)
     files = [str(settings.repo / "swarm-stack.yml"), *overlays, *map(str, settings.extra_compose_files)]
     say(f"deploying stack {settings.stack} (hub image {settings.hub_image}, {login})")
     compose = [arg for path in files for arg in ("-c", path)]
