@@ -92,8 +92,10 @@ def stack_settings(images, tmp_path_factory) -> StackSettings:
                          ca_dir=CA_DIR, platform_config=platform, hub_image=images["hub"],
                          lab_image=images["lab-base"], mlflow_image=images["mlflow"],
                          postgres_image=images["postgres"], edge_image=images["edge"],
-                         airflow_image=images["airflow"],
-                         extra_env={"MLOPS_GITLAB_URL": f"http://{STACK}-git:8080"})
+                         airflow_image=images["airflow"], prometheus_image=images["prometheus"],
+                         # scraped every 5 s: the monitoring test sees new series without a long wait
+                         extra_env={"MLOPS_GITLAB_URL": f"http://{STACK}-git:8080",
+                                    "MLOPS_PROMETHEUS_SCRAPE_INTERVAL": "5s"})
 
 
 @pytest.fixture(scope="session")
