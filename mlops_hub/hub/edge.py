@@ -19,6 +19,7 @@ EDGE_CHECK_PORT = 8082  # MLflow's check; each further tool's is the next port (
 # to the Pushgateway by anyone's server or job token; grafana: /grafana/ for admins (overlay stack)
 TOOLS = ("mlflow", "airflow", "prometheus", "grafana")
 SERVER_TOOLS = ("mlflow", "prometheus")  # the tools a user server's token may use
+ADMIN_TOOLS = ("prometheus", "grafana")  # pages for admins only: not in everyone's Services menu
 
 
 def tool_scope(tool: str) -> str:
@@ -34,7 +35,8 @@ def tool_service(tool: str, hub_host: str) -> dict:
     prefix = f"/{tool}/"
     return {
         "name": tool,
-        "display": True,  # in the hub's Services menu; /services/<tool>/ redirects to /<tool>/
+        # in the hub's Services menu; /services/<tool>/ redirects to /<tool>/
+        "display": tool not in ADMIN_TOOLS,
         "url": f"http://{hub_host}:{check_port(tool)}",
         "command": [sys.executable, "-m", "mlops_hub.hub.edge_check", tool],
         "oauth_redirect_uri": f"{prefix}_edge/oauth_callback",
