@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 
+from jupyterhub import version_info as jupyterhub_version
+
 from .setup import _get, grant_users_and_servers
 
 EDGE_CHECK_PORT = 8082  # MLflow's check; each further tool's is the next port (nginx knows them)
@@ -31,9 +33,16 @@ def check_port(tool: str, tools: tuple[str, ...] = TOOLS) -> int:
     return EDGE_CHECK_PORT + tools.index(tool)
 
 
+# JupyterHub 6 stops the hub when a managed service does not answer within its `timeout` (30 s): four
+# checks and the culler starting together on a loaded 2-core node took longer
+SERVICE_START_TIMEOUT = 180
+
+
 def tool_service(tool: str, hub_host: str) -> dict:
     prefix = f"/{tool}/"
+    timeout = {"timeout": SERVICE_START_TIMEOUT} if jupyterhub_version >= (6,) else {}  # JupyterHub 5 has none
     return {
+        **timeout,
         "name": tool,
         # in the hub's Services menu; /services/<tool>/ redirects to /<tool>/
         "display": tool not in ADMIN_TOOLS,

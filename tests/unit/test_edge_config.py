@@ -8,7 +8,7 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from mlops_hub.hub.edge import EDGE_CHECK_PORT, configure_edge
+from mlops_hub.hub.edge import EDGE_CHECK_PORT, SERVICE_START_TIMEOUT, configure_edge
 from mlops_hub.hub.setup import SERVER_TOKEN_SCOPES
 
 TOOL_SCOPES = [f"access:services!service={tool}" for tool in ("mlflow", "airflow", "prometheus", "grafana")]
@@ -21,14 +21,18 @@ def test_the_login_check_is_a_managed_service_with_its_oauth_callback_under_the_
     cli, mlflow, airflow, prometheus, grafana = c.JupyterHub.services
     assert cli["name"] == "mlops-cli"
     assert mlflow == {
-        "name": "mlflow", "display": True, "url": f"http://hub:{EDGE_CHECK_PORT}",
+        "timeout": SERVICE_START_TIMEOUT, "name": "mlflow", "display": True,
+        "url": f"http://hub:{EDGE_CHECK_PORT}",
         "command": [sys.executable, "-m", "mlops_hub.hub.edge_check", "mlflow"],
         "oauth_redirect_uri": "/mlflow/_edge/oauth_callback", "oauth_no_confirm": True,
     }
     assert "api_token" not in mlflow  # the hub makes one and gives it to the process only
+    # a check that starts slowly on a loaded node does not stop the hub (JupyterHub 6 waits 30 s by default)
+    assert SERVICE_START_TIMEOUT >= 120
     # each tool's check listens on its own port (the edge's configuration names the same ones)
     assert airflow == {
-        "name": "airflow", "display": True, "url": f"http://hub:{EDGE_CHECK_PORT + 1}",
+        "timeout": SERVICE_START_TIMEOUT, "name": "airflow", "display": True,
+        "url": f"http://hub:{EDGE_CHECK_PORT + 1}",
         "command": [sys.executable, "-m", "mlops_hub.hub.edge_check", "airflow"],
         "oauth_redirect_uri": "/airflow/_edge/oauth_callback", "oauth_no_confirm": True,
     }
