@@ -53,10 +53,20 @@ def tool_service(tool: str, hub_host: str) -> dict:
     }
 
 
-def configure_edge(c, environ: Mapping[str, str], tools: tuple[str, ...] = TOOLS,
+ENV_GRAFANA = "MLOPS_GRAFANA"  # set on the hub by swarm-stack.grafana.yml
+
+
+def deployed_tools(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Grafana's check runs only where Grafana is deployed: each check is a process the hub starts one
+    after another (about 20 s each on a loaded 2-core node)."""
+    return tuple(t for t in TOOLS if t != "grafana" or environ.get(ENV_GRAFANA) == "1")
+
+
+def configure_edge(c, environ: Mapping[str, str], tools: tuple[str, ...] | None = None,
                    server_tools: tuple[str, ...] = SERVER_TOOLS) -> None:
     """The tools' login checks as hub-managed services; users may use them, their servers' tokens
     the `server_tools`."""
+    tools = deployed_tools(environ) if tools is None else tools
     hub_host = environ.get("MLOPS_HUB_HOST", "hub")
     c.JupyterHub.services = [*_get(c.JupyterHub, "services", []), *(tool_service(t, hub_host) for t in tools)]
     grant_users_and_servers(c, [tool_scope(t) for t in tools], [tool_scope(t) for t in tools if t in server_tools])

@@ -12,7 +12,7 @@ __all__ = ["delete_job", "experiment", "job_log", "job_runs", "notebook_context"
 def __getattr__(name: str) -> Any:
     # the notebook API pulls in mlflow; import it only when notebook code asks for it
     if name == "push_metrics":
-        from .push_metrics import push_metrics
+        from .pushgateway import push_metrics
 
         return push_metrics
     if name in __all__:

@@ -83,10 +83,21 @@ def prometheus(hub) -> Prometheus:
     return Prometheus(hub, running_container(hub, f"{hub.stack}_prometheus"))
 
 
+def check_started(url: str, deadline: float = 300) -> None:
+    """The hub starts its tools' login checks one after another, after it answers: wait for this one."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if requests.get(url, timeout=30).status_code not in (500, 502):
+            return
+        time.sleep(2)
+    raise AssertionError(f"the login check behind {url} did not start")
+
+
 @pytest.fixture(scope="module")
 def monitored(hub, prometheus):
     """One running server (role one-slot: its pool holds one), a second start of the role refused by the
     pool, and model metrics pushed by the server's own token."""
+    check_started(f"{hub.url}/prometheus/api/v1/query")  # pushes pass the same login check
     stamp = int(time.time()) % 100000
     owner, other = f"mon-owner-{stamp}", f"mon-other-{stamp}"
     hub.create_user(owner, ["one-slot"])
@@ -199,6 +210,7 @@ def test_every_grafana_dashboard_query_returns_data_from_the_real_prometheus(pro
 
 def test_prometheus_at_the_edge_for_admins_only(hub, prometheus):
     url = f"{hub.url}/prometheus/api/v1/query"
+    check_started(url)
     admin = requests.get(url, params={"query": "up"}, headers=hub.user_headers("admin", "prometheus"), timeout=30)
     assert admin.status_code == 200 and admin.json()["status"] == "success", admin.text[:300]
     user = f"mon-user-{int(time.time()) % 100000}"

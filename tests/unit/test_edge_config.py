@@ -17,7 +17,7 @@ TOOL_SCOPES = [f"access:services!service={tool}" for tool in ("mlflow", "airflow
 def test_the_login_check_is_a_managed_service_with_its_oauth_callback_under_the_tool():
     c = Config()
     c.JupyterHub.services = [{"name": "mlops-cli", "api_token": "x"}]
-    configure_edge(c, {"MLOPS_HUB_HOST": "hub"})
+    configure_edge(c, {"MLOPS_HUB_HOST": "hub", "MLOPS_GRAFANA": "1"})
     cli, mlflow, airflow, prometheus, grafana = c.JupyterHub.services
     assert cli["name"] == "mlops-cli"
     assert mlflow == {
@@ -42,6 +42,16 @@ def test_the_login_check_is_a_managed_service_with_its_oauth_callback_under_the_
     assert grafana["oauth_redirect_uri"] == "/grafana/_edge/oauth_callback"
 
 
+def test_grafanas_check_runs_only_with_the_grafana_overlay():
+    c = Config()
+    configure_edge(c, {})
+    assert [s["name"] for s in c.JupyterHub.services] == ["mlflow", "airflow", "prometheus"]
+    import yaml
+
+    overlay = yaml.safe_load((Path(__file__).resolve().parents[2] / "swarm-stack.grafana.yml").read_text())
+    assert overlay["services"]["hub"]["environment"] == {"MLOPS_GRAFANA": "1"}
+
+
 def test_the_edge_asks_each_tools_check_on_that_tools_port():
     script = (Path(__file__).resolve().parents[2] / "images" / "edge" / "mlops-hub-edge").read_text()
     assert f"MLOPS_EDGE_CHECK:-hub:{EDGE_CHECK_PORT}" in script
@@ -53,7 +63,7 @@ def test_the_edge_asks_each_tools_check_on_that_tools_port():
 def test_users_and_server_tokens_get_the_tools_access_scope_only():
     c = Config()
     c.JupyterHub.load_roles = [{"name": "admin", "services": ["mlops-cli"]}]
-    configure_edge(c, {})
+    configure_edge(c, {"MLOPS_GRAFANA": "1"})
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["admin"] == {"name": "admin", "services": ["mlops-cli"]}
     assert roles["user"]["scopes"] == ["self", *TOOL_SCOPES]
@@ -68,7 +78,7 @@ def test_an_existing_user_role_keeps_its_scopes():
     c = Config()
     c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "read:groups"]}]
     c.Spawner.server_token_scopes = ["users:activity!user"]
-    configure_edge(c, {})
+    configure_edge(c, {"MLOPS_GRAFANA": "1"})
     assert c.JupyterHub.load_roles == [{"name": "user", "scopes": ["self", "read:groups", *TOOL_SCOPES]}]
     assert c.Spawner.server_token_scopes == ["users:activity!user", "access:services!service=mlflow",
                                              "access:services!service=prometheus"]

@@ -7,7 +7,7 @@ import pytest
 
 from mlops_hub.airflow.outcomes import PUSH_JOB, outcome_callback, outcome_registry
 from mlops_hub.lab.errors import InvalidInput
-from mlops_hub.lab.push_metrics import checked_metrics, push_metrics
+from mlops_hub.lab.pushgateway import checked_metrics, push_metrics
 from tests.support.loopback_http import LoopbackServer, read_body, reply
 from tests.unit.test_job_spec import make_spec
 
