@@ -248,3 +248,32 @@ def test_the_metrics_token_is_in_no_spec_environment_label_or_log(hub, stack_set
         code, env = run_in(client, container, "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'; env")
         assert "PATH=" in env and token not in env, name
         assert token not in service_container_logs(client, f"{stack_settings.stack}_{name}"), name
+
+
+# a batch job that pushes a model metric with its own token: Airflow runs it, its scheduler pushes the outcome
+PUSHING_JOB = [({}, "from mlops_hub.lab import push_metrics\n"
+                    "push_metrics({'job_model_auc': 0.81}, job='nightly')\nprint('PUSHED')")]
+
+
+def test_a_batch_jobs_outcome_and_its_pushed_metric_reach_prometheus(hub, prometheus, airflow_ready):
+    from .test_jobs_swarm import Lab, wait_for_run
+
+    lab = Lab(hub, f"mon-jobs-{int(time.time()) % 100000}")
+    try:
+        path = lab.put("nightly.ipynb", PUSHING_JOB)
+        r = lab.jobs_api("POST", json={"notebook": path})
+        assert r.status_code == 201, r.text
+        job = r.json()["job"]["id"]
+        r = lab.jobs_api("POST", f"/{job}/runs")
+        assert r.status_code == 201, r.text
+        run, log, _ = wait_for_run(lab, job, r.json()["run"]["run_id"])
+        assert run["state"] == "success", "\n".join(log)[-3000:]
+        who = f'user="{lab.name}", dag_id="{job}", pushed_job="mlops_job_runs", role="analysts"'
+        (outcome,) = prometheus.wait_for(f"mlops_job_last_run_success{{{who}}}", "the job's outcome")
+        assert outcome["value"][1] == "1" and outcome["metric"]["environment"] == "python"
+        prometheus.wait_for(f"mlops_job_last_success_timestamp_seconds{{{who}}} > 0", "the job's last success")
+        (auc,) = prometheus.wait_for(f'job_model_auc{{user="{lab.name}", pushed_job="nightly"}}',
+                                     "the metric the job pushed with its own token")
+        assert float(auc["value"][1]) == 0.81
+    finally:
+        hub.stop(lab.name)

@@ -118,7 +118,8 @@ def test_the_edge_offers_prometheus_to_admins_and_pushes_of_ones_own_group_only(
     push = push.split("\n        }\n")[0]
     assert "limit_except PUT POST DELETE" in push and "auth_request /_edge/check/prometheus;" in push
     assert "proxy_pass $pushgateway/metrics/job/$push_job/user/$mlops_user;" in push
-    assert "location ^~ /pushgateway/ {\n            return 403;" in internal  # nothing else of it
+    assert "location /pushgateway/ {\n            return 403;" in internal  # nothing else of it
+    assert "location ^~ /pushgateway" not in internal  # a ^~ prefix would shadow the push location's regex
     # the public listener has no Pushgateway route
     assert "pushgateway" not in conf.split("# inside the stack: lab servers and batch jobs")[0].split("server {", 2)[2]
 
