@@ -227,10 +227,10 @@ def test_prometheus_at_the_edge_for_admins_only(hub, prometheus):
     check_started(url)
     admin = requests.get(url, params={"query": "up"}, headers=hub.user_headers("admin", "prometheus"), timeout=30)
     assert admin.status_code == 200 and admin.json()["status"] == "success", admin.text[:300]
-    # Prometheus's own page, served under /prometheus/ (its script files come with it)
+    # Prometheus's own page (Debian ships its classic UI), served under /prometheus/ with its scripts
     page = requests.get(f"{hub.url}/prometheus/graph", headers=hub.user_headers("admin", "page"), timeout=30)
     assert page.status_code == 200 and "moment-timezone-with-data.min.js" in page.text, page.text[:300]
-    script = requests.get(f"{hub.url}/prometheus/static/moment-timezone/moment-timezone-with-data.min.js",
+    script = requests.get(f"{hub.url}/prometheus/classic/static/moment-timezone/moment-timezone-with-data.min.js",
                           headers=hub.user_headers("admin", "script"), timeout=30)
     assert script.status_code == 200, script.status_code
     user = f"mon-user-{int(time.time()) % 100000}"
