@@ -275,10 +275,28 @@ PUSHING_JOB = [({}, "from mlops_hub.lab import push_metrics\n"
                     "push_metrics({'job_model_auc': 0.81}, job='nightly')\nprint('PUSHED')")]
 
 
-def test_a_batch_jobs_outcome_and_its_pushed_metric_reach_prometheus(hub, prometheus, airflow_ready):
-    from .test_jobs_swarm import Lab, wait_for_run
+def placed_lab(hub, name: str):
+    """test_jobs_swarm's Lab (a user with a server and a notebook folder), spawned again while Swarm cannot
+    place the server (other test stacks share this node's CPU reservations)."""
+    from .test_jobs_swarm import Lab
 
-    lab = Lab(hub, f"mon-jobs-{int(time.time()) % 100000}")
+    hub.create_user(name, ["analysts"])
+    spawn_placed(hub, name, {"environment": "python", "cpu_limit": 0.5})
+    lab = Lab.__new__(Lab)
+    lab.hub, lab.name = hub, name
+    lab.base = f"{hub.url}{hub.wait_ready(name)['url']}"
+    lab.headers = hub.user_headers(name, "jobs test")
+    lab.folder = f"jobs-{int(time.time())}"
+    r = requests.put(f"{lab.base}api/contents/{lab.folder}", json={"type": "directory"}, headers=lab.headers,
+                     timeout=30)
+    assert r.status_code in (200, 201), r.text
+    return lab
+
+
+def test_a_batch_jobs_outcome_and_its_pushed_metric_reach_prometheus(hub, prometheus, airflow_ready):
+    from .test_jobs_swarm import wait_for_run
+
+    lab = placed_lab(hub, f"mon-jobs-{int(time.time()) % 100000}")
     try:
         path = lab.put("nightly.ipynb", PUSHING_JOB)
         r = lab.jobs_api("POST", json={"notebook": path})
