@@ -62,6 +62,12 @@ if secret("api_token"):
     c.JupyterHub.services = [{"name": "mlops-cli", "api_token": secret("api_token")}]
     c.JupyterHub.load_roles = [{"name": "admin", "services": ["mlops-cli"]}]
 
+# ---- Prometheus scrapes /hub/metrics (JupyterHub's and the platform's metrics) as the service
+# `mlops-metrics`, whose token (the metrics_token secret) may read metrics and nothing else
+from mlops_hub.hub.monitoring import configure_metrics  # noqa: E402
+
+configure_metrics(c, secret("metrics_token"))
+
 # ---- web tools behind the front door (nginx): MLflow at /mlflow/ with the hub's login; each tool's
 # login check runs as a hub-managed service, and every user and server token may use it
 from mlops_hub.hub.edge import configure_edge  # noqa: E402
@@ -121,6 +127,8 @@ c.Spawner.environment = {
     "MLFLOW_EXPERIMENT_NAME": lambda spawner: mlflow_user_experiment(spawner.user.name),
     "MLOPS_MLFLOW_UI_URL": os.environ.get("MLOPS_MLFLOW_UI_URL", ""),
     "MLOPS_GITLAB_URL": os.environ.get("MLOPS_GITLAB_URL", ""),
+    # push_metrics() sends model metrics here, with the server's own hub token (the edge names the user)
+    "MLOPS_PUSHGATEWAY_URL": os.environ.get("MLOPS_PUSHGATEWAY_URL", ""),
 }
 
 # ---- role quotas and team pools in the hub's database, edited at /hub/mlops/quotas (docs/quotas.md)

@@ -73,6 +73,8 @@ LOGIN_MODES = (LOGIN_ACCOUNTS, LOGIN_SHARED_PASSWORD)
 # who the hub says the user is: set by nginx from the login check, overwriting anything a client sent
 EDGE_USER_HEADER = "X-Mlops-User"  # the hub user name, percent-encoded UTF-8
 EDGE_ADMIN_HEADER = "X-Mlops-Admin"  # "true" or "false"
+# set by nginx (never by a client) on the login check of an admins-only tool (/prometheus/, /grafana/)
+EDGE_REQUIRE_ADMIN_HEADER = "X-Mlops-Require-Admin"
 
 # ---- scheduled notebooks (docs/scheduling.md): a job's container gets these besides a server's
 ENV_JOB_ID = "MLOPS_JOB_ID"  # the job's DAG id

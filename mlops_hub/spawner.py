@@ -22,6 +22,7 @@ from traitlets import Enum as EnumTrait
 
 from .airflow.job_spec import JobContainer
 from .job_container import RUNNER_COMMAND, job_environment, runner_args
+from .metrics import pool_metrics, spawn_metrics
 from .names import ENV_ENVIRONMENT, ENV_HUB_TOKEN_FILE, ENV_IMAGE_DIGEST, ENV_ROLE
 from .policy import (
     ConfigError,
@@ -254,6 +255,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                 if stored or self.role_policies:
                     policies = stored  # admin edits (and deletes) in the store win over role_policies
             self._request_policies = policies
+            pool_metrics.observe_pools(p.pool for p in policies.values())
         return self._request_policies
 
     def _end_request(self) -> None:
@@ -415,16 +417,25 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             if self.quota_store and self.mlops_request is not None:
                 await self._admit(self.mlops_request)
             try:
-                return await super().start()
+                started = await super().start()
             except BaseException:
                 if self.quota_store:
                     quota_service().release(*self._server_key)
                 raise
+            self._count_spawn(None)
+            return started
+        except BaseException as e:
+            self._count_spawn(e)
+            raise
         finally:
             self._spawn_done = True
             self._wake_progress_streams()
             self.mlops_request = None
             self._end_request()
+
+    def _count_spawn(self, error: BaseException | None) -> None:
+        r = self.mlops_request
+        spawn_metrics.spawn_ended(r.environment.slug if r else "", r.role if r else "", error)
 
     @property
     def _server_key(self) -> tuple[str, str]:
@@ -439,6 +450,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                                         self.admin_contact, self._running_job_charges)
         except PolicyRefusal as e:
             self.log.info("%s: refused by team pool: %s", self._log_name, e)
+            spawn_metrics.refused(request.role, getattr(e, "dimension", None))
             raise web.HTTPError(403, str(e), reason="Forbidden") from None
 
     async def _running_charges(self) -> list[Charge]:
@@ -765,6 +777,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             await quota_service().check(self._job_charge(request, dag_id), self._policies()[request.role].pool,
                                         self._running_charges, self.admin_contact, self._running_job_charges)
         except PolicyRefusal as e:
+            spawn_metrics.refused(request.role, getattr(e, "dimension", None), kind="job")
             raise web.HTTPError(403, str(e), reason="Forbidden") from None
         finally:
             self._end_request()

@@ -14,6 +14,7 @@ from airflow.sdk import DAG
 from docker.types import Placement, Resources
 
 from .job_spec import JobSpec, SpecError
+from .outcomes import outcome_callback
 
 TASK_ID = "run_notebook"
 
@@ -76,6 +77,9 @@ def _operator(spec: JobSpec) -> NotebookJobOperator:
         enable_logging=True,  # the notebook's output in the task log, followed while it runs
         auto_remove="force",  # a finished run leaves no service behind, failed or not
         mount_tmp_dir=False,
+        # each run's outcome to Prometheus (through the Pushgateway), from here, not from the notebook
+        on_success_callback=outcome_callback(spec, True),
+        on_failure_callback=outcome_callback(spec, False),
     )
 
 

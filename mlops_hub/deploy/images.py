@@ -43,6 +43,8 @@ RECIPES = {
     "airflow": ImageRecipe("airflow", ("images/airflow", "mlops_hub/__init__.py", "mlops_hub/names.py",
                                        "mlops_hub/airflow")),
     "postgres": ImageRecipe("postgres", ("images/postgres",)),
+    # Prometheus, its node exporter and Pushgateway (Debian's): one image, three services
+    "prometheus": ImageRecipe("prometheus", ("images/prometheus",)),
     # JupyterLab's content-hashed files from the lab image, served by the edge to every user
     "edge": ImageRecipe("edge", ("images/edge",), copies_from=("lab-base",)),
 }

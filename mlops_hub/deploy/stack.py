@@ -25,7 +25,10 @@ SECRET_NAMES = ("proxy_token", "api_token", "admin_password", "jupyterhub_db_pas
                 # Airflow (docs/scheduling.md): its database role, the hub's Airflow identity, the key of
                 # its tokens, its api-server's key and the key that encrypts what it stores
                 "airflow_db_password", "airflow_hub_password", "airflow_jwt_secret", "airflow_secret_key",
-                "airflow_fernet_key")
+                "airflow_fernet_key",
+                # the hub's metrics: the token of its `mlops-metrics` service (read:metrics only),
+                # which Prometheus sends
+                "metrics_token")
 # the one password of every non-admin name: generated and deployed only for `up --shared-password`
 SHARED_PASSWORD_SECRET = "user_password"
 SHARED_PASSWORD_WARNING = (
@@ -49,6 +52,8 @@ class StackSettings:
     tag: str = "latest"
     # the default environment's image (a user server), when it is not <registry>/lab-base:<tag>
     lab_image: str | None = None
+    # a site's own Grafana image (none can be built here): deploys swarm-stack.grafana.yml on top
+    grafana_image: str | None = None
     spawner: str = "mlops"
     log_level: str = "INFO"
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -245,10 +250,31 @@ def login_overlay(settings: StackSettings, env: dict[str, str]) -> tuple[list[st
     return [], "per-person accounts"
 
 
+GRAFANA_CONFIG = Path("config/grafana")  # its data source and dashboards (swarm-stack.grafana.yml)
+
+
+def directory_hash(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def grafana_overlay(settings: StackSettings, env: dict[str, str]) -> list[str]:
+    """swarm-stack.grafana.yml when the site names its Grafana image (MLOPS_GRAFANA_IMAGE); sets its variables."""
+    image = settings.grafana_image or env.get("MLOPS_GRAFANA_IMAGE", "").strip()
+    if not image:
+        return []
+    env["MLOPS_GRAFANA_IMAGE"] = image
+    env["MLOPS_GRAFANA_HASH"] = directory_hash(settings.repo / GRAFANA_CONFIG)
+    return [str(settings.repo / "swarm-stack.grafana.yml")]
+
+
 def deploy(settings: StackSettings) -> None:
     env = stack_env(settings)
     check_db_url(env)
     overlays, login = login_overlay(settings, env)
+    overlays += grafana_overlay(settings, env)
     files = [str(settings.repo / "swarm-stack.yml"), *overlays, *map(str, settings.extra_compose_files)]
     say(f"deploying stack {settings.stack} (hub image {settings.hub_image}, {login})")
     compose = [arg for path in files for arg in ("-c", path)]

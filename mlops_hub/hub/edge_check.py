@@ -6,6 +6,8 @@ with the request's own Cookie and Authorization headers. This service answers:
 - 200 with `X-Mlops-User` (the hub user name, percent-encoded UTF-8) and `X-Mlops-Admin`, when the
   request carries the user's hub token (`Authorization: token ...`, what lab servers and jobs send)
   or the tool's login cookie, and the user may use the tool (scope `access:services!service=<tool>`);
+- 403 when nginx asks for an admin (`X-Mlops-Require-Admin: true`, the monitoring tools) and the user is
+  not one;
 - 401 otherwise; nginx then sends the request here as it was, and a browser is redirected through
   the hub's OAuth login (no second password) while an API client gets a JSON 401.
 
@@ -26,7 +28,7 @@ from urllib.parse import quote, urlsplit
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuthenticated, UserNotAllowed
 from tornado import ioloop, web
 
-from ..names import EDGE_ADMIN_HEADER, EDGE_USER_HEADER
+from ..names import EDGE_ADMIN_HEADER, EDGE_REQUIRE_ADMIN_HEADER, EDGE_USER_HEADER
 
 # writes a browser may send with the tool's cookie: only from the platform's own pages
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -67,6 +69,9 @@ class CheckHandler(ToolAuth, web.RequestHandler):
         if cookie_login and method not in SAFE_METHODS and site is not None and site not in FIRST_PARTY:
             # another site's page made the browser send this write with the user's cookie
             return self._answer(403, f"cross-site {method} refused")
+        # nginx asks so for the admins-only tools: their metrics name every user
+        if self.request.headers.get(EDGE_REQUIRE_ADMIN_HEADER) == "true" and not user.get("admin"):
+            return self._answer(403, "this tool is for the hub's admins only")
         self.set_header(EDGE_USER_HEADER, quote(user["name"], safe=""))
         self.set_header(EDGE_ADMIN_HEADER, "true" if user.get("admin") else "false")
         self._answer(200, "ok")

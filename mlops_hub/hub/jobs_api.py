@@ -27,7 +27,8 @@ from .json_body import finish_json, json_object_body
 
 MAX_BODY = 256 * 1024
 TOKEN_NOTE = "mlops-hub notebook job {}"  # one hub token per job; the note finds it again
-JOB_TOKEN_SCOPES = ["access:services!service=mlflow"]  # a job reaches MLflow as its user, nothing else
+# a job reaches MLflow and pushes model metrics (the Pushgateway, through the edge) as its user, nothing else
+JOB_TOKEN_SCOPES = ["access:services!service=mlflow", "access:services!service=prometheus"]
 DAG_APPEAR_TIMEOUT = 90  # the dag-processor looks every 5 s; a loaded machine takes longer
 
 

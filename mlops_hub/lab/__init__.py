@@ -6,11 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["delete_job", "experiment", "job_log", "job_runs", "notebook_context", "notebook_jobs", "notebook_runs",
-           "run_job_now", "save_notebook", "schedule_notebook"]
+           "push_metrics", "run_job_now", "save_notebook", "schedule_notebook"]
 
 
 def __getattr__(name: str) -> Any:
     # the notebook API pulls in mlflow; import it only when notebook code asks for it
+    if name == "push_metrics":
+        from .pushgateway import push_metrics
+
+        return push_metrics
     if name in __all__:
         from . import api
 

@@ -97,7 +97,9 @@ def stack_settings(images, tmp_path_factory) -> StackSettings:
     platform.write_text(yaml.safe_dump(platform_settings(images)))
     return StackSettings(repo=REPO, stack=STACK, https_port=free_port(), http_port=free_port(), state_dir=state,
                          ca_dir=CA_DIR, platform_config=platform, tag=images[RELEASE], lab_image=images["lab-base"],
-                         extra_env={"MLOPS_GITLAB_URL": f"http://{STACK}-git:8080"})
+                         # scraped every 5 s: the monitoring test sees new series without a long wait
+                         extra_env={"MLOPS_GITLAB_URL": f"http://{STACK}-git:8080",
+                                    "MLOPS_PROMETHEUS_SCRAPE_INTERVAL": "5s"})
 
 
 @pytest.fixture(scope="session")

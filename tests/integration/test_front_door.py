@@ -36,7 +36,9 @@ def test_only_the_edge_publishes_ports(hub, stack_settings):
                  for s in services}
     assert published == {"edge": sorted([stack_settings.https_port, stack_settings.http_port]),
                          "hub": [], "proxy": [], "mlflow": [], "db": [], "airflow-api-server": [],
-                         "airflow-scheduler": [], "airflow-dag-processor": [], "airflow-triggerer": []}
+                         "airflow-scheduler": [], "airflow-dag-processor": [], "airflow-triggerer": [],
+                         # monitoring: on the internal network, reached through the edge only
+                         "prometheus": [], "pushgateway": [], "node-exporter": [], "server-exporter": []}
 
 
 def test_the_certificate_comes_from_the_local_ca_and_security_headers_are_set(hub, stack_settings):
@@ -117,7 +119,7 @@ def test_mlflow_is_reachable_only_through_the_edge(hub, stack_settings, images):
 
 USER_NETWORK_FINDS = {"hub", "proxy", "edge"}
 PLATFORM_ONLY = {"db", "mlflow", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
-                 "airflow-triggerer"}
+                 "airflow-triggerer", "prometheus", "pushgateway", "node-exporter", "server-exporter"}
 
 
 def test_the_user_servers_network_finds_no_platform_service(hub, stack_settings, images):

@@ -202,8 +202,9 @@ def test_rescheduling_keeps_one_dag_and_one_spec(hub, alice):
     tokens = hub.api("GET", f"/users/{quote(alice.name)}/tokens").json()["api_tokens"]
     job_tokens = [t for t in tokens if t["note"] == note]
     assert len(job_tokens) == 1  # the old job token was revoked
-    # MLflow, and what every token has: its owner's name and groups (JupyterHub's identify scopes)
+    # MLflow, pushing metrics, and what every token has: its owner's name and groups (identify scopes)
     assert sorted(job_tokens[0]["scopes"]) == ["access:services!service=mlflow",
+                                               "access:services!service=prometheus",
                                                f"read:users:groups!user={alice.name}",
                                                f"read:users:name!user={alice.name}"]
     assert job_tokens[0]["expires_at"] is None

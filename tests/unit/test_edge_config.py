@@ -8,46 +8,69 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from mlops_hub.hub.edge import EDGE_CHECK_PORT, configure_edge
+from mlops_hub.hub.edge import EDGE_CHECK_PORT, SERVICE_START_TIMEOUT, configure_edge
 from mlops_hub.hub.setup import SERVER_TOKEN_SCOPES
+
+TOOL_SCOPES = [f"access:services!service={tool}" for tool in ("mlflow", "airflow", "prometheus", "grafana")]
 
 
 def test_the_login_check_is_a_managed_service_with_its_oauth_callback_under_the_tool():
     c = Config()
     c.JupyterHub.services = [{"name": "mlops-cli", "api_token": "x"}]
-    configure_edge(c, {"MLOPS_HUB_HOST": "hub"})
-    cli, mlflow, airflow = c.JupyterHub.services
+    configure_edge(c, {"MLOPS_HUB_HOST": "hub", "MLOPS_GRAFANA": "1"})
+    cli, mlflow, airflow, prometheus, grafana = c.JupyterHub.services
     assert cli["name"] == "mlops-cli"
     assert mlflow == {
-        "name": "mlflow", "display": True, "url": f"http://hub:{EDGE_CHECK_PORT}",
+        "timeout": SERVICE_START_TIMEOUT, "name": "mlflow", "display": True,
+        "url": f"http://hub:{EDGE_CHECK_PORT}",
         "command": [sys.executable, "-m", "mlops_hub.hub.edge_check", "mlflow"],
         "oauth_redirect_uri": "/mlflow/_edge/oauth_callback", "oauth_no_confirm": True,
     }
     assert "api_token" not in mlflow  # the hub makes one and gives it to the process only
+    # a check that starts slowly on a loaded node does not stop the hub (JupyterHub 6 waits 30 s by default)
+    assert SERVICE_START_TIMEOUT >= 120
     # each tool's check listens on its own port (the edge's configuration names the same ones)
     assert airflow == {
-        "name": "airflow", "display": True, "url": f"http://hub:{EDGE_CHECK_PORT + 1}",
+        "timeout": SERVICE_START_TIMEOUT, "name": "airflow", "display": True,
+        "url": f"http://hub:{EDGE_CHECK_PORT + 1}",
         "command": [sys.executable, "-m", "mlops_hub.hub.edge_check", "airflow"],
         "oauth_redirect_uri": "/airflow/_edge/oauth_callback", "oauth_no_confirm": True,
     }
+    # the monitoring tools: admins only (the edge asks their checks for an admin), not in the menu
+    assert (prometheus["url"], prometheus["display"]) == (f"http://hub:{EDGE_CHECK_PORT + 2}", False)
+    assert (grafana["url"], grafana["display"]) == (f"http://hub:{EDGE_CHECK_PORT + 3}", False)
+    assert grafana["oauth_redirect_uri"] == "/grafana/_edge/oauth_callback"
+
+
+def test_grafanas_check_runs_only_with_the_grafana_overlay():
+    c = Config()
+    configure_edge(c, {})
+    assert [s["name"] for s in c.JupyterHub.services] == ["mlflow", "airflow", "prometheus"]
+    import yaml
+
+    overlay = yaml.safe_load((Path(__file__).resolve().parents[2] / "swarm-stack.grafana.yml").read_text())
+    assert overlay["services"]["hub"]["environment"] == {"MLOPS_GRAFANA": "1"}
 
 
 def test_the_edge_asks_each_tools_check_on_that_tools_port():
     script = (Path(__file__).resolve().parents[2] / "images" / "edge" / "mlops-hub-edge").read_text()
     assert f"MLOPS_EDGE_CHECK:-hub:{EDGE_CHECK_PORT}" in script
     assert f"MLOPS_EDGE_AIRFLOW_CHECK:-hub:{EDGE_CHECK_PORT + 1}" in script
+    assert f"MLOPS_EDGE_PROMETHEUS_CHECK:-hub:{EDGE_CHECK_PORT + 2}" in script
+    assert f"MLOPS_EDGE_GRAFANA_CHECK:-hub:{EDGE_CHECK_PORT + 3}" in script
 
 
 def test_users_and_server_tokens_get_the_tools_access_scope_only():
     c = Config()
     c.JupyterHub.load_roles = [{"name": "admin", "services": ["mlops-cli"]}]
-    configure_edge(c, {})
+    configure_edge(c, {"MLOPS_GRAFANA": "1"})
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles["admin"] == {"name": "admin", "services": ["mlops-cli"]}
-    assert roles["user"]["scopes"] == ["self", "access:services!service=mlflow", "access:services!service=airflow"]
-    # JupyterHub's `server` role, plus MLflow: a server's token may not do more than before (notebooks
-    # schedule through the hub's API, not Airflow's)
-    assert c.Spawner.server_token_scopes == [*SERVER_TOKEN_SCOPES, "access:services!service=mlflow"]
+    assert roles["user"]["scopes"] == ["self", *TOOL_SCOPES]
+    # JupyterHub's `server` role, plus MLflow and pushing metrics: a server's token may not do more than
+    # before (notebooks schedule through the hub's API, not Airflow's)
+    assert c.Spawner.server_token_scopes == [*SERVER_TOKEN_SCOPES, "access:services!service=mlflow",
+                                             "access:services!service=prometheus"]
     assert SERVER_TOKEN_SCOPES == ["users:activity!user", "access:servers!server"]
 
 
@@ -55,8 +78,7 @@ def test_an_existing_user_role_keeps_its_scopes():
     c = Config()
     c.JupyterHub.load_roles = [{"name": "user", "scopes": ["self", "read:groups"]}]
     c.Spawner.server_token_scopes = ["users:activity!user"]
-    configure_edge(c, {})
-    assert c.JupyterHub.load_roles == [{"name": "user", "scopes": ["self", "read:groups",
-                                                                   "access:services!service=mlflow",
-                                                                   "access:services!service=airflow"]}]
-    assert c.Spawner.server_token_scopes == ["users:activity!user", "access:services!service=mlflow"]
+    configure_edge(c, {"MLOPS_GRAFANA": "1"})
+    assert c.JupyterHub.load_roles == [{"name": "user", "scopes": ["self", "read:groups", *TOOL_SCOPES]}]
+    assert c.Spawner.server_token_scopes == ["users:activity!user", "access:services!service=mlflow",
+                                             "access:services!service=prometheus"]

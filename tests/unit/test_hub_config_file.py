@@ -54,10 +54,15 @@ def test_the_stacks_hub_runs_the_idle_culler_as_configured(monkeypatch, tmp_path
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     (secrets / "api_token").write_text("cli-token\n")
+    (secrets / "metrics_token").write_text("metrics-token\n")
     c = load_hub_config(monkeypatch, tmp_path, REPO / "config" / "platform.yaml", secrets=secrets,
                         keep_spawner=True)
-    assert [s["name"] for s in c.JupyterHub.services] == ["mlops-cli", "mlflow", "airflow", "idle-culler"]
-    assert c.JupyterHub.services[3]["command"][1:] == ["-m", "jupyterhub_idle_culler", "--timeout=3600",
+    assert [s["name"] for s in c.JupyterHub.services] == ["mlops-cli", "mlops-metrics", "mlflow", "airflow",
+                                                          "prometheus", "idle-culler"]
+    # Prometheus's scrape identity: the metrics_token secret, read:metrics only
+    assert c.JupyterHub.services[1]["api_token"] == "metrics-token"
+    assert [r["scopes"] for r in c.JupyterHub.load_roles if r["name"] == "mlops-metrics"] == [["read:metrics"]]
+    assert c.JupyterHub.services[5]["command"][1:] == ["-m", "jupyterhub_idle_culler", "--timeout=3600",
                                                        "--cull-every=600", "--max-age=0"]
     culler_role = [r for r in c.JupyterHub.load_roles if r["name"] == "idle-culler"]
     assert culler_role[0]["scopes"] == ["list:users", "read:users:activity", "read:servers", "delete:servers"]

@@ -62,6 +62,11 @@ RULES = {
     "deploy": ["mlops_hub.spawner", "mlops_hub.hub", "mlops_hub.quotas"],
     # what a job's container runs, as data: no Docker, no web (the spawner does the I/O)
     "job_container.py": ["docker", "tornado", "jupyterhub", "mlops_hub.swarm", "mlops_hub.hub", "mlops_hub.spawner"],
+    # the hub's metrics: counted by the spawner, read at scrape; no Docker, no hub web
+    "metrics.py": ["docker", "mlops_hub.swarm", "mlops_hub.spawner", "mlops_hub.hub"],
+    # the server exporter runs on every node beside the hub: Docker and names only
+    "monitoring": ["mlops_hub.hub", "mlops_hub.spawner", "mlops_hub.quotas", "mlops_hub.policy", "tornado",
+                   "jupyterhub"],
 }
 
 
@@ -100,7 +105,8 @@ def test_importing_policy_and_quotas_loads_no_docker_tornado_or_hub_app():
 IMAGE_PACKAGES = {
     "mlflow_server": {"flask", "werkzeug", "mlflow"},
     # fastapi and PyJWT: what Airflow's api-server (where the auth manager runs) is built on
-    "airflow": {"airflow", "docker", "fastapi", "jwt"},
+    # prometheus_client: the scheduler pushes jobs' outcomes (installed in the image on its own)
+    "airflow": {"airflow", "docker", "fastapi", "jwt", "prometheus_client"},
 }
 
 
