@@ -94,6 +94,9 @@ if spawner_kind == "swarm":
 else:
     c.JupyterHub.spawner_class = "mlops_hub.spawner.MLOpsSwarmSpawner"
     spawner = c.MLOpsSwarmSpawner
+    # servers weigh 1/16 of a platform service on the CPU: in a storm of starts the hub, proxy and
+    # database still answer (Swarm's reservations steer placement only); platform.yaml may change it
+    spawner.server_cpu_shares = 64
 spawner.image = os.environ.get("MLOPS_LAB_IMAGE", "mlops-hub/lab-base:latest")
 spawner.network_name = os.environ.get("MLOPS_HUB_NETWORK", "mlops-hub")
 spawner.use_internal_ip = True
