@@ -234,7 +234,7 @@ def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, opti
     probe = Probe(hub, f"probe-{label}")
     probe.start()
     time.sleep(IDLE_SECONDS)
-    result = StormResult(label, users, servers_that_fit(client), " ".join(os.getloadavg().__repr__()[1:-1].split()))
+    result = StormResult(label, users, servers_that_fit(client), "%.2f %.2f %.2f" % os.getloadavg())
     result.idle = probe.between(0, time.monotonic())
     result.outcomes = [Outcome(name) for name in names]
     barrier = threading.Barrier(users)
