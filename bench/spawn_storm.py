@@ -101,7 +101,10 @@ def wait_until_settled(client: docker.APIClient, stack: str, timeout: float = 90
 
 
 def hub_task_id(client: docker.APIClient, stack: str) -> str:
-    tasks = client.tasks(filters={"service": f"{stack}_hub", "desired-state": "running"})
+    try:
+        tasks = client.tasks(filters={"service": f"{stack}_hub", "desired-state": "running"})
+    except docker.errors.NotFound:
+        return ""  # not deployed yet
     return next((t["ID"] for t in tasks if t["Status"]["State"] == "running"), "")
 
 
