@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Mapping
 
 from docker.errors import APIError
@@ -157,6 +158,15 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         help="Seconds a starting server waits at most between two checks, however many spawns are in flight.",
     )
 
+    docker_threads = Integer(
+        4,
+        config=True,
+        help="""Threads that make the hub's Docker API calls (dockerspawner uses one for every spawner of the
+        hub). With one, a storm of spawns queues every service creation, task check and removal behind each
+        other: a server Swarm cannot place was refused only after all the others were created. Read once,
+        at the first Docker call.""",
+    )
+
     server_cpu_shares = Integer(
         None,
         allow_none=True,
@@ -213,6 +223,22 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         node running the task and works without IPVS; 'ingress' uses Swarm's routing mesh, which
         needs IPVS on every node and an endpoint mode 'vip'. See docs/configuration.md.""",
     )
+
+    @validate("docker_threads")
+    def _check_docker_threads(self, proposal):
+        if proposal["value"] < 1:
+            raise ConfigError("docker_threads", f"must be at least 1, got {proposal['value']}")
+        return proposal["value"]
+
+    _docker_executor: ThreadPoolExecutor | None = None
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """dockerspawner's hook: the one pool of every spawner of the hub, `docker_threads` wide."""
+        cls = MLOpsSwarmSpawner
+        if cls._docker_executor is None:
+            cls._docker_executor = ThreadPoolExecutor(self.docker_threads, thread_name_prefix="mlops-docker")
+        return cls._docker_executor
 
     @validate("server_cpu_shares")
     def _check_cpu_shares(self, proposal):

@@ -702,3 +702,15 @@ async def test_without_a_task_address_the_service_name_is_used():
     spawner = make_spawner(network_name="", use_internal_ip=True)
     offline(spawner, FakeDocker(tasks=[]))
     assert await spawner.get_ip_and_port() == (spawner.service_name, 8888)
+
+
+def test_docker_calls_share_one_pool_of_docker_threads(monkeypatch):
+    monkeypatch.setattr(MLOpsSwarmSpawner, "_docker_executor", None)
+    first, second = make_spawner(docker_threads=3), make_spawner(docker_threads=3)
+    assert first.executor is second.executor
+    assert first.executor._max_workers == 3
+
+
+def test_fewer_than_one_docker_thread_is_refused():
+    with pytest.raises(ConfigError, match="docker_threads"):
+        make_spawner(docker_threads=0)
