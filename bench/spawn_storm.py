@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -216,6 +217,8 @@ class StormResult:
     idle: list[float] = field(default_factory=list)
     storm: list[float] = field(default_factory=list)
     probe_errors: int = 0
+    loop_stall: float = 0.0  # the longest "Event loop was unresponsive" the hub logged during the storm
+    hub_restarted: bool = False  # Swarm replaced the hub during the storm (its health check failed)
 
     @property
     def started(self) -> list[Outcome]:
@@ -228,6 +231,16 @@ class StormResult:
     @property
     def other_failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.failed_after is not None and PLACEMENT_WORDS not in o.message]
+
+
+def hub_log_stall(client: docker.APIClient, stack: str, since: float) -> float:
+    """The longest event-loop stall the hub's containers logged since `since` (JupyterHub's own metric)."""
+    worst = 0.0
+    for container in client.containers(all=True, filters={"label": f"com.docker.swarm.service.name={stack}_hub"}):
+        text = client.logs(container["Id"], since=int(since)).decode("utf8", "replace")
+        for seconds in re.findall(r"Event loop was unresponsive for at least ([\d.]+)s", text):
+            worst = max(worst, float(seconds))
+    return worst
 
 
 def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, options: dict | None) -> StormResult:
@@ -244,10 +257,13 @@ def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, opti
     threads = [threading.Thread(target=spawn_and_follow, args=(hub, o, options, barrier)) for o in result.outcomes]
     print(f"{label}: {users} users start at once ({result.fit} fit the free room; load {result.load_before})",
           flush=True)
+    hub_before, wall_start = hub_task_id(client, hub.stack), time.time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    result.hub_restarted = hub_task_id(client, hub.stack) != hub_before
+    result.loop_stall = hub_log_stall(client, hub.stack, wall_start)
     start = min(o.posted for o in result.outcomes)
     end = max(o.posted + (o.ready_after or o.failed_after or 0) for o in result.outcomes)
     probe.stopping.set()
@@ -256,18 +272,20 @@ def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, opti
     for o in sorted(result.outcomes, key=lambda o: o.ready_after or o.failed_after or 0):
         what = f"ready {o.ready_after:.1f}s" if o.ready_after is not None else f"failed {o.failed_after:.1f}s: {o.message}"
         print(f"  {o.user}: {what}", flush=True)
-    stop_all(hub, names)
+    stop_all(hub, client, names)
     return result
 
 
-def stop_all(hub: HubClient, names: list[str]) -> None:
+def stop_all(hub: HubClient, client: docker.APIClient, names: list[str]) -> None:
     for name in names:
         if hub.server_model(name) is not None:
             hub.api("DELETE", f"/users/{name}/server")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and any(hub.server_model(name) is not None for name in names):
         time.sleep(2)
-    remove_user_servers(hub.prefix)  # what a stop left behind (the plain spawner's timed-out services)
+    remove_user_servers(hub.prefix)  # what a stop left behind
+    for service in client.services(filters={"name": f"{hub.prefix}-"}):  # plain SwarmSpawner labels none
+        client.remove_service(service["ID"])
     time.sleep(10)  # containers exit and free their room before the next storm
 
 
@@ -308,6 +326,8 @@ def report(results: list[StormResult]) -> None:
     row("hub API storm p99", lambda r: ms(percentile(r.storm, 0.99)))
     row("hub API storm max", lambda r: ms(max(r.storm, default=math.nan)))
     row("hub API probes (storm/err)", lambda r: f"{len(r.storm)}/{r.probe_errors}")
+    row("hub event loop stall max", lambda r: seconds(r.loop_stall) if r.loop_stall else "-")
+    row("hub replaced during storm", lambda r: "yes" if r.hub_restarted else "no")
     if len(results) == 2:
         ours, plain = results
         print(f"ratio storm p99 ours/plain: {percentile(ours.storm, 0.99) / percentile(plain.storm, 0.99):.2f}")
