@@ -237,7 +237,7 @@ def hub_log_stall(client: docker.APIClient, stack: str, since: float) -> float:
     """The longest event-loop stall the hub's containers logged since `since` (JupyterHub's own metric)."""
     worst = 0.0
     for container in client.containers(all=True, filters={"label": f"com.docker.swarm.service.name={stack}_hub"}):
-        text = client.logs(container["Id"], since=int(since)).decode("utf8", "replace")
+        text = client.logs(container["Id"], since=max(1, int(since))).decode("utf8", "replace")
         for seconds in re.findall(r"Event loop was unresponsive for at least ([\d.]+)s", text):
             worst = max(worst, float(seconds))
     return worst
