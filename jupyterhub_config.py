@@ -57,6 +57,12 @@ from mlops_hub.hub.identity import configure_oidc  # noqa: E402
 
 configure_oidc(c)
 
+# ---- the hub weighs 8 containers on the CPU (Swarm's reservations steer placement only): in a storm of
+# server starts its API still answers (mlops_hub.hub.cpu_weight; MLOPS_HUB_CPU_SHARES=0 leaves Docker's 1024)
+from mlops_hub.hub.cpu_weight import raise_own_cpu_weight  # noqa: E402
+
+raise_own_cpu_weight(int(os.environ.get("MLOPS_HUB_CPU_SHARES", "8192")))
+
 # ---- the CLI and tests talk to the hub API with a token from a Swarm secret
 if secret("api_token"):
     c.JupyterHub.services = [{"name": "mlops-cli", "api_token": secret("api_token")}]
@@ -94,9 +100,6 @@ if spawner_kind == "swarm":
 else:
     c.JupyterHub.spawner_class = "mlops_hub.spawner.MLOpsSwarmSpawner"
     spawner = c.MLOpsSwarmSpawner
-    # servers weigh 1/16 of a platform service on the CPU: in a storm of starts the hub, proxy and
-    # database still answer (Swarm's reservations steer placement only); platform.yaml may change it
-    spawner.server_cpu_shares = 64
 spawner.image = os.environ.get("MLOPS_LAB_IMAGE", "mlops-hub/lab-base:latest")
 spawner.network_name = os.environ.get("MLOPS_HUB_NETWORK", "mlops-hub")
 spawner.use_internal_ip = True
