@@ -277,11 +277,15 @@ def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, opti
 
 
 def stop_all(hub: HubClient, client: docker.APIClient, names: list[str]) -> None:
+    def running(name: str) -> bool:
+        r = hub.api("GET", f"/users/{name}")
+        return r.status_code != 200 or r.json()["servers"].get("") is not None  # a hub restarting: not known yet
+
     for name in names:
-        if hub.server_model(name) is not None:
+        if running(name):
             hub.api("DELETE", f"/users/{name}/server")
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and any(hub.server_model(name) is not None for name in names):
+    while time.monotonic() < deadline and any(running(name) for name in names):
         time.sleep(2)
     remove_user_servers(hub.prefix)  # what a stop left behind
     for service in client.services(filters={"name": f"{hub.prefix}-"}):  # plain SwarmSpawner labels none
@@ -365,12 +369,15 @@ def main() -> None:
     try:
         hub = deploy_with(settings, client, "mlops")
         results.append(storm("ours", hub, client, args.users, {}))
+        report(results)  # printed now too: a failure of the second storm keeps these numbers
         if not args.ours_only:
             hub = deploy_with(settings, client, "swarm")
             results.append(storm("plain", hub, client, args.users, None))
+            report(results)
     finally:
+        for service in client.services(filters={"name": f"{settings.prefix}-"}):  # plain's, unlabelled
+            client.remove_service(service["ID"])
         remove(settings, volumes=True)
-    report(results)
 
 
 if __name__ == "__main__":
