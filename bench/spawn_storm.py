@@ -216,6 +216,7 @@ class StormResult:
     outcomes: list[Outcome] = field(default_factory=list)
     idle: list[float] = field(default_factory=list)
     storm: list[float] = field(default_factory=list)
+    first_minute: list[float] = field(default_factory=list)  # the same window for both spawners
     probe_errors: int = 0
     loop_stall: float = 0.0  # the longest "Event loop was unresponsive" the hub logged during the storm
     hub_restarted: bool = False  # Swarm replaced the hub during the storm (its health check failed)
@@ -269,6 +270,7 @@ def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, opti
     probe.stopping.set()
     probe.join()
     result.storm, result.probe_errors = probe.between(start, end), probe.errors
+    result.first_minute = probe.between(start, start + 60)
     for o in sorted(result.outcomes, key=lambda o: o.ready_after or o.failed_after or 0):
         what = f"ready {o.ready_after:.1f}s" if o.ready_after is not None else f"failed {o.failed_after:.1f}s: {o.message}"
         print(f"  {o.user}: {what}", flush=True)
@@ -329,6 +331,8 @@ def report(results: list[StormResult]) -> None:
     row("hub API storm p50", lambda r: ms(percentile(r.storm, 0.5)))
     row("hub API storm p99", lambda r: ms(percentile(r.storm, 0.99)))
     row("hub API storm max", lambda r: ms(max(r.storm, default=math.nan)))
+    row("hub API first 60 s p50", lambda r: ms(percentile(r.first_minute, 0.5)))
+    row("hub API first 60 s p99", lambda r: ms(percentile(r.first_minute, 0.99)))
     row("hub API probes (storm/err)", lambda r: f"{len(r.storm)}/{r.probe_errors}")
     row("hub event loop stall max", lambda r: seconds(r.loop_stall) if r.loop_stall else "-")
     row("hub replaced during storm", lambda r: "yes" if r.hub_restarted else "no")
