@@ -247,7 +247,7 @@ def test_the_hub_weighs_more_than_a_server_on_the_cpu(hub, user_name):
     assert server["HostConfig"]["CpuShares"] in (0, 1024)  # Docker's default (0 means 1024)
     hub_task = hub.docker.tasks(filters={"service": f"{hub.stack}_hub", "desired-state": "running"})[0]
     hub_container = hub.docker.inspect_container(hub_task["Status"]["ContainerStatus"]["ContainerID"])
-    # jupyterhub_config.py raises the weight of its stack's containers on its node (mlops_hub.hub.cpu_weight)
+    # jupyterhub_config.py raises the weight of its stack's containers on its node (mlops_hub.swarm.cpu_weight)
     assert hub_container["HostConfig"]["CpuShares"] == 8192
     proxy_task = hub.docker.tasks(filters={"service": f"{hub.stack}_proxy", "desired-state": "running"})[0]
     proxy = hub.docker.inspect_container(proxy_task["Status"]["ContainerStatus"]["ContainerID"])

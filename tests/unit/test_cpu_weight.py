@@ -1,6 +1,6 @@
 """The hub finds its own container and stack and raises their CPU weight; a failure never stops the hub."""
 
-from mlops_hub.hub import cpu_weight
+from mlops_hub.swarm import cpu_weight
 
 HUB = "b5d298607caf237f333c7a92de3cbe9d118118b0b1685ac3f7c4e1a5fd9518f3"
 PROXY, SERVER = "a" * 64, "c" * 64
