@@ -193,6 +193,11 @@ def spawn_and_follow(hub: HubClient, outcome: Outcome, options: dict | None, bar
                            else r.text)[:400]
         return
     with session.get(f"{hub.url}/hub/api/users/{outcome.user}/server/progress", stream=True, timeout=600) as stream:
+        if stream.status_code != 200:
+            # JupyterHub keeps no failed spawn's message once it has cleaned up: asked too late to read it
+            outcome.failed_after = time.monotonic() - outcome.posted
+            outcome.message = f"progress: HTTP {stream.status_code} {stream.text[:200]}"
+            return
         for line in stream.iter_lines():
             if not line.startswith(b"data:"):
                 continue
