@@ -256,7 +256,7 @@ def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, opti
     probe = Probe(hub, f"probe-{label}")
     probe.start()
     time.sleep(IDLE_SECONDS)
-    result = StormResult(label, users, servers_that_fit(client), "%.2f %.2f %.2f" % os.getloadavg())
+    result = StormResult(label, users, servers_that_fit(client), " ".join(f"{x:.2f}" for x in os.getloadavg()))
     result.idle = probe.between(0, time.monotonic())
     result.outcomes = [Outcome(name) for name in names]
     barrier = threading.Barrier(users)
@@ -277,7 +277,8 @@ def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, opti
     result.storm, result.probe_errors = probe.between(start, end), probe.errors
     result.first_minute = probe.between(start, start + 60)
     for o in sorted(result.outcomes, key=lambda o: o.ready_after or o.failed_after or 0):
-        what = f"ready {o.ready_after:.1f}s" if o.ready_after is not None else f"failed {o.failed_after:.1f}s: {o.message}"
+        what = (f"ready {o.ready_after:.1f}s" if o.ready_after is not None
+                else f"failed {o.failed_after:.1f}s: {o.message}")
         print(f"  {o.user}: {what}", flush=True)
     stop_all(hub, client, names)
     return result
@@ -344,9 +345,10 @@ def report(results: list[StormResult]) -> None:
     if len(results) == 2:
         ours, plain = results
         print(f"ratio storm p99 ours/plain: {percentile(ours.storm, 0.99) / percentile(plain.storm, 0.99):.2f}")
-        print(f"ratio POST->ready p50 ours/plain: "
-              f"{statistics.median([o.ready_after for o in ours.started]) / statistics.median([o.ready_after for o in plain.started]):.2f}"
-              if ours.started and plain.started else "ratio POST->ready p50: -")
+        if ours.started and plain.started:
+            ready_ratio = (statistics.median([o.ready_after for o in ours.started])
+                           / statistics.median([o.ready_after for o in plain.started]))
+            print(f"ratio POST->ready p50 ours/plain: {ready_ratio:.2f}")
     ours = results[0]
     print(f"target hub API storm p99 <= {API_P99_TARGET * 1000:.0f} ms: "
           f"{'met' if percentile(ours.storm, 0.99) <= API_P99_TARGET else 'NOT met'}")

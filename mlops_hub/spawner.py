@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from docker.errors import APIError
 from dockerspawner import SwarmSpawner
@@ -44,11 +44,11 @@ from .provision import provision, server_owner
 from .quotas.service import quota_service
 from .swarm import endpoint as swarm_endpoint
 from .swarm import token_secret
+from .swarm.backoff import ReadinessBackoff, SpawnsInFlight
 from .swarm.client import shared_client
 from .swarm.configs import is_missing_reference, remove_unused
 from .swarm.image_user import image_numeric_user
 from .swarm.labels import ServerLabels, job_labels, running_jobs, running_servers, threaded_docker_call
-from .swarm.backoff import ReadinessBackoff, SpawnsInFlight
 from .swarm.oom import newest_task_end, poll_log_line, start_failure_message
 from .swarm.placement import free_room, is_resource_shortage, missing_resources, reservations_of
 from .swarm.spec import ServerSpec, build_service_kwargs, fit_service_name, reservation

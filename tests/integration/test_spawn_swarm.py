@@ -228,7 +228,7 @@ def test_an_unplaceable_spawn_is_refused_naming_cpu_while_another_starts(hub, us
     refused = responses[too_big]
     assert refused.status_code >= 400, refused.text
     message = refused.json()["message"]
-    assert message.startswith("Docker Swarm cannot place your server: no suitable node (insufficient resources"), message
+    assert message.startswith("Docker Swarm cannot place your server: no suitable node (insufficient"), message
     assert "not enough CPU." in message and "Ask for fewer CPUs" in message, message
     assert hub.user_services(too_big) == []
     assert responses[fits].status_code in (201, 202), responses[fits].text
