@@ -57,6 +57,13 @@ from mlops_hub.hub.identity import configure_oidc  # noqa: E402
 
 configure_oidc(c)
 
+# ---- the stack's containers on the hub's node weigh 8 servers each on the CPU (Swarm's reservations steer
+# placement only): in a storm of server starts the hub's API still answers (mlops_hub.swarm.cpu_weight;
+# MLOPS_HUB_CPU_SHARES=0 leaves Docker's 1024)
+from mlops_hub.swarm.cpu_weight import raise_platform_cpu_weight  # noqa: E402
+
+raise_platform_cpu_weight(int(os.environ.get("MLOPS_HUB_CPU_SHARES", "8192")))
+
 # ---- the CLI and tests talk to the hub API with a token from a Swarm secret
 if secret("api_token"):
     c.JupyterHub.services = [{"name": "mlops-cli", "api_token": secret("api_token")}]

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from docker.errors import APIError
 from dockerspawner import SwarmSpawner
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Bool, Float, List, Unicode, default, observe, validate
+from traitlets import Bool, Float, Integer, List, Unicode, default, observe, validate
 from traitlets import Dict as DictTrait
 from traitlets import Enum as EnumTrait
 
@@ -44,15 +45,18 @@ from .provision import provision, server_owner
 from .quotas.service import quota_service
 from .swarm import endpoint as swarm_endpoint
 from .swarm import token_secret
+from .swarm.backoff import ReadinessBackoff, SpawnsInFlight
 from .swarm.client import shared_client
 from .swarm.configs import is_missing_reference, remove_unused
 from .swarm.image_user import image_numeric_user
 from .swarm.labels import ServerLabels, job_labels, running_jobs, running_servers, threaded_docker_call
 from .swarm.oom import newest_task_end, poll_log_line, start_failure_message
+from .swarm.placement import free_room, is_resource_shortage, missing_resources, reservations_of
 from .swarm.spec import ServerSpec, build_service_kwargs, fit_service_name, reservation
 from .swarm.tasks import (
     Phase,
     ServerStartFailed,
+    ServerUnschedulable,
     TaskView,
     classify_task,
     newest_task,
@@ -137,7 +141,41 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     readiness_poll_interval = Float(
         0.05,
         config=True,
-        help="Seconds between checks of the new task and of the server's HTTP port.",
+        help="""Seconds between checks of the new task and of the server's HTTP port when it starts
+        alone; with more spawns in flight the interval grows (`readiness_polls_per_second`).""",
+    )
+
+    readiness_polls_per_second = Float(
+        20.0,
+        config=True,
+        help="""Checks per second the hub spends on all starting servers together: each of N spawns in
+        flight looks every N / this seconds (at least `readiness_poll_interval`, at most
+        `readiness_poll_max_interval`), so a storm of starts does not flood Docker and the hub.""",
+    )
+
+    readiness_poll_max_interval = Float(
+        2.0,
+        config=True,
+        help="Seconds a starting server waits at most between two checks, however many spawns are in flight.",
+    )
+
+    docker_threads = Integer(
+        4,
+        config=True,
+        help="""Threads that make the hub's Docker API calls (dockerspawner uses one for every spawner of the
+        hub). With one, a storm of spawns queues every service creation, task check and removal behind each
+        other: a server Swarm cannot place was refused only after all the others were created. Read once,
+        at the first Docker call.""",
+    )
+
+    server_cpu_shares = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="""CPU weight (Docker's --cpu-shares; 1024 is every container's default) given to each server
+        once it runs, on the hub's node. Lower than the platform's services, the hub, proxy and database
+        win the CPU when a storm of servers competes for it; idle CPU is still the servers'. Swarm's
+        CPU reservations only steer placement, they give no weight. None: Docker's default.""",
     )
 
     log_tail_timeout = Float(
@@ -187,6 +225,29 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         needs IPVS on every node and an endpoint mode 'vip'. See docs/configuration.md.""",
     )
 
+    @validate("docker_threads")
+    def _check_docker_threads(self, proposal):
+        if proposal["value"] < 1:
+            raise ConfigError("docker_threads", f"must be at least 1, got {proposal['value']}")
+        return proposal["value"]
+
+    _docker_executor: ThreadPoolExecutor | None = None
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """dockerspawner's hook: the one pool of every spawner of the hub, `docker_threads` wide."""
+        cls = MLOpsSwarmSpawner
+        if cls._docker_executor is None:
+            cls._docker_executor = ThreadPoolExecutor(self.docker_threads, thread_name_prefix="mlops-docker")
+        return cls._docker_executor
+
+    @validate("server_cpu_shares")
+    def _check_cpu_shares(self, proposal):
+        value = proposal["value"]
+        if value is not None and not 2 <= value <= 262144:  # the kernel's range for cpu.shares
+            raise ConfigError("server_cpu_shares", f"must be between 2 and 262144, got {value}")
+        return value
+
     @validate("cpu_guarantee_fraction", "mem_guarantee_fraction")
     def _check_fraction(self, proposal):
         value = proposal["value"]
@@ -207,6 +268,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         # apply_request overwrites image/cpu_limit/mem_limit per spawn; the configured ones stay here
         self._configured = (self.image, self.cpu_limit, self.mem_limit)
         self._check_networking()
+        self._readiness_backoff()  # a bad combination fails here, not at the first spawn
         if self.policy_enabled or self.package_index or self.storage:
             self.platform  # noqa: B018 - a bad setting fails here (the hub checks it at start-up too)
 
@@ -589,14 +651,37 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         if view.phase in _PHASE_PROGRESS:
             self._report(_PHASE_PROGRESS[view.phase], f"Server {view.phase.value}")
 
+    # spawns of this hub waiting for their server now: the readiness checks share one budget
+    _spawns_in_flight = SpawnsInFlight()
+
+    def _readiness_backoff(self) -> ReadinessBackoff:
+        try:
+            return ReadinessBackoff(self.readiness_poll_interval, self.readiness_polls_per_second,
+                                    self.readiness_poll_max_interval)
+        except ValueError as e:
+            raise ConfigError("readiness_poll_interval / readiness_polls_per_second / readiness_poll_max_interval",
+                              str(e)) from None
+
+    def _poll_interval(self) -> float:
+        return self._readiness_backoff().interval(self._spawns_in_flight.count)
+
     async def start_object(self):
         """Wait for the task to run and the server to answer; on failure remove the service."""
         try:
-            self._task = await wait_for_task_running(
-                self._list_tasks, self._on_phase, self.unschedulable_grace, self.readiness_poll_interval
-            )
-            self._report(80, "Waiting for JupyterLab to answer")
-            await self._wait_for_http()
+            with self._spawns_in_flight:
+                self._task = await wait_for_task_running(
+                    self._list_tasks, self._on_phase, self.unschedulable_grace, self._poll_interval
+                )
+                await self._lower_cpu_weight()
+                self._report(80, "Waiting for JupyterLab to answer")
+                await self._wait_for_http()
+        except ServerUnschedulable as e:
+            message = str(e.with_detail(await self._missing_resources()))
+            self.log.info("%s: refused by Swarm: %s", self._log_name, message)
+            self._report(100, message)
+            await self.remove_object()
+            self.object_id = ""
+            raise web.HTTPError(500, message, reason="Server cannot be placed") from None
         except ServerStartFailed as e:
             message = await self._out_of_memory_message(str(e)) or await self._with_log_tail(str(e))
             self._report(100, message)
@@ -604,6 +689,31 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             self.object_id = ""
             raise web.HTTPError(500, message, reason="Server failed to start") from None
         self._report(95, "Server answering")
+
+    async def _missing_resources(self) -> str:
+        """What the unplaceable server lacks (CPU, memory) against the nodes' free room; '' when not resources."""
+        try:
+            task = newest_task(await self._list_tasks())
+            reason = classify_task(task).reason if task else ""
+            if task is None or not is_resource_shortage(reason):
+                return ""
+            nodes = await self.docker("nodes")
+            holding = await self.docker("tasks", filters={"desired-state": "running"})
+        except APIError as e:
+            self.log.warning("%s: could not tell what the server lacks: %s", self._log_name, e)
+            return ""
+        cpu, mem = reservations_of(task)
+        return missing_resources(cpu, mem, free_room(nodes, holding))
+
+    async def _lower_cpu_weight(self) -> None:
+        """Give the running server `server_cpu_shares`, so the platform's services win the CPU in a storm."""
+        container = self._task.container_id if self._task else ""
+        if self.server_cpu_shares is None or not container:
+            return
+        try:
+            await self.docker("update_container", container, cpu_shares=self.server_cpu_shares)
+        except APIError as e:  # on another node than the hub's: it competes with no platform service here
+            self.log.debug("%s: CPU weight not set on %s: %s", self._log_name, container[:12], e)
 
     # ---- out of memory: the spawn's message and the hub's log line (swarm/oom.py) ------------
 
@@ -694,8 +804,8 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                 view = classify_task(task) if task is not None else None
                 if view is not None and view.phase is Phase.FAILED:
                     raise ServerStartFailed(f"Your server's container {view.state}: {view.reason}")
-                next_task_check = time.monotonic() + 0.5
-            await asyncio.sleep(self.readiness_poll_interval)
+                next_task_check = time.monotonic() + max(0.5, 2 * self._poll_interval())
+            await asyncio.sleep(self._poll_interval())
         # not answering yet: JupyterHub's own http_timeout check takes over and reports it
 
     async def get_ip_and_port(self):

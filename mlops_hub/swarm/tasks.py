@@ -33,6 +33,20 @@ class ServerStartFailed(Exception):
     """The server's task cannot run; the message is Swarm's reason, written for the user."""
 
 
+class ServerUnschedulable(ServerStartFailed):
+    """No node can take the server's task; `reason` is Swarm's words, `with_detail` adds what is missing."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        super().__init__(
+            f"Docker Swarm cannot place your server: {reason}. {detail + ' ' if detail else ''}"
+            "Ask for fewer CPUs or less memory, or try again when others stop."
+        )
+
+    def with_detail(self, detail: str) -> ServerUnschedulable:
+        return ServerUnschedulable(self.reason, detail)
+
+
 @dataclass(frozen=True)
 class TaskView:
     state: str
@@ -92,12 +106,14 @@ async def wait_for_task_running(
     list_tasks: Callable[[], Awaitable[list[dict]]],
     on_phase: Callable[[TaskView], None],
     unschedulable_grace: float = 3.0,
-    poll_interval: float = 0.05,
+    poll_interval: float | Callable[[], float] = 0.05,
 ) -> TaskView:
     """Poll the service's tasks until one runs; raise ServerStartFailed with Swarm's reason.
 
     An unschedulable task gets `unschedulable_grace` seconds (resources may be freeing up).
+    `poll_interval` is seconds, or a function asked before each wait (it grows with the spawns in flight).
     """
+    interval = poll_interval if callable(poll_interval) else (lambda: poll_interval)
     last_phase = None
     unschedulable_since = None
     while True:
@@ -113,13 +129,10 @@ async def wait_for_task_running(
         if view.phase is Phase.UNSCHEDULABLE:
             unschedulable_since = unschedulable_since or time.monotonic()
             if time.monotonic() - unschedulable_since >= unschedulable_grace:
-                raise ServerStartFailed(
-                    f"Docker Swarm cannot place your server: {view.reason}."
-                    " Ask for fewer CPUs or less memory, or try again when others stop."
-                )
+                raise ServerUnschedulable(view.reason)
         else:
             unschedulable_since = None
-        await asyncio.sleep(poll_interval)
+        await asyncio.sleep(interval())
 
 
 # ---- why a task ended: out of memory or not --------------------------------------------

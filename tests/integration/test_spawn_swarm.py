@@ -201,10 +201,58 @@ def test_unschedulable_request_fails_in_seconds_with_swarm_reason(hub, user_name
     response = result["response"]
     assert response.status_code >= 400, response.text
     assert "insufficient resources" in response.json()["message"]
+    # what is missing, named: the reservation against the most any node has free
+    assert re.search(r"It reserves 8 CPUs and [\d.]+[MG]; the most free on any node is [\d.]+ CPUs and [\d.]+[MG]:"
+                     r" not enough CPU\.", response.json()["message"]), response.json()["message"]
     messages = " | ".join(e.get("message", "") for e in events)
     assert "Service" in messages and "insufficient resources" in messages, messages
     assert any(e.get("failed") for e in events), events
     assert hub.user_services(user_name) == []
+
+
+def test_an_unplaceable_spawn_is_refused_naming_cpu_while_another_starts(hub, user_name):
+    fits, too_big = f"{user_name}-a", f"{user_name}-b"
+    hub.create_user(fits, ["analysts"])
+    hub.create_user(too_big, ["big"])
+    responses: dict = {}
+
+    def post(user, options):
+        responses[user] = hub.spawn(user, options)
+
+    threads = [threading.Thread(target=post, args=(fits, {"environment": "python"})),
+               threading.Thread(target=post, args=(too_big, {"environment": "python", "cpu_limit": 16}))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    refused = responses[too_big]
+    assert refused.status_code >= 400, refused.text
+    message = refused.json()["message"]
+    assert message.startswith("Docker Swarm cannot place your server: no suitable node (insufficient"), message
+    assert "not enough CPU." in message and "Ask for fewer CPUs" in message, message
+    assert hub.user_services(too_big) == []
+    assert responses[fits].status_code in (201, 202), responses[fits].text
+    hub.wait_ready(fits)
+    hub.stop(fits)
+
+
+def test_the_hub_weighs_more_than_a_server_on_the_cpu(hub, user_name):
+    hub.create_user(user_name, ["analysts"])
+    r = hub.spawn(user_name, {"environment": "python"})
+    assert r.status_code in (201, 202), r.text
+    hub.wait_ready(user_name)
+    name = hub.only_service(user_name)["Spec"]["Name"]
+    task = hub.docker.tasks(filters={"service": name, "desired-state": "running"})[0]
+    server = hub.docker.inspect_container(task["Status"]["ContainerStatus"]["ContainerID"])
+    assert server["HostConfig"]["CpuShares"] in (0, 1024)  # Docker's default (0 means 1024)
+    hub_task = hub.docker.tasks(filters={"service": f"{hub.stack}_hub", "desired-state": "running"})[0]
+    hub_container = hub.docker.inspect_container(hub_task["Status"]["ContainerStatus"]["ContainerID"])
+    # jupyterhub_config.py raises the weight of its stack's containers on its node (mlops_hub.swarm.cpu_weight)
+    assert hub_container["HostConfig"]["CpuShares"] == 8192
+    proxy_task = hub.docker.tasks(filters={"service": f"{hub.stack}_proxy", "desired-state": "running"})[0]
+    proxy = hub.docker.inspect_container(proxy_task["Status"]["ContainerStatus"]["ContainerID"])
+    assert proxy["HostConfig"]["CpuShares"] == 8192
+    hub.stop(user_name)
 
 
 def test_crashing_server_is_reported_not_restarted(hub, user_name):

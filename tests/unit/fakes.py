@@ -75,7 +75,8 @@ def spawner_config(**settings) -> Config:
 
 
 def task(state: str, err: str = "", message: str = "", exit_code=None, index: int = 1,
-         networks=(), node: str = "node-1", container: str = "") -> dict:
+         networks=(), node: str = "node-1", container: str = "", reserve_cpu: float = 0,
+         reserve_mem: int = 0) -> dict:
     """A Swarm task as `docker.APIClient.tasks()` returns it."""
     status: dict = {"State": state, "Message": message}
     if err:
@@ -91,4 +92,12 @@ def task(state: str, err: str = "", message: str = "", exit_code=None, index: in
         "NetworksAttachments": [
             {"Network": {"Spec": {"Name": name}}, "Addresses": [cidr]} for name, cidr in networks
         ],
+        "Spec": {"Resources": {"Reservations": {"NanoCPUs": int(reserve_cpu * 1e9), "MemoryBytes": reserve_mem}}},
     }
+
+
+def node(node_id: str = "node-1", cpus: float = 2, mem: int = 4 * 1024**3, state: str = "ready",
+         availability: str = "active") -> dict:
+    """A Swarm node as `docker.APIClient.nodes()` returns it."""
+    return {"ID": node_id, "Status": {"State": state}, "Spec": {"Availability": availability},
+            "Description": {"Resources": {"NanoCPUs": int(cpus * 1e9), "MemoryBytes": mem}}}

@@ -102,3 +102,19 @@ def test_job_services_are_not_servers_but_carry_the_same_labels():
     service = {"Spec": {"Labels": labels}}
     assert _is_job(service)
     assert ServerLabels.from_service(service) == ServerLabels("p", "alice", "job:nb__x", "python", "team", 0.5, GiB)
+
+
+async def test_an_unlimited_pool_admits_without_reading_running_jobs():
+    service = QuotaService()
+    reads: list[str] = []
+
+    async def nothing():
+        return []
+
+    async def load_jobs():
+        reads.append("jobs")
+        return []
+
+    charge = await service.admit(Charge("a", "", "team", 1, GiB), TeamPool("team"), nothing, load_jobs=load_jobs)
+    assert charge.user == "a" and service.usage()["team"] == Usage(1.0, GiB, 1)  # still counted
+    assert reads == []  # no Docker call inside the lock every spawn shares

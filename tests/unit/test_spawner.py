@@ -15,7 +15,7 @@ from mlops_hub.policy.errors import ConfigError
 from mlops_hub.spawner import MLOpsSwarmSpawner
 from mlops_hub.swarm.tasks import classify_task
 
-from .fakes import ENVIRONMENTS, ROLE_POLICIES, GiB, fake_server, fake_user, spawner_config, task
+from .fakes import ENVIRONMENTS, ROLE_POLICIES, GiB, fake_server, fake_user, node, spawner_config, task
 
 
 def make_spawner(groups=(), config=None, spawners=None, **settings) -> MLOpsSwarmSpawner:
@@ -421,9 +421,12 @@ def tar_of(path: str, content: bytes) -> bytes:
 class FakeDocker:
     """Answers the spawner's `self.docker(method, ...)` calls and records them."""
 
-    def __init__(self, tasks=(), image_user="", logs=(b"",), passwd=b"jovyan:x:1000:100::/home/jovyan:/bin/sh\n"):
+    def __init__(self, tasks=(), image_user="", logs=(b"",), passwd=b"jovyan:x:1000:100::/home/jovyan:/bin/sh\n",
+                 nodes=None, node_tasks=()):
         self.calls: list[tuple] = []
         self.tasks = list(tasks)
+        self.nodes = [node()] if nodes is None else list(nodes)
+        self.node_tasks = list(node_tasks)  # every service's tasks holding room (desired state running)
         self.image_user = image_user
         self.logs = list(logs)
         self.passwd = passwd
@@ -435,7 +438,9 @@ class FakeDocker:
         if method == "create_service":
             return {"ID": "service-1"}
         if method == "tasks":
-            return self.tasks
+            return self.node_tasks if kwargs.get("filters", {}).get("desired-state") else self.tasks
+        if method == "nodes":
+            return self.nodes
         if method == "service_logs":
             return self.logs
         if method == "create_secret":
@@ -625,6 +630,59 @@ async def test_start_object_gives_up_on_an_unschedulable_task_after_the_grace():
     assert len(docker.called("remove_service")) == 1
 
 
+async def test_an_unplaceable_server_is_told_which_resource_is_short():
+    spawner = make_spawner(unschedulable_grace=0, readiness_poll_interval=0.001)
+    err = "no suitable node (insufficient resources on 1 node)"
+    docker = FakeDocker(tasks=[task("pending", err=err, node="", reserve_cpu=1.5, reserve_mem=GiB)],
+                        nodes=[node("node-1", cpus=2, mem=8 * GiB)],
+                        node_tasks=[task("running", node="node-1", reserve_cpu=1, reserve_mem=GiB)])
+    offline(spawner, docker)
+    with pytest.raises(web.HTTPError) as info:
+        await start_object(spawner)
+    assert info.value.log_message == (
+        f"Docker Swarm cannot place your server: {err}. It reserves 1.5 CPUs and 1G; the most free on any"
+        " node is 1 CPUs and 7G: not enough CPU. Ask for fewer CPUs or less memory, or try again when others stop.")
+    assert info.value.log_message in [e["message"] for e in spawner._events]
+
+
+async def test_a_running_server_gets_the_configured_cpu_weight():
+    spawner = make_spawner(server_cpu_shares=64, readiness_poll_interval=0.001)
+    docker = FakeDocker(tasks=[task("running", container="c0ffee")])
+    offline(spawner, docker)
+    spawner._wait_for_http = lambda: asyncio.sleep(0)
+    await start_object(spawner)
+    assert docker.called("update_container") == [(("c0ffee",), {"cpu_shares": 64})]
+
+
+async def test_without_a_cpu_weight_the_server_keeps_dockers_default():
+    spawner = make_spawner(readiness_poll_interval=0.001)
+    docker = FakeDocker(tasks=[task("running", container="c0ffee")])
+    offline(spawner, docker)
+    spawner._wait_for_http = lambda: asyncio.sleep(0)
+    await start_object(spawner)
+    assert docker.called("update_container") == []
+
+
+@pytest.mark.parametrize("shares", [0, 1, 262145])
+def test_cpu_weight_outside_the_kernels_range_is_refused_naming_the_setting(shares):
+    with pytest.raises(ConfigError, match="server_cpu_shares"):
+        make_spawner(server_cpu_shares=shares)
+
+
+def test_a_readiness_max_interval_below_the_interval_is_refused():
+    with pytest.raises(ConfigError, match="readiness_poll_max_interval"):
+        make_spawner(readiness_poll_interval=1, readiness_poll_max_interval=0.5)
+
+
+async def test_readiness_checks_slow_down_while_many_spawns_wait():
+    spawner = make_spawner(readiness_poll_interval=0.05, readiness_polls_per_second=10, readiness_poll_max_interval=2)
+    with spawner._spawns_in_flight:
+        assert spawner._poll_interval() == 0.1  # one spawn: 1/10 s, above the 0.05 s floor
+        with spawner._spawns_in_flight, spawner._spawns_in_flight:
+            assert spawner._poll_interval() == pytest.approx(0.3)  # three share the 10 checks a second
+    assert spawner._spawns_in_flight.count == 0
+
+
 async def test_ip_is_the_new_tasks_own_address_on_the_hub_network():
     spawner = make_spawner(network_name="mlops-hub", use_internal_ip=True)
     spawner._task = classify_task(task("running", networks=[("ingress", "10.0.0.9/24"), ("mlops-hub", "10.0.1.5/24")]))
@@ -644,3 +702,15 @@ async def test_without_a_task_address_the_service_name_is_used():
     spawner = make_spawner(network_name="", use_internal_ip=True)
     offline(spawner, FakeDocker(tasks=[]))
     assert await spawner.get_ip_and_port() == (spawner.service_name, 8888)
+
+
+def test_docker_calls_share_one_pool_of_docker_threads(monkeypatch):
+    monkeypatch.setattr(MLOpsSwarmSpawner, "_docker_executor", None)
+    first, second = make_spawner(docker_threads=3), make_spawner(docker_threads=3)
+    assert first.executor is second.executor
+    assert first.executor._max_workers == 3
+
+
+def test_fewer_than_one_docker_thread_is_refused():
+    with pytest.raises(ConfigError, match="docker_threads"):
+        make_spawner(docker_threads=0)

@@ -1,0 +1,60 @@
+"""What an unplaceable server lacks, from the nodes' capacity and the reservations on them."""
+
+import pytest
+
+from mlops_hub.swarm.placement import NodeRoom, free_room, is_resource_shortage, missing_resources
+
+from .fakes import GiB, node, task
+
+
+def test_free_room_is_capacity_less_the_reservations_of_tasks_holding_room():
+    tasks = [task("running", node="n1", reserve_cpu=0.5, reserve_mem=GiB),
+             task("starting", node="n1", reserve_cpu=0.25, reserve_mem=GiB),
+             task("pending", node="", reserve_cpu=8, reserve_mem=GiB),     # not placed: holds nothing
+             task("shutdown", node="n1", reserve_cpu=1, reserve_mem=GiB),  # ended: its room is free again
+             task("running", node="n2", reserve_cpu=1, reserve_mem=0)]
+    rooms = free_room([node("n1", cpus=2, mem=8 * GiB), node("n2", cpus=4, mem=2 * GiB)], tasks)
+    assert rooms == [NodeRoom("n1", 1.25, 6 * GiB), NodeRoom("n2", 3.0, 2 * GiB)]
+
+
+def test_nodes_that_take_no_tasks_have_no_room():
+    nodes = [node("down", state="down"), node("drained", availability="drain"), node("ok", cpus=1, mem=GiB)]
+    assert [r.node_id for r in free_room(nodes, [])] == ["ok"]
+
+
+def test_overbooked_node_has_zero_room_not_negative():
+    rooms = free_room([node("n1", cpus=1, mem=GiB)], [task("running", node="n1", reserve_cpu=2, reserve_mem=2 * GiB)])
+    assert rooms == [NodeRoom("n1", 0.0, 0)]
+
+
+@pytest.mark.parametrize("reason, shortage", [
+    ("no suitable node (insufficient resources on 1 node)", True),
+    ("no suitable node (scheduling constraints not satisfied on 1 node)", False),
+    ("no suitable node (1 node not available for new tasks; insufficient resources on 2 nodes)", True),
+])
+def test_resource_shortage_is_told_from_swarms_reason(reason, shortage):
+    assert is_resource_shortage(reason) is shortage
+
+
+def test_short_cpu_is_named_with_the_most_free():
+    text = missing_resources(1.5, GiB, [NodeRoom("n1", 0.2, 10 * GiB), NodeRoom("n2", 1, GiB // 2)])
+    assert text == ("It reserves 1.5 CPUs and 1G; the most free on any node is 1 CPUs and 10G:"
+                    " not enough CPU.")
+
+
+def test_short_memory_is_named():
+    assert missing_resources(0.1, 4 * GiB, [NodeRoom("n1", 2, GiB)]).endswith("not enough memory.")
+
+
+def test_both_short_are_named():
+    assert missing_resources(3, 4 * GiB, [NodeRoom("n1", 0, 0)]).endswith(
+        "the most free on any node is 0 CPUs and 0: not enough CPU or memory.")
+
+
+def test_each_fits_somewhere_but_not_together():
+    rooms = [NodeRoom("n1", 2, 0), NodeRoom("n2", 0, 8 * GiB)]
+    assert missing_resources(1, GiB, rooms).endswith("not enough CPU and memory on one node.")
+
+
+def test_no_node_at_all():
+    assert missing_resources(1, GiB, []) == "No node can take servers now."
