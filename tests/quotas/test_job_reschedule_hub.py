@@ -16,11 +16,13 @@ from tests.support.ports import free_port
 from .hub import HubProcess
 
 NOTEBOOK = "reports/daily.ipynb"
-# the jobs API, and an MLflow service entry: a job's token may reach MLflow, so its owner must be allowed to
+# the jobs API, and the services a job's token may reach (its owner must be allowed to reach them)
 JOBS_CONFIG = """
+from mlops_hub.hub.jobs_api import JOB_TOKEN_SCOPES
 from mlops_hub.hub.setup import configure_jobs, grant_users_and_servers
-c.JupyterHub.services = [*c.JupyterHub.services, {"name": "mlflow"}]
-grant_users_and_servers(c, ["access:services!service=mlflow"])
+names = [s.split("service=", 1)[1] for s in JOB_TOKEN_SCOPES]
+c.JupyterHub.services = [*c.JupyterHub.services, *({"name": n} for n in names)]
+grant_users_and_servers(c, JOB_TOKEN_SCOPES)
 configure_jobs(c)
 """
 
