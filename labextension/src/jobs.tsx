@@ -173,7 +173,7 @@ export function LogViewer({ api, jobId, run, pollMs, onEnded }: {
 
   return (
     <div className="jp-mlops-log-viewer">
-      <p className="jp-mlops-hint">
+      <p className="jp-mlops-hint jp-mlops-log-state">
         Log of {run.run_id}: {state ?? 'waiting'}
         {isActive(state) ? ' (following)' : ''}
       </p>

@@ -220,8 +220,10 @@ def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab_and_
         run_now.click()
         job_log = schedule.get_by_role("log")
         job_log.wait_for(timeout=WAIT_MS)
-        schedule.locator(".jp-mlops-log-viewer", has_text=re.compile(r": (success|failed)$")).wait_for(timeout=WAIT_MS)
-        assert schedule.locator(".jp-mlops-log-viewer").inner_text().strip().endswith(": success"), job_log.inner_text()
+        # the viewer's state line (not the log under it) ends with the run's final state
+        state = schedule.locator(".jp-mlops-log-state")
+        state.filter(has_text=re.compile(r": (success|failed)$")).wait_for(timeout=WAIT_MS)
+        assert state.inner_text().strip().endswith(": success"), job_log.inner_text()
         assert re.search(r"RUN [0-9a-f]{32}", job_log.inner_text()), job_log.inner_text()  # the cell's output, followed
         shots.take("job-run-followed")
         runs_table = schedule.get_by_label("Recent runs of this job")
