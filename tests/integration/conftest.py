@@ -84,7 +84,9 @@ def platform_settings(images: dict[str, str]) -> dict:
         # homes on (local) volumes: a scheduled notebook's job finds the notebook where the server saved it;
         # owned by the lab image's uid:gid, which the `named-user` image names (jovyan) instead of numbering
         "storage": {"backend": "local", "owner": "1000:100", "roles": {"st-team": {"team": True}}},
-        "cpu_guarantee_fraction": 0.5,
+        # a fifth of each server's CPU: beside the platform's own reservations (0.81 CPU) a 2-core node still
+        # places the several servers the tests run at once
+        "cpu_guarantee_fraction": 0.2,
         "mem_guarantee_fraction": 0.25,
         "unschedulable_grace": 2,
     }}

@@ -27,8 +27,8 @@ def test_rest_spawn_runs_with_requested_limits_and_reservations(hub, user_name):
     spec = service["Spec"]
     resources = spec["TaskTemplate"]["Resources"]
     assert resources["Limits"] == {"NanoCPUs": 1_500_000_000, "MemoryBytes": 3 * GiB}
-    # the test platform reserves half the CPU and a quarter of the memory
-    assert resources["Reservations"] == {"NanoCPUs": 750_000_000, "MemoryBytes": 3 * GiB // 4}
+    # the test platform reserves a fifth of the CPU and a quarter of the memory
+    assert resources["Reservations"] == {"NanoCPUs": 300_000_000, "MemoryBytes": 3 * GiB // 4}
     assert spec["TaskTemplate"]["RestartPolicy"]["Condition"] == "none"
     assert spec["EndpointSpec"]["Mode"] == "dnsrr"
     labels = spec["Labels"]
@@ -183,7 +183,7 @@ def test_user_in_no_role_is_refused_and_told_whom_to_ask(hub, user_name):
 def test_unschedulable_request_fails_in_seconds_with_swarm_reason(hub, user_name):
     hub.create_user(user_name, ["big"])
     events: list[dict] = []
-    # 16 CPUs is within the role's limit; its reservation (8 CPUs) fits no node here
+    # 16 CPUs is within the role's limit; its reservation (3.2 CPUs) fits no node here
     result: dict = {}
 
     def post():
@@ -202,7 +202,7 @@ def test_unschedulable_request_fails_in_seconds_with_swarm_reason(hub, user_name
     assert response.status_code >= 400, response.text
     assert "insufficient resources" in response.json()["message"]
     # what is missing, named: the reservation against the most any node has free
-    assert re.search(r"It reserves 8 CPUs and [\d.]+[MG]; the most free on any node is [\d.]+ CPUs and [\d.]+[MG]:"
+    assert re.search(r"It reserves 3\.2 CPUs and [\d.]+[MG]; the most free on any node is [\d.]+ CPUs and [\d.]+[MG]:"
                      r" not enough CPU\.", response.json()["message"]), response.json()["message"]
     messages = " | ".join(e.get("message", "") for e in events)
     assert "Service" in messages and "insufficient resources" in messages, messages
