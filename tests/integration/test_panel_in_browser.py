@@ -231,6 +231,9 @@ def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab_and_
         runs_table.get_by_role("button", name=re.compile("Open the executed notebook")).first.click()
         page.locator(".lm-TabBar-tab", has_text=re.compile(r"train-.*\.ipynb")).first.wait_for(timeout=WAIT_MS)
         shots.take("executed-notebook-opened")
+        # the panel follows the active notebook: back to the source notebook for its runs and its schedule
+        page.locator(".lm-TabBar-tab", has_text=re.compile(r"^train\.ipynb$")).first.click()
+        schedule.get_by_role("button", name="Run now").wait_for(timeout=WAIT_MS)
         # the job's MLflow run is one of this notebook's runs: two now, compared side by side
         page.get_by_role("button", name="Refresh runs").click()
         page.locator(".jp-mlops-run").nth(1).wait_for(timeout=WAIT_MS)
