@@ -252,6 +252,7 @@ export function ScheduleView({
   const [busyText, setBusyText] = useState('');
   const [following, setFollowing] = useState<JobRun | null>(null);
   const [confirmRemove, setConfirmRemove] = useState(false);
+  const [logEnded, setLogEnded] = useState<string | null>(null); // the followed run whose log is complete
 
   const loadRuns = useCallback(async (found: Job, count: number) => {
     setDetail(await api.jobDetail(found.id, count, 0));
@@ -286,6 +287,16 @@ export function ScheduleView({
   useEffect(() => {
     void load();
   }, [load, refreshTick]);
+
+  // Airflow marks the run done a scheduler loop after its task: reload the runs until its row says so
+  useEffect(() => {
+    const row = detail?.runs.find(r => r.run_id === logEnded);
+    if (!job || !row || !isActive(row.state)) {
+      return;
+    }
+    const timer = setTimeout(() => void loadRuns(job, Math.max(RUNS_PAGE, detail?.runs.length ?? 0)), pollMs);
+    return () => clearTimeout(timer);
+  }, [logEnded, detail, job, pollMs, loadRuns]);
 
   if (!path) {
     return <p className="jp-mlops-hint">Open a notebook to schedule it.</p>;
@@ -396,7 +407,10 @@ export function ScheduleView({
       )}
       {following && (
         <LogViewer key={following.run_id} api={api} jobId={job.id} run={following} pollMs={pollMs}
-          onEnded={() => void loadRuns(current, Math.max(RUNS_PAGE, detail?.runs.length ?? 0))} />
+          onEnded={() => {
+            setLogEnded(following.run_id);
+            void loadRuns(current, Math.max(RUNS_PAGE, detail?.runs.length ?? 0));
+          }} />
       )}
     </div>
   );

@@ -164,3 +164,19 @@ test('older runs are fetched a page at a time', async () => {
   expect(within(screen.getByLabelText('Recent runs of this job')).getAllByRole('row')).toHaveLength(16);
   expect(screen.queryByRole('button', { name: /Show older runs/ })).toBeNull();
 });
+
+test('after the log ends the runs are reloaded until the run\'s row is no longer running', async () => {
+  const states = ['queued', 'running', 'running', 'success'];
+  const api = fakeApi({
+    jobs: () => Promise.resolve([job()]),
+    runJobNow: () => Promise.resolve(jobRun({ run_id: 'now', state: 'queued' })),
+    jobDetail: () => Promise.resolve({ job: job(), runs: [jobRun({ run_id: 'now', state: states.shift() ?? 'success' })], total: 1 }),
+    jobLog: () => Promise.resolve({ lines: ['done'], continuation_token: 't', state: 'success', try_number: 1 })
+  });
+  renderView(api);
+  const target = await screen.findByRole('button', { name: 'Run now' });
+  await act(async () => fireEvent.click(target));
+  const table = await screen.findByLabelText('Recent runs of this job');
+  await waitFor(() => expect(within(table).getByText('success')).toBeTruthy());
+  expect(states).toEqual([]);
+});
