@@ -48,7 +48,8 @@ from tests.integration import browser  # noqa: E402
 from tests.support.lab_session import run_cell, start_kernel  # noqa: E402
 
 MiB = 1024**2
-CELL = "print(sum(range(10**6)))"  # the smallest cell: the server and a kernel, nothing imported
+# the smallest cell: the server and a kernel, nothing imported; per kernel, each printing 499999500000
+CELLS = {"python3": "print(sum(range(10**6)))", "ir": "cat(format(sum(as.numeric(0:999999)), scientific = FALSE))"}
 ENDED = {"complete", "shutdown", "failed", "rejected", "orphaned", "remove"}
 
 
@@ -133,7 +134,7 @@ def read_memory(cgroup: Path) -> tuple[int, int, int]:
             int((cgroup / "memory.failcnt").read_text()))
 
 
-def drive_session(lab: LabService, chromium, cell: str) -> str:
+def drive_session(lab: LabService, chromium, cell: str, kernel: str) -> str:
     """The last stage reached: 'done' when the whole session ran."""
     deadline = time.monotonic() + 120
     while True:
@@ -157,10 +158,10 @@ def drive_session(lab: LabService, chromium, cell: str) -> str:
     finally:
         page.context.close()
     try:
-        channels = start_kernel(lab.base, lab.headers)
+        channels = start_kernel(lab.base, lab.headers, kernel)
         # Playwright's sync API keeps an event loop on this thread: run the websocket on another
         with ThreadPoolExecutor(1) as pool:
-            output = pool.submit(asyncio.run, run_cell(channels, lab.headers, cell + "\n" + CELL)).result()
+            output = pool.submit(asyncio.run, run_cell(channels, lab.headers, cell + "\n" + CELLS[kernel])).result()
         if "499999500000" not in output:
             print(f"  kernel: unexpected output {output!r}", file=sys.stderr, flush=True)
             return "kernel"
@@ -172,7 +173,7 @@ def drive_session(lab: LabService, chromium, cell: str) -> str:
 
 
 def trial(client, image: str, network: str, prefix: str, limit: int, chromium, n: int,
-          fixtures: Path | None, cell: str) -> Trial:
+          fixtures: Path | None, cell: str, kernel: str = "python3") -> Trial:
     lab = LabService(client, image, network, f"{prefix}-lab-{n}", limit)
     try:
         container = lab.container_id()
@@ -180,7 +181,7 @@ def trial(client, image: str, network: str, prefix: str, limit: int, chromium, n
             cgroup = cgroup_dir(client, container)
         except (KeyError, FileNotFoundError, RuntimeError):
             cgroup = None  # died before we could look
-        stage = drive_session(lab, chromium, cell)
+        stage = drive_session(lab, chromium, cell, kernel)
         peak, rss, failcnt = read_memory(cgroup) if cgroup and cgroup.exists() else (limit, 0, 0)
         if stage == "done" and fixtures is not None and not (fixtures / "task-sigkill.json").exists():
             client.kill(container, "SIGKILL")  # a SIGKILL that is not the OOM killer: exit 137 too
@@ -243,6 +244,8 @@ def main() -> None:
     parser.add_argument("--generous", default="2G", help="limit for measuring the unconstrained peak")
     parser.add_argument("--low", default="64M", help="a limit expected to fail (checked)")
     parser.add_argument("--cell", default="", help="code the kernel runs first, e.g. 'import mlflow, pandas'")
+    parser.add_argument("--kernel", default="python3", choices=sorted(CELLS),
+                        help="the kernel the session starts (ir: an R environment's)")
     parser.add_argument("--fixtures", type=Path, help="save OOM and SIGKILL task/container dicts here")
     args = parser.parse_args()
     client = docker.APIClient()
@@ -258,11 +261,12 @@ def main() -> None:
     counter = iter(range(10**6))
 
     def run(limit: int) -> Trial:
-        return trial(client, image, network, args.prefix, limit, chromium, next(counter), args.fixtures, args.cell)
+        return trial(client, image, network, args.prefix, limit, chromium, next(counter), args.fixtures, args.cell,
+                     args.kernel)
 
     try:
         print(f"image {image}  command: jupyter lab (image's server extensions)"
-              f"  cell: {args.cell or '(none)'}; {CELL}", flush=True)
+              f"  kernel: {args.kernel}  cell: {args.cell or '(none)'}; {CELLS[args.kernel]}", flush=True)
         peaks = []
         for _ in range(args.repeats):
             t = run(generous)

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from .deploy import doctor, swarmread
 from .deploy.dbencoding import build_db_image, migrate_utf8, refuse_unless_utf8
+from .deploy.environments import build_environments, environment_builds
 from .deploy.health import assess
 from .deploy.hubapi import role_limits
-from .deploy.images import RELEASE, build_all
+from .deploy.images import RELEASE, build_all, build_lab_image
+from .deploy.join import join_instructions, manager_address, worker_join_token
 from .deploy.logs import log_targets, show_logs
 from .deploy.preflight import PreflightError, run_preflight
 from .deploy.progress import WAIT_SECONDS, since_now, wait_for_services
@@ -31,6 +33,7 @@ from .deploy.stack import (
 )
 from .deploy.status import nodes_table, pool_use, pools_table, servers_table, services_table
 from .deploy.tls import expiry_line
+from .policy.errors import ConfigError
 
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -66,11 +69,24 @@ def _settings(args) -> StackSettings:
     )
 
 
+def platform_file(args) -> Path:
+    return Path(args.platform_config or args.default_platform_config)
+
+
 def cmd_build(args) -> None:
-    tags = build_all(find_repo(), args.ca_bundle, force=args.force)
+    repo = find_repo()
+    environments = environment_builds(platform_file(args), args.env or ())  # checked before building anything
+    if args.env:  # a site's own environment (or some of ours): the lab image it starts from, then it
+        built = build_environments(environments, build_lab_image(repo, args.ca_bundle, args.force), args.force)
+        for slug, tag in built.items():
+            print(f"environment {slug}: {tag}")
+        return
+    tags = build_all(repo, args.ca_bundle, force=args.force)
     release = tags.pop(RELEASE)
     for name, tag in tags.items():
         print(f"{name}: {tag}")
+    for slug, tag in build_environments(environments, tags["lab-base"], args.force).items():
+        print(f"environment {slug}: {tag}")
     print(f"release tag (MLOPS_TAG; every platform image carries it): {release}")
 
 
@@ -126,8 +142,10 @@ def cmd_up(args) -> None:
     settings = _settings(args)
     oidc = oidc_enabled(settings, os.environ)
     check_db_url(os.environ)
+    environments = environment_builds(platform_file(args))  # a missing build folder stops `up` before any build
     tags = build_all(settings.repo, args.ca_bundle)
     settings.tag = tags[RELEASE]  # every platform image, built here, carries it
+    build_environments(environments, tags["lab-base"])
     refuse_unless_utf8(settings.stack, settings.image("postgres"))
     new_admin_password = not (settings.secrets_dir / "admin_password").exists()  # deploy() generates it
     since = since_now()
@@ -181,11 +199,25 @@ def cmd_status(args) -> None:
     print(f"TLS certificate: {deployed_certificate_line(args.stack)}")
     states = [assess(o) for o in stack_observer(args.stack)()]
     print(f"\nservices (restarts: ended tasks in Swarm's task history):\n{services_table(states)}")
-    print(f"\nnodes:\n{nodes_table(swarmread.nodes())}")
+    print(f"\nnodes:\n{nodes_table(swarmread.nodes(free=True))}")
     servers = swarmread.user_servers(f"{args.stack}-lab")
     print(f"\nuser servers:\n{servers_table(servers, dt.datetime.now(dt.timezone.utc))}")
     limits, why = role_limits(args.stack, Path(args.state_dir))
     print(f"\npools per role:\n{pools_table(pool_use(servers), limits, why)}")
+
+
+def cmd_nodes(args) -> None:
+    if args.nodes_command == "join-command":
+        # the token is printed here, to stdout, and nowhere else (no log, no other command)
+        instructions = join_instructions(worker_join_token(), manager_address())
+        if instructions.warning:
+            print(f"mlops-hub: warning: {instructions.warning}", file=sys.stderr)
+        print("Run this on the new machine to join the swarm as a worker:\n")
+        print(f"    {instructions.command}\n")
+        for note in instructions.notes:
+            print(note)
+        return
+    print(nodes_table(swarmread.nodes(free=True)))
 
 
 def cmd_logs(args) -> int:
@@ -195,9 +227,8 @@ def cmd_logs(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    platform = Path(args.platform_config or args.default_platform_config)
     options = doctor.DoctorOptions(
-        repo=find_repo(), stack=args.stack, state_dir=Path(args.state_dir), platform=platform,
+        repo=find_repo(), stack=args.stack, state_dir=Path(args.state_dir), platform=platform_file(args),
         ports=(("--https-port", args.https_port), ("--http-port", args.http_port)), probe=not args.no_probe)
     text, code = doctor.report(doctor.run_doctor(options, say))
     print(text, end="")
@@ -243,7 +274,11 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="build the images (only what changed)")
     common(b, stack=False)
     b.add_argument("--force", action="store_true", help="rebuild even when up to date")
-    b.set_defaults(func=cmd_build)
+    b.add_argument("--platform-config", help="the environments to build (default config/platform.yaml)")
+    b.add_argument("--env", action="append", metavar="NAME",
+                   help="build only this environment of platform.yaml (its `build` folder) and the lab image"
+                        " it starts from (repeatable)")
+    b.set_defaults(func=cmd_build, default_platform_config=default_platform_config())
 
     u = sub.add_parser("up", help="build, deploy the stack and wait for the hub")
     common(u)
@@ -290,6 +325,13 @@ def parser() -> argparse.ArgumentParser:
     common(s)
     s.set_defaults(func=cmd_status)
 
+    n = sub.add_parser("nodes", help="the swarm's nodes: role, state, labels, CPUs and memory (total and free);"
+                                      " `nodes join-command`: how a new machine joins")
+    n_sub = n.add_subparsers(dest="nodes_command")
+    n_sub.add_parser("join-command", help="print the worker join command (with the swarm's join token: keep it"
+                                          " secret) and what the new machine needs first")
+    n.set_defaults(func=cmd_nodes)
+
     lg = sub.add_parser("logs", help="a stack service's log (hub, edge, db, mlflow, proxy, ...) or a user's servers'")
     lg.add_argument("name", metavar="SERVICE|USER", help="a service of the stack by its short name, or a hub user name")
     lg.add_argument("--stack", default="mlops-hub", help="stack name (default mlops-hub)")
@@ -321,7 +363,7 @@ def _run(argv: list[str] | None) -> int:
         args = parser().parse_args(argv)
         run_preflight(args.command, args)  # before any image is built or anything deployed
         code = args.func(args)
-    except PreflightError as e:
+    except (PreflightError, ConfigError) as e:  # ConfigError: platform.yaml's environments, read by `build`
         print(f"mlops-hub: {e}", file=sys.stderr)
         return 2
     except DeployError as e:

@@ -25,6 +25,8 @@ LABEL_MEM = label("mem")
 LABEL_SERVICE = label("service")
 LABEL_KIND = label("kind")
 LABEL_FILE = label("file")
+# a node label (docker node update --label-add): the node pool a node is in (platform.yaml role `node_pool`)
+LABEL_NODE_POOL = label("pool")
 
 # ---- environment variables a user server gets from the hub (the lab extension reads them)
 ENV_ENVIRONMENT = "MLOPS_ENVIRONMENT"

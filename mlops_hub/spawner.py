@@ -38,7 +38,15 @@ from .policy import (
     validate_spawn_options,
 )
 from .policy.form import render_options_form, render_refusal, user_options_from_form
+from .policy.image_check import NO_SINGLEUSER_FIX, SINGLEUSER, missing_singleuser, wrong_port_fault
 from .policy.jobs import JobSchedule
+from .policy.placement import (
+    NodeRequirement,
+    constraints,
+    missing_labels,
+    placeable_nodes_labels,
+    placement_constraints,
+)
 from .policy.pools import Charge, Headroom, Usage, headroom
 from .policy.units import DEFAULT_ENV_MIN_MEM, format_cpu, format_memory
 from .provision import provision, server_owner
@@ -48,8 +56,10 @@ from .swarm import token_secret
 from .swarm.backoff import ReadinessBackoff, SpawnsInFlight
 from .swarm.client import shared_client
 from .swarm.configs import is_missing_reference, remove_unused
+from .swarm.image_packages import image_packages
 from .swarm.image_user import image_numeric_user
 from .swarm.labels import ServerLabels, job_labels, running_jobs, running_servers, threaded_docker_call
+from .swarm.node_loss import lost_node_reason
 from .swarm.oom import newest_task_end, poll_log_line, start_failure_message
 from .swarm.placement import free_room, is_resource_shortage, missing_resources, reservations_of
 from .swarm.spec import ServerSpec, build_service_kwargs, fit_service_name, reservation
@@ -80,7 +90,8 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         help="""Environments users may pick, in the order shown. Each item is a dict:
         slug (form value), display_name, description, image, default_cpu, default_mem
         (e.g. '4G'), min_mem (the least memory its servers run in; default 512M), roles (list of
-        groups that may use it; absent = every role), default (bool).
+        groups that may use it; absent = every role), default (bool), node_labels (node labels its
+        servers need: {gpu: "true"} or ["gpu=true", "highmem"]; a bare name means the value true).
         Empty (the default) keeps SwarmSpawner's own `image` / `allowed_images` behaviour.""",
     )
 
@@ -88,7 +99,8 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         config=True,
         help="""Limits per role (a role is a JupyterHub group): {role: {max_cpu, max_mem,
         default_cpu, default_mem, environments (list of slugs or '*'), max_servers, pool_cpu,
-        pool_mem, pool_servers}} (the pool_* keys need quota_store).
+        pool_mem, pool_servers, node_pool}} (the pool_* keys need quota_store; node_pool: its servers run
+        only on nodes labelled mlops-hub.pool=NAME).
         A user in several roles gets the most permissive value per dimension. A user in no
         configured role gets the 'default' role; with no 'default' role the spawn is refused.""",
     )
@@ -360,7 +372,13 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                 selected = validate_spawn_options({}, access, self._policies())
             except SpawnOptionError as e:
                 return render_refusal(f"{e.message}. Ask {self.admin_contact} for access to an environment.")
-        return render_options_form(access, selected, await self._headroom(access))
+        headroom, packages = await asyncio.gather(self._headroom(access), self._environment_packages(access))
+        return render_options_form(access, selected, headroom, packages, notice=self.last_stop_reason)
+
+    async def _environment_packages(self, access: UserAccess) -> dict[str, tuple[tuple[str, str], ...]]:
+        """slug -> the main packages its image's label lists (none for an image not on this node)."""
+        found = await image_packages(self.docker, (env.image for env in access.environments), self.log)
+        return {env.slug: found[env.image] for env in access.environments}
 
     async def _headroom(self, access: UserAccess) -> list[Headroom]:
         """Room left in the user's team pools; none shown when usage cannot be read."""
@@ -485,6 +503,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                     quota_service().release(*self._server_key)
                 raise
             self._count_spawn(None)
+            self.last_stop_reason = ""
             return started
         except BaseException as e:
             self._count_spawn(e)
@@ -589,6 +608,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         env = self._env_for_request(self.get_env())
         env[ENV_IMAGE_DIGEST] = image_info.get("Id", "")
         args = (self.cmd or image_info["Config"]["Cmd"] or []) + self.get_args()
+        self._refuse_wrong_port(image_info, args)  # before any secret or service exists: nothing to clean up
         user = await self._container_user(image_info)
         secrets = []
         if self.api_token_secret:
@@ -606,6 +626,30 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                 # a stopping server's clean-up removed a config we had just found: create it again
                 if provisioned is None or attempt == 2 or not is_missing_reference(e):
                     raise
+
+    def _environment_slug(self) -> str:
+        """The environment of this spawn (also after a hub restart, from the saved options); '' without one."""
+        if self.mlops_request is not None:
+            return self.mlops_request.environment.slug
+        slug = (self.user_options or {}).get("environment")
+        return slug if isinstance(slug, str) else ""
+
+    def _image_named(self) -> str:
+        slug = self._environment_slug()
+        return f"the image {self.image} of environment {slug}" if slug else f"the image {self.image}"
+
+    def _refuse_wrong_port(self, image_info: dict, args: list[str]) -> None:
+        """HTTP 400 when the image's command sets a port other than the one the hub connects on: the server
+        would never answer. (An EXPOSE of other ports alone is left to `mlops-hub doctor`: a server still
+        takes the hub's port.)"""
+        entrypoint = (image_info.get("Config") or {}).get("Entrypoint") or []
+        fault = wrong_port_fault([*entrypoint, *args], (), self.port)
+        if fault is None:
+            return
+        message = (f"Your server cannot start: {self._image_named()} has the {fault.message}."
+                   f" Choose another environment, and please tell {self.admin_contact} (fix: {fault.fix}).")
+        self.log.error("%s: %s", self._log_name, message)
+        raise web.HTTPError(400, message, reason="Environment image misconfigured")
 
     async def _create_service(self, env, args, user, secrets, provisioned):
         spec = ServerSpec(
@@ -626,6 +670,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             extra_container_spec=self.extra_container_spec,
             extra_resources_spec=self.extra_resources_spec,
             extra_placement_spec=self.extra_placement_spec,
+            constraints=constraints(self._node_requirements(self.mlops_request)),
             extra_task_spec=self.extra_task_spec,
             extra_endpoint_spec=self.extra_endpoint_spec,
             extra_create_kwargs=self.extra_create_kwargs,
@@ -643,6 +688,12 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         service = await self.docker("create_service", **build_service_kwargs(spec))
         self._report(20, f"Service {self.service_name} created")
         return service
+
+    def _node_requirements(self, request: SpawnRequest | None) -> list[NodeRequirement]:
+        """The node labels this spawn needs: its environment's `node_labels` and its role's `node_pool`."""
+        if request is None:
+            return []
+        return self.platform.node_requirements(request.environment, request.role)
 
     async def _list_tasks(self) -> list[dict]:
         return await self.docker("tasks", filters={"service": self.service_name})
@@ -676,34 +727,41 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                 self._report(80, "Waiting for JupyterLab to answer")
                 await self._wait_for_http()
         except ServerUnschedulable as e:
-            message = str(e.with_detail(await self._missing_resources()))
+            message = str(e.with_detail(*await self._missing_resources()))
             self.log.info("%s: refused by Swarm: %s", self._log_name, message)
             self._report(100, message)
             await self.remove_object()
             self.object_id = ""
             raise web.HTTPError(500, message, reason="Server cannot be placed") from None
         except ServerStartFailed as e:
-            message = await self._out_of_memory_message(str(e)) or await self._with_log_tail(str(e))
+            message = await self._out_of_memory_message(str(e)) or await self._start_failure_message(str(e))
             self._report(100, message)
             await self.remove_object()
             self.object_id = ""
             raise web.HTTPError(500, message, reason="Server failed to start") from None
         self._report(95, "Server answering")
 
-    async def _missing_resources(self) -> str:
-        """What the unplaceable server lacks (CPU, memory) against the nodes' free room; '' when not resources."""
+    async def _missing_resources(self) -> tuple[str, str | None]:
+        """What the unplaceable server lacks - a node label no node has, or CPU and memory against the nodes' free
+        room - and the advice that fits it (None: Swarm's usual); '' when it cannot be told."""
+        needs = self._node_requirements(self.mlops_request)
         try:
             task = newest_task(await self._list_tasks())
             reason = classify_task(task).reason if task else ""
-            if task is None or not is_resource_shortage(reason):
-                return ""
+            if task is None or not (needs or is_resource_shortage(reason)):
+                return "", None
             nodes = await self.docker("nodes")
+            missing = missing_labels(needs, placeable_nodes_labels(nodes))
+            if missing:
+                return missing, f"Choose another environment, or ask {self.admin_contact} to label a node."
+            if not is_resource_shortage(reason):
+                return "", None
             holding = await self.docker("tasks", filters={"desired-state": "running"})
         except APIError as e:
             self.log.warning("%s: could not tell what the server lacks: %s", self._log_name, e)
-            return ""
+            return "", None
         cpu, mem = reservations_of(task)
-        return missing_resources(cpu, mem, free_room(nodes, holding))
+        return missing_resources(cpu, mem, free_room(nodes, holding)), None
 
     async def _lower_cpu_weight(self) -> None:
         """Give the running server `server_cpu_shares`, so the platform's services win the CPU in a storm."""
@@ -743,10 +801,49 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         """JupyterHub's contract: None while running, else an exit status. A server found ended is
         reported (an OOM kill in words) and cleaned up here: JupyterHub does not call stop() for it."""
         status = await super().poll()
+        if status is None:
+            status = await self._given_up_by_swarm()
         if status is not None:
             await self._log_why_it_ended()
+            await self._note_lost_node()
             await self._clean_up_ended_server()
         return status
+
+    async def _given_up_by_swarm(self) -> str | None:
+        """SwarmSpawner's poll trusts the task's last reported state: on a node that went down it stays "running"
+        forever. Swarm gave such a task up (desired state shutdown): the server is gone."""
+        try:
+            task = newest_task(await self._list_tasks())
+        except APIError as e:
+            self.log.warning("%s: could not read the server's task: %s", self._log_name, e)
+            return None
+        if task and task.get("DesiredState") not in (None, "running", "ready", "accepted", "assigned"):
+            return f"task given up by Swarm (desired state {task['DesiredState']}, last seen {task['Status']['State']})"
+        return None
+
+    # why the last server stopped when its node was lost; kept in the spawner's state (the hub's database) so the
+    # spawn form can say it, and cleared by the next start that succeeds
+    last_stop_reason = ""
+
+    async def _note_lost_node(self) -> None:
+        try:
+            reason = await lost_node_reason(self.docker, newest_task(await self._list_tasks()))
+        except APIError as e:
+            self.log.warning("%s: could not tell whether the server's node was lost: %s", self._log_name, e)
+            return
+        if reason:
+            self.last_stop_reason = f"Your server stopped: {reason}."
+            self.log.warning("%s: server stopped: %s", self._log_name, reason)
+
+    def get_state(self):
+        state = super().get_state()
+        if self.last_stop_reason:
+            state["last_stop_reason"] = self.last_stop_reason
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.last_stop_reason = state.get("last_stop_reason", "")
 
     async def _log_why_it_ended(self) -> None:
         """One hub log line when the server ran out of memory (or was killed and cannot be told)."""
@@ -770,18 +867,26 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         except APIError as e:
             self.log.warning("%s: could not remove the ended server's service yet: %s", self._log_name, e)
 
-    async def _with_log_tail(self, message: str) -> str:
-        """A crashed server's last log lines say why far better than an exit code."""
+    async def _start_failure_message(self, swarm_message: str) -> str:
+        """Swarm's reason with the server's last log lines, or in words when the image lacks the server."""
+        tail = await self._log_tail()
+        if missing_singleuser(swarm_message, tail):
+            return (f"Your server cannot start: {self._image_named()} has no {SINGLEUSER}."
+                    f" Choose another environment, and please tell {self.admin_contact}"
+                    f" (fix: {NO_SINGLEUSER_FIX}).\n{swarm_message}")
+        return f"{swarm_message}\nLast log lines:\n{tail}" if tail else swarm_message
+
+    async def _log_tail(self) -> str:
+        """A crashed server's last log lines say why far better than an exit code; '' when none are read."""
         try:
             # bounded: `docker service logs` was seen to hang on Docker 20.10, and the user waits
             raw = await asyncio.wait_for(
                 self.docker("service_logs", self.service_name, stdout=True, stderr=True, tail=5),
                 timeout=self.log_tail_timeout,
             )
-            tail = b"".join(raw).decode("utf8", "replace").strip()
+            return b"".join(raw).decode("utf8", "replace").strip()
         except Exception:
-            tail = ""
-        return f"{message}\nLast log lines:\n{tail}" if tail else message
+            return ""
 
     async def _wait_for_http(self) -> None:
         """Return once the server answers, so JupyterHub's first readiness check succeeds."""
@@ -933,7 +1038,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             mounts=[dict(m) for m in provisioned.mounts],
             configs=[dict(r) for r in provisioned.configs],
             secrets=[dict(r) for r in [*provisioned.secrets, secret]],
-            constraints=list((self.extra_placement_spec or {}).get("constraints") or []),
+            constraints=placement_constraints(self.extra_placement_spec, constraints(self._node_requirements(request))),
             service_prefix=fit_service_name(f"{self.prefix}-job")[:40],
         )
 

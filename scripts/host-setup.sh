@@ -27,9 +27,34 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { say "dockerd did not start; see /var/log/mlops-hub-dockerd.log"; exit 1; }
 fi
 
+# The swarm's manager address. A single machine: loopback. The tests join worker nodes that run as
+# containers (tests/integration/worker_nodes.py): they reach the manager on a bridge of its own, so the
+# manager advertises that bridge's gateway. A site's real nodes: MLOPS_SWARM_ADVERTISE_ADDR=<this host's IP>.
+advertise="${MLOPS_SWARM_ADVERTISE_ADDR:-127.0.0.1}"
+if [ "${MLOPS_HUB_WITH_TEST_DEPS:-0}" = 1 ]; then
+  nodes_net=mlops-nodes nodes_gateway=10.231.0.1  # tests/integration/worker_nodes.py names the same
+  if ! docker network inspect "$nodes_net" >/dev/null 2>&1; then
+    docker network create --driver bridge --subnet 10.231.0.0/24 --gateway "$nodes_gateway" \
+      --label mlops-hub.test-nodes=1 "$nodes_net" >/dev/null
+  fi
+  advertise="$nodes_gateway"
+fi
 if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]; then
-  say "initialising a single-node swarm"
-  docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+  say "initialising a single-node swarm (manager address $advertise)"
+  docker swarm init --advertise-addr "$advertise" >/dev/null
+elif [ "$(docker info --format '{{.Swarm.NodeAddr}}')" != "$advertise" ]; then
+  # `swarm init --force-new-cluster --advertise-addr` keeps the old address as the manager's Raft address, which
+  # joining nodes are told: only a swarm made anew advertises the new one. Leaving removes every service, so
+  # only an empty one-node swarm is made anew here (volumes stay; `mlops-hub up` makes secrets and configs again)
+  if [ "$(docker info --format '{{.Swarm.Nodes}}')" = 1 ] && [ -z "$(docker service ls -q)" ]; then
+    say "making the swarm anew with the manager address $advertise (was $(docker info --format '{{.Swarm.NodeAddr}}'))"
+    docker swarm leave --force >/dev/null
+    docker swarm init --advertise-addr "$advertise" >/dev/null
+  else
+    # not stopped here: the tests of several nodes fail with this same advice, the others run
+    say "WARNING: the swarm advertises $(docker info --format '{{.Swarm.NodeAddr}}'), not $advertise: worker nodes"
+    say "cannot join it. Stop its services (mlops-hub down), then run this again; or: docker swarm leave --force"
+  fi
 fi
 
 venv="$repo/.venv"

@@ -24,6 +24,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..policy.image_check import SERVER_USER, SINGLEUSER, ImageFault, image_faults, is_root
+from ..policy.placement import NodeRequirement, missing_labels, requirements
 from ..policy.platform import check_spawner_settings, load_platform_file
 from ..policy.roles import RolePolicy
 from ..policy.units import format_cpu, format_memory, parse_memory
@@ -51,6 +53,9 @@ PROBE_LABEL = "mlops-hub.doctor-probe"
 PROBE_IMAGE = f"{IMAGE_REPO}/base:latest"  # has python3; no registry to pull a probe image from
 PROBE_PORT = 8080
 PROBE_TIMEOUT = 60.0
+# a container's start takes a second, longer while images build beside it
+IMAGE_RUN_TIMEOUT = 60.0
+SPAWNER_PORT = 8888  # dockerspawner's `port`: where the hub connects to a user server, unless platform.yaml sets it
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,9 @@ class Node:
     # capacity minus what the tasks running there reserve (Swarm schedules by reservations); None: unknown
     free_cpus: float | None = None
     free_mem: int | None = None
+    state: str = ""  # Swarm's node state (ready, down, ...); '' when not read
+    availability: str = ""  # active, pause, drain; '' when not read
+    labels: tuple[tuple[str, str], ...] = ()  # the node's labels, by key
 
 
 def node_sizes() -> list[Node] | None:
@@ -142,11 +150,14 @@ def node_from_inspect(raw: Mapping, reserved_cpus: float | None = None, reserved
     description = raw.get("Description") or {}
     resources = description.get("Resources") or {}
     cpus, mem = (resources.get("NanoCPUs") or 0) / 1e9, resources.get("MemoryBytes") or 0
+    state, spec = str((raw.get("Status") or {}).get("State") or ""), raw.get("Spec") or {}
+    availability = str(spec.get("Availability") or "")
     return Node(name=description.get("Hostname") or raw.get("ID", "?"), cpus=cpus, mem=mem,
-                ready=(raw.get("Status") or {}).get("State") == "ready"
-                and (raw.get("Spec") or {}).get("Availability") == "active",
+                ready=state == "ready" and availability == "active",
                 free_cpus=None if reserved_cpus is None else cpus - reserved_cpus,
-                free_mem=None if reserved_mem is None else mem - reserved_mem)
+                free_mem=None if reserved_mem is None else mem - reserved_mem,
+                state=state, availability=availability,
+                labels=tuple(sorted((str(k), str(v)) for k, v in (spec.get("Labels") or {}).items())))
 
 
 def expected_image_tags(repo: Path, image_id: Callable[[str], str | None] = image_id) -> dict[str, str]:
@@ -200,6 +211,61 @@ def free_bytes(path: Path) -> int | None:
         if candidate.exists():
             return shutil.disk_usage(candidate).free
     return None
+
+
+def image_config(image: str) -> dict | None:
+    """The image's Config (`docker image inspect`); None when it is not on this node."""
+    proc = docker("image", "inspect", "--format", "{{json .Config}}", image)
+    if proc.returncode != 0:
+        return None
+    try:
+        config = json.loads(proc.stdout)
+    except ValueError:
+        return None
+    return config if isinstance(config, dict) else {}
+
+
+def singleuser_on_path(image: str, user: str) -> tuple[bool | None, str]:
+    """Whether jupyterhub-singleuser is on the image's PATH for `user`; None and Docker's words when a
+    shell in the image could not be asked (no /bin/sh, say)."""
+    proc = docker("run", "--rm", "--network", "none", "--user", user, "--entrypoint", "sh", image,
+                  "-c", f"command -v {SINGLEUSER} || exit 3",  # 3: looked, not found (docker's own codes differ)
+                  timeout=IMAGE_RUN_TIMEOUT)
+    if proc.returncode == 0:
+        return True, ""
+    if proc.returncode == 3:
+        return False, ""
+    return None, (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:200]
+
+
+@dataclass(frozen=True)
+class EnvironmentImage:
+    """What doctor learnt of one environment's image."""
+
+    slug: str
+    image: str
+    present: bool = True  # on this node
+    faults: tuple[ImageFault, ...] = ()
+    unchecked: str = ""  # why jupyterhub-singleuser could not be looked for; '' when it was
+
+
+def inspect_environment(slug: str, image: str, port: int, cmd: Sequence[str] | str | None = None,
+                        run_as_user: str | None = None) -> EnvironmentImage:
+    """One environment's image, as the spawner would run it: its `cmd` replaces the image's CMD, and it runs
+    as `run_as_user`, else as the image's USER, or 1000:100 when that is root."""
+    config = image_config(image)
+    if config is None:
+        return EnvironmentImage(slug, image, present=False)
+    if cmd:
+        config = {**config, "Cmd": [cmd] if isinstance(cmd, str) else list(cmd)}
+    user = config.get("User") or ""
+    if run_as_user is not None:
+        runs_as = run_as_user or user or "0"
+    else:
+        runs_as = SERVER_USER if is_root(user) else user
+    has_singleuser, unchecked = singleuser_on_path(image, runs_as)
+    return EnvironmentImage(slug, image, faults=tuple(image_faults(config, has_singleuser, port)),
+                            unchecked=unchecked)
 
 
 # ---------------------------------------------------------------- policy (pure)
@@ -265,7 +331,7 @@ def nodes_finding(nodes: Sequence[Node], roles: Mapping[str, RolePolicy], platfo
                        f" any ready node has (largest: {biggest.name}, {_size(biggest.cpus, biggest.mem)}):"
                        " such a server can never start",
                        f"lower max_cpu/max_mem of role {role.name!r} in {platform}, or add a larger node"
-                       " (docker swarm join-token worker)")
+                       " (mlops-hub nodes join-command)")
     if not roles:
         return Finding("nodes", OK, f"nodes: {len(ready)} ready; largest {biggest.name}, "
                                     f"{_size(biggest.cpus, biggest.mem)}")
@@ -279,13 +345,48 @@ def nodes_finding(nodes: Sequence[Node], roles: Mapping[str, RolePolicy], platfo
                                       f" ({_size(cpu, mem)}; most free: {roomiest.name},"
                                       f" {_size(roomiest.free_cpus, roomiest.free_mem)}): it waits until others stop",
                        f"docker node ps {roomiest.name} (what reserves it); stop servers or stacks not needed,"
-                       " or add a node (docker swarm join-token worker)")
+                       " or add a node (mlops-hub nodes join-command)")
     roomiest = max(ready, key=lambda n: (n.free_mem or 0, n.free_cpus or 0))
     free = "" if roomiest.free_cpus is None else f"; most free: {roomiest.name}, " \
                                                  f"{_size(roomiest.free_cpus, roomiest.free_mem)}"
     return Finding("nodes", OK, f"nodes: {len(ready)} ready (largest {biggest.name}, "
                                 f"{_size(biggest.cpus, biggest.mem)}{free}); the largest server any role allows"
                                 f" fits (role {largest.name!r}: {_size(largest.max_cpu, largest.max_mem)})")
+
+
+def node_state_problems(nodes: Sequence[Node]) -> list[str]:
+    """Each node Swarm places no task on (down, drained, paused), named with why."""
+    problems = []
+    for n in nodes:
+        if n.ready:
+            continue
+        why = []
+        if n.state and n.state != "ready":
+            why.append(f"state {n.state}")
+        if n.availability and n.availability != "active":
+            why.append(f"availability {n.availability}")
+        problems.append(f"node {n.name!r} takes no tasks ({', '.join(why) or 'not ready and active'})")
+    return problems
+
+
+def placement_problems(needs: Mapping[str, Sequence[NodeRequirement]], nodes: Sequence[Node]) -> list[str]:
+    """For each environment or role (`needs`: its requirements, by what asks), what no ready node has."""
+    labels = [dict(n.labels) for n in nodes if n.ready]
+    return [problem for wanted in needs.values() if (problem := missing_labels(wanted, labels))]
+
+
+def with_node_warnings(found: Finding, problems: Sequence[str], platform: str) -> Finding:
+    """The nodes finding, warning also about nodes that take no tasks and labels no node has (a FAIL stays one)."""
+    if not problems:
+        return found
+    text = "; ".join(p.rstrip(".") for p in problems)
+    fix = ("docker node ls; docker node update --availability active NODE (drained or paused), start Docker on a down"
+           " node or remove it (docker node rm NODE); a missing label: docker node update --label-add KEY=VALUE"
+           f" NODE, or change node_labels / node_pool in {platform}")
+    if found.status == FAIL:
+        return Finding(found.check, FAIL, f"{found.message}; also: {text}", found.fix)
+    message = f"{found.message}; {text}" if found.status == WARN else f"nodes: {text}"
+    return Finding(found.check, WARN, message, fix if found.status != WARN else f"{found.fix}; {fix}")
 
 
 def images_finding(expected: Mapping[str, str], present: Collection[str]) -> Finding:
@@ -390,6 +491,31 @@ def probe_finding(outcome: str, detail: str = "") -> Finding:
                    " --advertise-addr 127.0.0.1")
 
 
+def environments_finding(images: Sequence[EnvironmentImage], platform: str) -> Finding:
+    """FAIL naming every environment whose image cannot run as a user server, each fault with its fix;
+    WARN for images not on this node or not fully checked; else OK."""
+    if not images:
+        return Finding("environments", OK, f"environments: none with an image in {platform}")
+    faulty = [i for i in images if i.faults]
+    missing = [i for i in images if not i.present]
+    unchecked = [i for i in images if i.present and i.unchecked]
+    notes = [f"{i.slug!r} ({i.image}): not on this node, not checked" for i in missing]
+    notes += [f"{i.slug!r} ({i.image}): could not look for {SINGLEUSER} ({i.unchecked})" for i in unchecked]
+    if faulty:
+        problems = [f"{i.slug!r} ({i.image}) [{f.kind}]: {f.message}" for i in faulty for f in i.faults]
+        return Finding("environments", FAIL,
+                       f"environments: {len(faulty)} of {len(images)} images in {platform} cannot run as user"
+                       f" servers: {'; '.join(problems + notes)}",
+                       "; ".join(f"{i.slug!r}: {f.fix}" for i in faulty for f in i.faults))
+    if notes:
+        fix = "mlops-hub build (the platform's images), or docker pull IMAGE (a site's own)" if missing else \
+            f"give the image /bin/sh (the spawner starts the server through it) and {SINGLEUSER}"
+        return Finding("environments", WARN, f"environments: {'; '.join(notes)}", fix)
+    return Finding("environments", OK, f"environments: every environment's image can run as a user server"
+                                       f" ({len(images)} checked: {SINGLEUSER} on PATH, an unprivileged USER,"
+                                       " the hub's port)")
+
+
 # ---------------------------------------------------------------- checks (I/O + policy)
 
 def check_docker_cli() -> Finding:
@@ -434,7 +560,27 @@ def check_nodes(platform: Path) -> Finding:
         return Finding("nodes", FAIL, "nodes: `docker node ls` failed (not a swarm manager?)",
                        "docker swarm init --advertise-addr 127.0.0.1")
     roles, reserves = roles_of(platform)
-    return nodes_finding(nodes, roles, str(platform), reserves)
+    found = nodes_finding(nodes, roles, str(platform), reserves)
+    return with_node_warnings(found, node_state_problems(nodes)
+                              + placement_problems(placement_needs(platform), nodes), str(platform))
+
+
+def placement_needs(platform: Path) -> dict[str, list[NodeRequirement]]:
+    """What each environment (its node_labels) and each role (its node_pool) of platform.yaml needs of a node."""
+    policy = check_spawner_settings(load_platform_file(platform).get("spawner") or {})
+    needs = {f"environment {env.slug}": policy.node_requirements(env, None) for env in policy.catalogue}
+    needs.update({f"role {role}": requirements("", (), role, pool) for role, pool in policy.node_pools.items()})
+    return {what: wanted for what, wanted in needs.items() if wanted}
+
+
+def check_environments(platform: Path) -> Finding:
+    """Every environment's image in platform.yaml, as the spawner would run it, for the three faults."""
+    spawner = load_platform_file(platform).get("spawner") or {}
+    catalogue = check_spawner_settings(spawner).catalogue
+    port = int(spawner.get("port") or SPAWNER_PORT)
+    return environments_finding([inspect_environment(env.slug, env.image, port, spawner.get("cmd"),
+                                                     spawner.get("run_as_user"))
+                                 for env in catalogue if env.image], str(platform))
 
 
 def check_images(repo: Path) -> Finding:
@@ -577,7 +723,7 @@ def run_doctor(options: DoctorOptions, say: Callable[[str], None]) -> list[Findi
     docker_ok = check_docker()
     findings = [docker_ok]
     if docker_ok.status == FAIL:
-        findings += _skipped(("swarm", "nodes", "images"), "no daemon")
+        findings += _skipped(("swarm", "nodes", "images", "environments"), "no daemon")
         findings.append(ports_finding(options.ports, {p: port_state(p) for _, p in options.ports}, ()))
         findings.append(check_secrets(secrets_dir, up))
         findings += _skipped(("disk (Docker's images and volumes)",), "no daemon")
@@ -588,7 +734,8 @@ def run_doctor(options: DoctorOptions, say: Callable[[str], None]) -> list[Findi
     findings.append(swarm)
     manager = swarm.status == OK
     findings += [check_nodes(options.platform)] if manager else _skipped(("nodes",), "not a swarm manager")
-    findings += [check_images(options.repo), check_ports(options.stack, options.ports),
+    findings += [check_images(options.repo), check_environments(options.platform),
+                 check_ports(options.stack, options.ports),
                  check_secrets(secrets_dir, up), *check_disks(options.state_dir, info), check_clock()]
     if not options.probe:
         findings += [Finding("overlay", SKIP, "overlay: not probed (--no-probe)")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,9 @@ RECIPES = {
 # built FROM base on demand by the tests that need them (build_test_image), not by `mlops-hub build`
 TEST_RECIPES = {
     "pypiserver": ImageRecipe("pypiserver", ("images/pypiserver",)),
+    # a Swarm worker node as a container, and the registry the nodes pull from (tests/integration/worker_nodes.py)
+    "node": ImageRecipe("node", ("images/node",)),
+    "registry": ImageRecipe("registry", ("images/registry",)),
 }
 
 
@@ -64,12 +68,17 @@ def _files(repo: Path, rel: str):
                 yield f
 
 
-def input_hash(repo: Path, recipe: ImageRecipe, base_id: str) -> str:
-    digest = hashlib.sha256(base_id.encode())
-    for rel in recipe.inputs:
-        for f in _files(repo, rel):
-            digest.update(str(f.relative_to(repo)).encode() + b"\0" + f.read_bytes() + b"\0")
+def content_hash(root: Path, inputs: tuple[str, ...], seed: str) -> str:
+    """12 hex digits over `seed` (a parent image's ID) and the files under `root`/`inputs`, with their paths."""
+    digest = hashlib.sha256(seed.encode())
+    for rel in inputs:
+        for f in _files(root, rel):
+            digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
+
+
+def input_hash(repo: Path, recipe: ImageRecipe, base_id: str) -> str:
+    return content_hash(repo, recipe.inputs, base_id)
 
 
 def image_tag(repo: Path, recipe: ImageRecipe, parent_id: str, copied_ids: str = "") -> str:
@@ -127,12 +136,19 @@ def build_image(repo: Path, recipe: ImageRecipe, parent: str, force: bool = Fals
     if image_id(tag) and not force:
         say(f"{tag} is up to date")
     else:
-        say(f"building {tag}")
-        args = [arg for name, source in sources.items() for arg in ("--build-arg", f"{build_arg_name(name)}={source}")]
-        run_showing_steps(["docker", "build", "-f", str(repo / recipe.dockerfile), "-t", tag,
-                           "--build-arg", f"BASE_IMAGE={parent}", *args, str(repo)], prefix=recipe.name)
+        args = {build_arg_name(name): source for name, source in sources.items()}
+        docker_build(tag, repo / recipe.dockerfile, repo, {"BASE_IMAGE": parent, **args}, recipe.name)
     run(["docker", "tag", tag, f"{IMAGE_REPO}/{recipe.name}:latest"], quiet=True)
     return tag
+
+
+def docker_build(tag: str, dockerfile: Path, context: Path, build_args: dict[str, str], name: str) -> None:
+    """`docker build`, its steps shown as progress, with how long it took."""
+    say(f"building {tag}")
+    started = time.monotonic()
+    args = [arg for key, value in build_args.items() for arg in ("--build-arg", f"{key}={value}")]
+    run_showing_steps(["docker", "build", "-f", str(dockerfile), "-t", tag, *args, str(context)], prefix=name)
+    say(f"{name}: built in {time.monotonic() - started:.0f} s")
 
 
 def build_test_image(repo: Path, name: str) -> str:
@@ -161,12 +177,22 @@ def tag_release(built: dict[str, str]) -> str:
     return release
 
 
-def build_all(repo: Path, ca_bundle: str | None = None, force: bool = False) -> dict[str, str]:
-    """Build what changed; the images by name (content-hash tags), and under RELEASE the tag all carry."""
+def build_base(repo: Path, ca_bundle: str | None = None, force: bool = False) -> str:
+    """The image every other one starts from (and the frontend the hub and lab images copy)."""
     ensure_base_image()
     stage_ca_bundle(repo, ca_bundle)
     build_frontend(repo, force)  # into mlops_hub/, an input of the hub and lab images
-    base = build_image(repo, BASE_RECIPE, BASE_IMAGE, force)
+    return build_image(repo, BASE_RECIPE, BASE_IMAGE, force)
+
+
+def build_lab_image(repo: Path, ca_bundle: str | None = None, force: bool = False) -> str:
+    """Only the lab image (what `mlops-hub build --env NAME` builds an environment FROM)."""
+    return build_image(repo, RECIPES["lab-base"], build_base(repo, ca_bundle, force), force)
+
+
+def build_all(repo: Path, ca_bundle: str | None = None, force: bool = False) -> dict[str, str]:
+    """Build what changed; the images by name (content-hash tags), and under RELEASE the tag all carry."""
+    base = build_base(repo, ca_bundle, force)
     built = {"base": base}
     for name, recipe in RECIPES.items():  # an image copied from comes earlier in RECIPES
         built[name] = build_image(repo, recipe, base, force, built)

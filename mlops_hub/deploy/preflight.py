@@ -174,6 +174,7 @@ STEPS: dict[str, tuple[Step, ...]] = {
     "down": (check_stack_name, *DOCKER_STEPS, check_swarm),
     "status": (check_stack_name, *DOCKER_STEPS, check_swarm),
     "logs": (check_stack_name, *DOCKER_STEPS, check_swarm),
+    "nodes": (*DOCKER_STEPS, check_swarm),
     # doctor reports the docker checks itself; these are mistakes in its arguments
     "doctor": (check_stack_name, check_port_range, check_platform_config, check_platform_settings),
     "db": (check_stack_name, *DOCKER_STEPS, check_swarm),

@@ -16,7 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import docker
+
 from ..names import LOGIN_ACCOUNTS, LOGIN_SHARED_PASSWORD
+from ..policy.environments import EnvironmentCatalogue
+from ..policy.platform import load_platform_file
+from ..swarm.prepull import ensure_prepull_services
 from .images import IMAGE_REPO
 from .shell import DeployError, run, say
 from .tls import TlsFiles, certificate_expiry, ensure_local_certificate, expiry_text, given_certificate, host_names
@@ -280,6 +285,15 @@ def deploy(settings: StackSettings) -> None:
     compose = [arg for path in files for arg in ("-c", path)]
     run(["docker", "stack", "deploy", "--resolve-image", "never", "--prune", *compose, settings.stack],
         env=env, quiet=True)
+    for step in ensure_prepull_services(docker.APIClient(), settings.prefix, environment_images(env)):
+        say(step)
+
+
+def environment_images(env: Mapping[str, str]) -> dict[str, str]:
+    """slug -> image of the deployed platform.yaml's environments."""
+    document = load_platform_file(Path(env["MLOPS_PLATFORM_CONFIG"]), check=False)
+    raw = (document.get("spawner") or {}).get("environments") or []
+    return {env.slug: env.image for env in EnvironmentCatalogue.from_config(raw)}
 
 
 def _edge_tls_context(settings: StackSettings) -> ssl.SSLContext:

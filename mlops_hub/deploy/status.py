@@ -43,9 +43,23 @@ def services_table(states: Sequence[ServiceState]) -> str:
                  [(s.name, s.state.value, str(s.restarts), s.detail) for s in states])
 
 
+def _role(node: NodeView) -> str:
+    return f"{node.role} (leader)" if node.leader else node.role
+
+
+def _free(value, fmt) -> str:
+    return "-" if value is None else fmt(max(value, 0)) or "0"
+
+
 def nodes_table(nodes: Sequence[NodeView]) -> str:
-    return table(("NODE", "ROLE", "AVAILABILITY", "STATE", "CPUS", "MEMORY"),
-                 [(n.hostname, n.role, n.availability, n.state, format_cpu(n.cpus), format_memory(n.memory))
+    """One row per node: role (the leader marked), availability, state, CPUs and memory (total and free: less what
+    the tasks running there reserve, `-` when not read) and labels (key=value)."""
+    if not nodes:
+        return "no nodes (is this a swarm manager?)"
+    return table(("NODE", "ROLE", "AVAILABILITY", "STATE", "CPUS", "CPUS FREE", "MEMORY", "MEMORY FREE", "LABELS"),
+                 [(n.hostname, _role(n), n.availability, n.state, format_cpu(n.cpus), _free(n.free_cpus, format_cpu),
+                   format_memory(n.memory), _free(n.free_memory, format_memory),
+                   ",".join(f"{k}={v}" for k, v in n.labels) or "-")
                   for n in nodes])
 
 

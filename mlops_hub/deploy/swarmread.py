@@ -163,16 +163,31 @@ class NodeView:
     state: str
     cpus: float
     memory: int
+    leader: bool = False
+    labels: tuple[tuple[str, str], ...] = ()  # the node's labels (docker node update --label-add), by key
+    # capacity minus the reservations of the tasks running there (what Swarm places by); None: not read
+    free_cpus: float | None = None
+    free_memory: int | None = None
 
 
-def nodes() -> list[NodeView]:
-    found = []
-    for n in _inspect("node", _ids("node", "ls", "-q")):
-        spec, desc = n.get("Spec") or {}, n.get("Description") or {}
-        resources = desc.get("Resources") or {}
-        found.append(NodeView(desc.get("Hostname", n["ID"][:12]), spec.get("Role", "?"), spec.get("Availability", "?"),
-                              (n.get("Status") or {}).get("State", "?"), (resources.get("NanoCPUs") or 0) / 1e9,
-                              int(resources.get("MemoryBytes") or 0)))
+def node_view(raw: dict, reserved: tuple[float, int] | None = None) -> NodeView:
+    """One node of `docker node inspect`, with what its running tasks reserve (doctor.reserved_on)."""
+    spec, desc = raw.get("Spec") or {}, raw.get("Description") or {}
+    resources = desc.get("Resources") or {}
+    cpus, memory = (resources.get("NanoCPUs") or 0) / 1e9, int(resources.get("MemoryBytes") or 0)
+    return NodeView(desc.get("Hostname", raw.get("ID", "?")[:12]), spec.get("Role", "?"), spec.get("Availability", "?"),
+                    (raw.get("Status") or {}).get("State", "?"), cpus, memory,
+                    leader=bool((raw.get("ManagerStatus") or {}).get("Leader")),
+                    labels=tuple(sorted((str(k), str(v)) for k, v in (spec.get("Labels") or {}).items())),
+                    free_cpus=None if reserved is None else cpus - reserved[0],
+                    free_memory=None if reserved is None else memory - reserved[1])
+
+
+def nodes(free: bool = False) -> list[NodeView]:
+    """The swarm's nodes; with `free`, also what the tasks running on each reserve (one more call per node)."""
+    from .doctor import reserved_on  # doctor's read of a node's reservations, shared with its `nodes` check
+
+    found = [node_view(n, reserved_on(n["ID"]) if free else None) for n in _inspect("node", _ids("node", "ls", "-q"))]
     return sorted(found, key=lambda n: n.hostname)
 
 

@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import ConfigError, checked_mapping
+from .placement import parse_node_labels
 from .units import DEFAULT_ENV_MIN_MEM, MIN_MEM, QuantityError, format_memory, parse_cpu, parse_memory
 
 SLUG_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _ENV_KEYS = {"slug", "display_name", "description", "image", "default_cpu", "default_mem",
-             "min_mem", "roles", "default"}
+             "min_mem", "roles", "default", "build", "node_labels"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,11 @@ class Environment:
     default: bool = False
     # the least memory a server of this image runs in (docs/configuration.md, "Minimum memory")
     min_mem: int = DEFAULT_ENV_MIN_MEM
+    # the folder `mlops-hub build` builds `image` from (a Dockerfile FROM the lab image), relative to
+    # platform.yaml's folder; None: the image is built or pulled elsewhere
+    build: str | None = None
+    # node labels its servers need ((key, value), ...): Swarm places them only on nodes that have them all
+    node_labels: tuple[tuple[str, str], ...] = ()
 
     def allows_role(self, role: str) -> bool:
         return self.roles is None or role in self.roles
@@ -41,6 +47,11 @@ def _environment_from_config(index: int, raw: object) -> Environment:
     image = raw.get("image")
     if not isinstance(image, str) or not image.strip():
         raise ConfigError(f"{where}.image", "required (a Docker image reference)")
+    build = raw.get("build")
+    if build is not None and (not isinstance(build, str) or not build.strip()):
+        raise ConfigError(f"{where}.build", "expected a folder with a Dockerfile, relative to platform.yaml")
+    if build is not None and "@" in image:
+        raise ConfigError(f"{where}.image", f"{image!r} is a digest; an image `build` makes needs a name[:tag]")
     roles = raw.get("roles")
     if roles is not None:
         if isinstance(roles, str) or not isinstance(roles, Iterable):
@@ -69,6 +80,8 @@ def _environment_from_config(index: int, raw: object) -> Environment:
         roles=roles,
         default=bool(raw.get("default", False)),
         min_mem=min_mem,
+        build=build,
+        node_labels=parse_node_labels(f"{where}.node_labels", raw.get("node_labels")),
     )
 
 

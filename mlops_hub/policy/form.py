@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from jinja2 import Environment as JinjaEnvironment
 from jinja2 import FileSystemLoader, select_autoescape
 
+from .placement import labels_text
 from .pools import Headroom
 from .request import OPTION_KEYS, SpawnRequest
 from .roles import UserAccess
@@ -54,23 +55,28 @@ def _gib(size: int, rounding=_floor3) -> str:
     return rounding(size / 1024**3)
 
 
-def render_options_form(access: UserAccess, selected: SpawnRequest, headroom: Iterable[Headroom] = ()) -> str:
-    """The form for this user: environments, CPU and memory within their limits, team pool room."""
+def render_options_form(access: UserAccess, selected: SpawnRequest, headroom: Iterable[Headroom] = (),
+                        packages: Mapping[str, Sequence[tuple[str, str]]] | None = None, notice: str = "") -> str:
+    """The form for this user: environments (with the main packages of each, `packages`: slug -> (name,
+    version) pairs, from its image's label), CPU and memory within their limits, team pool room."""
     min_mem = min((max(MIN_MEM, e.min_mem) for e in access.environments), default=MIN_MEM)
     return _jinja.get_template("options_form.html").render(
         access=access,
+        notice=notice,
         max_cpu=_floor3(access.max_cpu),
         max_mem=format_memory(access.max_mem),
         min_cpu=format_cpu(MIN_CPU),
         min_mem_gib=_gib(min_mem, _ceil3),
         max_mem_gib=_gib(access.max_mem),
         fmt_mem=format_memory,
+        fmt_labels=labels_text,
         selected={
             "environment": selected.environment.slug,
             "cpu": _floor3(selected.cpu_limit),
             "mem_gib": _gib(selected.mem_limit, _ceil3 if selected.mem_limit <= min_mem else _floor3),
         },
         headroom=[room for room in headroom],
+        packages=dict(packages or {}),
     )
 
 

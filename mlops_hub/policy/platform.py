@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from .culler import culler_from_config
 from .environments import Environment, EnvironmentCatalogue
 from .errors import ConfigError
 from .package_index import PackageIndexConfig, package_index_from_config
+from .placement import NodeRequirement, requirements, split_node_pools
 from .roles import DEFAULT_ROLE, RolePolicy, role_policies_from_config
 from .storage import StorageConfig, storage_from_config
 
@@ -41,6 +42,14 @@ class PlatformPolicy:
     roles: Mapping[str, RolePolicy]
     package_index: PackageIndexConfig
     storage: StorageConfig | None
+    # role -> the node pool its servers run in (platform.yaml's `node_pool`); not part of the quota document
+    node_pools: Mapping[str, str] = field(default_factory=dict)
+
+    def node_requirements(self, environment: Environment, role: str | None) -> list[NodeRequirement]:
+        """The node labels a server of `environment` started under `role` needs (the role a spawn is charged
+        to, policy.request.charged_role, decides its pool)."""
+        return requirements(environment.display_name, environment.node_labels, role,
+                            self.node_pools.get(role) if role else None)
 
     @property
     def role_documents(self) -> dict[str, dict]:
@@ -77,12 +86,14 @@ def _parse(key: str) -> PlatformPolicy:
     else:
         # role limits without a catalogue: the one environment is dockerspawner's `image`
         catalogue = EnvironmentCatalogue([Environment("default", image, image, default=True)])
+    role_policies, node_pools = split_node_pools(role_policies)
     if role_policies:
         roles = role_policies_from_config(role_policies, catalogue)
     else:
         # environments without roles: everyone shares one role bounded by the hub's limits
         roles = {DEFAULT_ROLE: RolePolicy(DEFAULT_ROLE, fallback_cpu or 1.0, fallback_mem or 2 * 1024**3)}
-    return PlatformPolicy(catalogue, roles, package_index_from_config(package_index), storage_from_config(storage))
+    return PlatformPolicy(catalogue, roles, package_index_from_config(package_index), storage_from_config(storage),
+                          node_pools)
 
 
 def check_spawner_settings(settings: Mapping, known: Collection[str] | None = None) -> PlatformPolicy:

@@ -15,6 +15,7 @@ from docker.types import (
     TaskTemplate,
 )
 
+from ..policy.placement import merge_constraints
 from .endpoint import endpoint_kwargs
 
 # Swarm refuses longer service names; a service name is also a DNS label
@@ -56,6 +57,8 @@ class ServerSpec:
     extra_container_spec: dict = field(default_factory=dict)
     extra_resources_spec: dict = field(default_factory=dict)
     extra_placement_spec: dict = field(default_factory=dict)
+    # Swarm constraints from the environment's node labels and the role's node pool, added to the admin's
+    constraints: list[str] = field(default_factory=list)
     extra_task_spec: dict = field(default_factory=dict)
     extra_endpoint_spec: dict = field(default_factory=dict)
     # dockerspawner's networking: publish `port` unless the hub uses the task's own IP
@@ -109,7 +112,7 @@ def build_service_kwargs(spec: ServerSpec) -> dict[str, Any]:
         # a crashing server is reported to the user, not restarted in a loop
         restart_policy=RestartPolicy(condition="none"),
         networks=[spec.network] if spec.network else [],
-        placement=Placement(**spec.extra_placement_spec),
+        placement=Placement(**merge_constraints(spec.extra_placement_spec, spec.constraints)),
     )
     task_kwargs.update(spec.extra_task_spec)
 

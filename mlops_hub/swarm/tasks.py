@@ -34,17 +34,20 @@ class ServerStartFailed(Exception):
 
 
 class ServerUnschedulable(ServerStartFailed):
-    """No node can take the server's task; `reason` is Swarm's words, `with_detail` adds what is missing."""
+    """No node can take the server's task; `reason` is Swarm's words, `with_detail` adds what is missing and the
+    advice that fits it (by default: smaller, or later)."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    ADVICE = "Ask for fewer CPUs or less memory, or try again when others stop."
+
+    def __init__(self, reason: str, detail: str = "", advice: str | None = None) -> None:
         self.reason = reason
         super().__init__(
             f"Docker Swarm cannot place your server: {reason}. {detail + ' ' if detail else ''}"
-            "Ask for fewer CPUs or less memory, or try again when others stop."
+            f"{advice or self.ADVICE}"
         )
 
-    def with_detail(self, detail: str) -> ServerUnschedulable:
-        return ServerUnschedulable(self.reason, detail)
+    def with_detail(self, detail: str, advice: str | None = None) -> ServerUnschedulable:
+        return ServerUnschedulable(self.reason, detail, advice)
 
 
 @dataclass(frozen=True)

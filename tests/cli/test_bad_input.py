@@ -211,3 +211,19 @@ def test_inline_package_index_password_is_refused_before_anything_is_built(tmp_p
     assert_one_line_refusal(proc, str(platform), "package_index.password: an inline password is refused",
                             "password_file", log=log)
     assert "hunter2-inline" not in proc.stderr
+
+
+def test_build_env_that_platform_yaml_does_not_have_is_named_with_the_ones_it_has(tmp_path):
+    env, log = recording_real_docker(tmp_path)
+    proc = run_cli("build", "--env", "nope", env=env)
+    assert_one_line_refusal(proc, "--env: nope: not an environment of", "data-science", "pyspark", log=log)
+
+
+def test_build_env_whose_folder_has_no_dockerfile_is_named_before_anything_is_built(tmp_path):
+    env, log = recording_real_docker(tmp_path)
+    (tmp_path / "geo").mkdir()
+    platform = tmp_path / "platform.yaml"
+    platform.write_text("spawner:\n  environments:\n    - {slug: geo, image: site/env-geo, build: geo}\n")
+    for args in (("--env", "geo"), ()):  # one environment, or all of them with the platform images
+        proc = run_cli("build", "--platform-config", str(platform), *args, env=env)
+        assert_one_line_refusal(proc, "environments[0].build", f"{tmp_path / 'geo'} has no Dockerfile", log=log)

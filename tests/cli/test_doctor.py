@@ -11,8 +11,8 @@ from tests.support.ports import free_port
 
 from .test_bad_input import STACK, assert_one_line_refusal, calls, recording_real_docker, run_cli
 
-CHECKS = ("docker", "swarm", "nodes", "images", "ports", "secrets", "disk (Docker's images and volumes)",
-          "disk (state dir)", "clock", "overlay")
+CHECKS = ("docker", "swarm", "nodes", "images", "environments", "ports", "secrets",
+          "disk (Docker's images and volumes)", "disk (state dir)", "clock", "overlay")
 LINE = re.compile(r"^(ok  |WARN|FAIL|skip)  (.+)$")
 
 

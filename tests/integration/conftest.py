@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from mlops_hub.cli import default_ca_bundle
+from mlops_hub.deploy.environments import build_environments, environment_builds
 from mlops_hub.deploy.images import RELEASE, build_all
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
 from tests.support.edge_ca import CA_DIR
@@ -20,6 +21,8 @@ from . import browser
 from .hubclient import HubClient
 
 REPO = Path(__file__).resolve().parents[2]
+SHIPPED_PLATFORM = REPO / "config" / "platform.yaml"
+ENVIRONMENTS = "environments"  # the images fixture's key for the catalogue's images, by slug
 STACK = os.environ.get("MLOPS_TEST_STACK", "mlopstest")  # a second checkout runs beside this one
 
 
@@ -40,7 +43,16 @@ def images() -> dict[str, str]:
     """The platform's images, rebuilt only when their inputs changed, and a lab image whose USER is
     a name (`jovyan`), not a uid: the spawner looks its uid up in the image."""
     built = build_all(REPO, default_ca_bundle())
-    return {**built, "lab-named-user": named_user_image(built["lab-base"])}
+    # the catalogue config/platform.yaml ships (images/env-*), by slug under ENVIRONMENTS
+    catalogue = build_environments(environment_builds(SHIPPED_PLATFORM), built["lab-base"])
+    return {**built, "lab-named-user": named_user_image(built["lab-base"]), ENVIRONMENTS: catalogue}
+
+
+def shipped_catalogue(images: dict) -> list[dict]:
+    """config/platform.yaml's environments with a build folder, each as the images fixture built it."""
+    shipped = yaml.safe_load(SHIPPED_PLATFORM.read_text())["spawner"]["environments"]
+    return [{**{k: v for k, v in env.items() if k != "build"}, "image": images[ENVIRONMENTS][env["slug"]]}
+            for env in shipped if "build" in env]
 
 
 def named_user_image(lab_base: str) -> str:
@@ -49,6 +61,11 @@ def named_user_image(lab_base: str) -> str:
     dockerfile = f"FROM {lab_base}\nUSER jovyan\n".encode()
     client.images.build(fileobj=io.BytesIO(dockerfile), tag=tag, rm=True)
     return tag
+
+
+# the storage tests' roles are too small for the catalogue's environments (the hub refuses a role whose
+# max_mem is below an environment's min_mem)
+ST_ENVIRONMENTS = ["python", "python-alt"]
 
 
 def platform_settings(images: dict[str, str]) -> dict:
@@ -67,6 +84,8 @@ def platform_settings(images: dict[str, str]) -> dict:
             # test_storage_swarm.py: a home follows its user into another environment
             {"slug": "python-alt", "display_name": "Python (another environment)", "image": lab,
              "roles": ["st-team", "st-other"]},
+            # test_environments_swarm.py: the shipped catalogue, its roles as shipped
+            *shipped_catalogue(images),
         ],
         "role_policies": {
             "analysts": {"max_cpu": 1, "max_mem": "2G", "default_cpu": 0.5, "default_mem": "1G",
@@ -78,8 +97,12 @@ def platform_settings(images: dict[str, str]) -> dict:
                          "pool_servers": 1},
             # test_storage_swarm.py: a team with a shared folder, and someone outside it; small, so its three
             # servers at once fit beside the platform's reservations on a 2-core node
-            "st-team": {"max_cpu": 0.25, "max_mem": "512M", "max_servers": 1},
-            "st-other": {"max_cpu": 0.25, "max_mem": "512M", "max_servers": 1},
+            "st-team": {"max_cpu": 0.25, "max_mem": "512M", "max_servers": 1, "environments": ST_ENVIRONMENTS},
+            "st-other": {"max_cpu": 0.25, "max_mem": "512M", "max_servers": 1, "environments": ST_ENVIRONMENTS},
+            # test_environments_swarm.py: the roles config/platform.yaml names, sized for a 2-core node
+            "data-scientists": {"max_cpu": 1, "max_mem": "2G", "max_servers": 1},
+            "data-engineers": {"max_cpu": 1, "max_mem": "2G", "max_servers": 1,
+                               "environments": ["python", "pyspark", "data-engineering"]},
         },
         # homes on (local) volumes: a scheduled notebook's job finds the notebook where the server saved it;
         # owned by the lab image's uid:gid, which the `named-user` image names (jovyan) instead of numbering

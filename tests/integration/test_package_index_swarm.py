@@ -4,14 +4,10 @@ install from it with pip and uv through the injected files, trusting it through 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
 import os
 import secrets
 import subprocess
-import zipfile
 from pathlib import Path
 
 import docker
@@ -21,6 +17,7 @@ from docker.types import ContainerSpec as DockerContainerSpec
 
 from mlops_hub.deploy.images import build_test_image
 from mlops_hub.deploy.stack import wait_for_hub
+from tests.support.wheels import MARK, PROBE, build_wheel
 
 from .own_stack import REPO, deploy_stack, hub_logs, remove_stack, run_in, server_container, service_of, stack_settings
 
@@ -28,30 +25,6 @@ STACK = f"{os.environ.get('MLOPS_TEST_STACK', 'mlopstest')}-pk"
 PYPI = f"{STACK}-pypi"  # also its host name on the stack's overlay network
 INDEX = f"https://{PYPI}:8443"
 INDEX_USER = "ix3-reader"
-PROBE = "mlops_ix3_probe"
-MARK = "served-by-the-test-index"
-
-
-def build_wheel(name: str = PROBE, version: str = "0.1") -> tuple[str, bytes]:
-    """A minimal pure-Python wheel (PEP 427), written with zipfile: no build backend needed."""
-    dist = f"{name}-{version}"
-    files = {
-        f"{name}/__init__.py": f"MARK = {MARK!r}\n".encode(),
-        f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{dist}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: mlops-hub-tests\n"
-                                   b"Root-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    for path, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    record.append(f"{dist}.dist-info/RECORD,,")
-    files[f"{dist}.dist-info/RECORD"] = ("\n".join(record) + "\n").encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, data in files.items():
-            zf.writestr(path, data)
-    return f"{dist}-py3-none-any.whl", buffer.getvalue()
 
 
 def htpasswd_line(user: str, password: str) -> bytes:

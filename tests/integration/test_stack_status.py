@@ -59,8 +59,10 @@ def test_status_shows_every_service_healthy_with_restarts_nodes_and_pools(all_he
     assert all(r[1] == "healthy" and r[2].isdigit() for r in rows[1:]), services
     nodes = out.split("nodes:\n")[1].split("\n\n")[0].splitlines()
     hostname = subprocess.run(["docker", "info", "--format", "{{.Name}}"], capture_output=True, text=True).stdout
-    assert nodes[0].split() == ["NODE", "ROLE", "AVAILABILITY", "STATE", "CPUS", "MEMORY"]
-    assert any(line.split()[:4] == [hostname.strip(), "manager", "active", "ready"] for line in nodes[1:]), nodes
+    assert nodes[0].split() == ["NODE", "ROLE", "AVAILABILITY", "STATE", "CPUS", "CPUS", "FREE", "MEMORY", "MEMORY",
+                                "FREE", "LABELS"]
+    assert any(line.split()[:5] == [hostname.strip(), "manager", "(leader)", "active", "ready"]
+               for line in nodes[1:]), nodes
     # the live role limits came through the hub's quota API (the test platform's roles)
     pools = out.split("pools per role:\n")[1]
     assert "limits: see the quota page" not in pools, pools

@@ -50,11 +50,11 @@ async def run_cell(ws_url: str, headers: dict[str, str], code: str) -> str:
     return "".join(output)
 
 
-def start_kernel(base_url: str, headers: dict[str, str]) -> str:
-    """A python3 kernel in a new notebook session (as JupyterLab opens one); its channels URL."""
+def start_kernel(base_url: str, headers: dict[str, str], kernel: str = "python3") -> str:
+    """A kernel in a new notebook session (as JupyterLab opens one); its channels URL."""
     r = requests.post(f"{base_url}api/sessions", headers=headers, timeout=60, json={
         "path": f"bench-{uuid.uuid4().hex[:8]}.ipynb", "type": "notebook", "name": "",
-        "kernel": {"name": "python3"}})
+        "kernel": {"name": kernel}})
     r.raise_for_status()
     kernel_id = r.json()["kernel"]["id"]
     return kernel_channels_url(base_url, kernel_id)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import subprocess
 from argparse import Namespace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlops_hub.deploy import doctor, preflight
-from mlops_hub.deploy.doctor import FAIL, GB, OK, SKIP, WARN, Finding, Node
+from mlops_hub.deploy.doctor import FAIL, GB, OK, SKIP, WARN, EnvironmentImage, Finding, Node
 from mlops_hub.deploy.images import BASE_IMAGE, BASE_RECIPE, RECIPES, image_tag
 from mlops_hub.deploy.stack import SECRET_NAMES, ensure_secrets
+from mlops_hub.policy.image_check import NO_SINGLEUSER, ROOT, WRONG_PORT, ImageFault
 from mlops_hub.policy.roles import role_policies_from_config
 
 GiB = 1024**3
@@ -60,7 +63,8 @@ def test_node_sizes_come_from_node_inspect():
     raw = {"ID": "abc", "Description": {"Hostname": "vm", "Resources": {"NanoCPUs": 2_000_000_000,
                                                                        "MemoryBytes": 24 * GiB}},
            "Status": {"State": "ready"}, "Spec": {"Availability": "drain"}}
-    assert doctor.node_from_inspect(raw) == Node("vm", 2.0, 24 * GiB, ready=False)
+    assert doctor.node_from_inspect(raw) == Node("vm", 2.0, 24 * GiB, ready=False, state="ready",
+                                                 availability="drain")
     raw["Spec"]["Availability"] = "active"
     assert doctor.node_from_inspect(raw).ready
 
@@ -250,9 +254,227 @@ def test_free_room_is_capacity_minus_reservations_and_reserves_follow_the_spawne
     raw = {"ID": "x", "Description": {"Hostname": "vm", "Resources": {"NanoCPUs": 2_000_000_000,
                                                                       "MemoryBytes": 8 * GiB}},
            "Status": {"State": "ready"}, "Spec": {"Availability": "active"}}
-    assert doctor.node_from_inspect(raw, 0.5, 3 * GiB) == Node("vm", 2.0, 8 * GiB, True, 1.5, 5 * GiB)
+    assert doctor.node_from_inspect(raw, 0.5, 3 * GiB) == Node("vm", 2.0, 8 * GiB, True, 1.5, 5 * GiB, "ready",
+                                                               "active")
     roles, reserves = doctor.roles_of(REPO / "config" / "platform.yaml")  # fractions 0.1 and 0.25
     assert reserves["data-scientists"] == (pytest.approx(0.2), 2 * GiB) and set(roles) == set(reserves)
     absolute = tmp_path / "platform.yaml"
     absolute.write_text("spawner:\n  mem_guarantee: 1G\n  role_policies:\n    r: {max_cpu: 2, max_mem: 4G}\n")
     assert doctor.roles_of(absolute)[1] == {"r": (0.0, 1 * GiB)}
+
+
+# ---- environments: can each environment's image run as a user server?
+
+ROOT_FAULT = ImageFault(ROOT, "runs as root (USER root): ...", "end the image's Dockerfile with USER 1000:100 (jovyan)")
+PORT_FAULT = ImageFault(WRONG_PORT, "wrong port: its command passes port 9999, ...", "remove the --port flag ...")
+
+
+def test_environments_whose_images_are_sound_pass():
+    found = doctor.environments_finding([EnvironmentImage("python", "lab:1"), EnvironmentImage("r", "r:1")], "p.yaml")
+    assert found.status == OK
+    assert found.message.startswith("environments: every environment's image can run as a user server (2 checked")
+
+
+def test_every_faulty_environment_is_named_with_its_image_faults_and_fixes():
+    found = doctor.environments_finding([
+        EnvironmentImage("python", "lab:1"),
+        EnvironmentImage("custom", "site/custom:1", faults=(ROOT_FAULT, PORT_FAULT)),
+        EnvironmentImage("bare", "site/bare:2", faults=(ImageFault(NO_SINGLEUSER, "no jupyterhub-singleuser", "x"),)),
+    ], "p.yaml")
+    assert found.status == FAIL
+    assert found.message.startswith("environments: 2 of 3 images in p.yaml cannot run as user servers: ")
+    assert "'custom' (site/custom:1) [root]: runs as root" in found.message
+    assert "'custom' (site/custom:1) [wrong-port]: wrong port: its command passes port 9999" in found.message
+    assert "'bare' (site/bare:2) [no-singleuser]: no jupyterhub-singleuser" in found.message
+    assert "'python'" not in found.message
+    assert found.fix == ("'custom': end the image's Dockerfile with USER 1000:100 (jovyan);"
+                         " 'custom': remove the --port flag ...; 'bare': x")
+    assert "\n" not in found.message + found.fix  # one line per check, as every other
+
+
+def test_an_image_not_on_this_node_warns_with_build_or_pull():
+    found = doctor.environments_finding([EnvironmentImage("python", "lab:1"),
+                                         EnvironmentImage("r", "site/r:1", present=False)], "p.yaml")
+    assert found.status == WARN
+    assert found.message == "environments: 'r' (site/r:1): not on this node, not checked"
+    assert found.fix.startswith("mlops-hub build") and "docker pull" in found.fix
+
+
+def test_a_missing_image_is_still_named_beside_a_faulty_one():
+    found = doctor.environments_finding([EnvironmentImage("custom", "c:1", faults=(ROOT_FAULT,)),
+                                         EnvironmentImage("r", "site/r:1", present=False)], "p.yaml")
+    assert found.status == FAIL and "'r' (site/r:1): not on this node" in found.message
+
+
+def test_an_image_that_could_not_be_asked_warns_with_docker_s_words():
+    found = doctor.environments_finding([EnvironmentImage("tiny", "scratch:1", unchecked='exec: "sh": not found')],
+                                        "p.yaml")
+    assert found.status == WARN and 'could not look for jupyterhub-singleuser (exec: "sh": not found)' in found.message
+
+
+def test_no_environment_is_ok():
+    assert doctor.environments_finding([], "p.yaml").status == OK
+
+
+def fake_docker(monkeypatch, configs: dict, on_path: dict) -> list[tuple]:
+    """`docker image inspect` answers `configs[image]` (absent: no such image); `docker run` exits 0 or 3
+    by `on_path[image]`, or 125 when the image has no shell (None)."""
+    calls = []
+
+    def answer(*argv, timeout=None):
+        calls.append(argv)
+        if argv[:2] == ("image", "inspect"):
+            image = argv[-1]
+            if image not in configs:
+                return subprocess.CompletedProcess(argv, 1, "", f"Error: No such image: {image}")
+            return subprocess.CompletedProcess(argv, 0, json.dumps(configs[image]), "")
+        image = argv[argv.index("--entrypoint") + 2]
+        code = {True: 0, False: 3, None: 127}[on_path[image]]
+        out = "/opt/venv/bin/jupyterhub-singleuser\n" if code == 0 else ""
+        err = 'docker: Error response from daemon: exec: "sh": executable file not found' if code == 127 else ""
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+    monkeypatch.setattr(doctor, "docker", answer)
+    return calls
+
+
+def test_the_check_inspects_every_environment_as_the_spawner_runs_it(monkeypatch, tmp_path):
+    platform = tmp_path / "platform.yaml"
+    platform.write_text(yaml.safe_dump({"spawner": {"environments": [
+        {"slug": "python", "image": "lab:1", "default": True},
+        {"slug": "rooted", "image": "site/root:1"},
+        {"slug": "gone", "image": "site/gone:1"},
+        {"slug": "noshell", "image": "site/noshell:1"},
+    ]}}))
+    lab = {"User": "1000:100", "Cmd": ["jupyterhub-singleuser"], "ExposedPorts": {"8888/tcp": {}}}
+    calls = fake_docker(monkeypatch, {"lab:1": lab, "site/root:1": {**lab, "User": ""}, "site/noshell:1": lab},
+                        {"lab:1": True, "site/root:1": False, "site/noshell:1": None})
+    found = doctor.check_environments(platform)
+    assert found.status == FAIL
+    assert "'rooted' (site/root:1) [no-singleuser]" in found.message
+    assert "'rooted' (site/root:1) [root]" in found.message
+    assert "'gone' (site/gone:1): not on this node" in found.message
+    assert "'noshell' (site/noshell:1): could not look for jupyterhub-singleuser (docker: Error" in found.message
+    assert "'python'" not in found.message
+    runs = {argv[argv.index("--entrypoint") + 2]: argv for argv in calls if argv[0] == "run"}
+    assert set(runs) == {"lab:1", "site/root:1", "site/noshell:1"}
+    # no network; a root image is looked into as the user the spawner runs it as
+    assert runs["lab:1"][:6] == ("run", "--rm", "--network", "none", "--user", "1000:100")
+    assert runs["site/root:1"][runs["site/root:1"].index("--user") + 1] == "1000:100"
+    assert runs["lab:1"][-2:] == ("-c", "command -v jupyterhub-singleuser || exit 3")
+
+
+@pytest.mark.parametrize("run_as_user, image_user, runs_as", [
+    (None, "jovyan", "jovyan"), (None, "", "1000:100"), (None, "root", "1000:100"),
+    ("1234:100", "root", "1234:100"), ("", "root", "root"), ("", "", "0"),
+])
+def test_the_image_is_looked_into_as_the_user_the_spawner_runs_it_as(monkeypatch, tmp_path, run_as_user, image_user,
+                                                                     runs_as):
+    platform = tmp_path / "platform.yaml"
+    settings = {"environments": [{"slug": "python", "image": "lab:1"}]}
+    if run_as_user is not None:
+        settings["run_as_user"] = run_as_user
+    platform.write_text(yaml.safe_dump({"spawner": settings}))
+    calls = fake_docker(monkeypatch, {"lab:1": {"User": image_user, "Cmd": ["jupyterhub-singleuser"]}},
+                        {"lab:1": True})
+    doctor.check_environments(platform)
+    (run,) = [argv for argv in calls if argv[0] == "run"]
+    assert run[run.index("--user") + 1] == runs_as
+
+
+def test_the_check_uses_the_spawners_port_and_cmd_from_platform_yaml(monkeypatch, tmp_path):
+    platform = tmp_path / "platform.yaml"
+    env = {"slug": "python", "image": "lab:1"}
+    lab = {"User": "jovyan", "Cmd": ["jupyterhub-singleuser", "--port=9000"], "ExposedPorts": {"9000/tcp": {}}}
+    fake_docker(monkeypatch, {"lab:1": lab}, {"lab:1": True})
+    platform.write_text(yaml.safe_dump({"spawner": {"environments": [env]}}))
+    assert doctor.check_environments(platform).status == FAIL  # 9000 is not dockerspawner's 8888
+    platform.write_text(yaml.safe_dump({"spawner": {"environments": [env], "port": 9000}}))
+    assert doctor.check_environments(platform).status == OK
+    # the spawner's cmd replaces the image's CMD, so its --port is what counts
+    platform.write_text(yaml.safe_dump({"spawner": {"environments": [env], "port": 9000,
+                                                    "cmd": ["jupyterhub-singleuser", "--port=9001"]}}))
+    found = doctor.check_environments(platform)
+    assert found.status == FAIL and "passes port 9001" in found.message
+    platform.write_text(yaml.safe_dump({"spawner": {"environments": [env], "port": 9000,
+                                                    "cmd": "jupyterhub-singleuser --port=9002"}}))
+    found = doctor.check_environments(platform)
+    assert found.status == FAIL and "passes port 9002" in found.message
+
+
+def test_doctor_runs_the_environments_check_and_skips_it_without_a_daemon(monkeypatch, tmp_path):
+    checked = []
+    environments = Finding("environments", FAIL, "environments: 1 of 1 images ...", "fix it")
+    monkeypatch.setattr(doctor, "check_environments", lambda platform: checked.append(platform) or environments)
+    for name in ("check_images", "check_clock", "check_nodes"):
+        monkeypatch.setattr(doctor, name, lambda *args, name=name: Finding(name, OK, f"{name}: fine"))
+    monkeypatch.setattr(doctor, "check_docker", lambda: Finding("docker", OK, "docker: fine"))
+    monkeypatch.setattr(doctor, "docker_info", lambda: {})
+    monkeypatch.setattr(doctor, "check_swarm", lambda info: Finding("swarm", OK, "swarm: fine"))
+    monkeypatch.setattr(doctor, "check_ports", lambda stack, ports: Finding("ports", OK, "ports: fine"))
+    monkeypatch.setattr(doctor, "check_disks", lambda state_dir, info: [])
+    options = doctor.DoctorOptions(repo=REPO, stack="s", state_dir=tmp_path, platform=tmp_path / "p.yaml",
+                                   ports=(), probe=False)
+    findings = doctor.run_doctor(options, print)
+    assert environments in findings and checked == [tmp_path / "p.yaml"]
+    assert doctor.report(findings)[1] == 1  # a faulty environment fails doctor
+    monkeypatch.setattr(doctor, "check_docker", lambda: Finding("docker", FAIL, "docker: no daemon", "dockerd &"))
+    findings = doctor.run_doctor(options, print)
+    assert Finding("environments", SKIP, "environments: not checked (no daemon)") in findings
+    assert checked == [tmp_path / "p.yaml"]
+
+
+# ---- every node checked: down or drained nodes, labels no node has ----------------------------
+
+def test_a_down_or_drained_node_is_a_warning_naming_it():
+    nodes = [Node("m1", 8, 32 * GiB, True, state="ready", availability="active"),
+             Node("w1", 8, 32 * GiB, False, state="down", availability="active"),
+             Node("w2", 8, 32 * GiB, False, state="ready", availability="drain")]
+    problems = doctor.node_state_problems(nodes)
+    assert problems == ["node 'w1' takes no tasks (state down)", "node 'w2' takes no tasks (availability drain)"]
+    found = doctor.with_node_warnings(doctor.nodes_finding(nodes, ROLES, "p.yaml"), problems, "p.yaml")
+    assert found.status == WARN and "node 'w1' takes no tasks (state down)" in found.message
+    assert "node 'w2'" in found.message and "docker node update --availability active NODE" in found.fix
+
+
+def test_labels_no_ready_node_has_warn_naming_the_environment_and_label():
+    from mlops_hub.policy.placement import requirements
+    needs = {"environment gpu": requirements("GPU", (("gpu", "true"),), None, None),
+             "role etl": requirements("", (), "etl", "etl"),
+             "environment ssd": requirements("SSD", (("ssd", "true"),), None, None)}
+    nodes = [Node("m1", 8, 32 * GiB, True, labels=(("ssd", "true"),)),
+             Node("w1", 8, 32 * GiB, False, state="down", labels=(("gpu", "true"),))]  # down: does not count
+    problems = doctor.placement_problems(needs, nodes)
+    assert problems == ["No node has the label gpu=true, which environment 'GPU' requires.",
+                        "No node is in pool 'etl' (label mlops-hub.pool=etl), which role 'etl' is limited to."]
+    found = doctor.with_node_warnings(doctor.nodes_finding(nodes[:1], ROLES, "p.yaml"), problems, "p.yaml")
+    assert found.status == WARN and found.message.startswith("nodes: No node has the label gpu=true")
+    assert "docker node update --label-add KEY=VALUE NODE" in found.fix and "p.yaml" in found.fix
+
+
+def test_node_warnings_keep_a_failure_a_failure_and_join_an_earlier_warning():
+    failed = Finding("nodes", FAIL, "nodes: too small", "lower max_mem")
+    found = doctor.with_node_warnings(failed, ["node 'w1' takes no tasks (state down)"], "p.yaml")
+    assert found.status == FAIL and found.fix == "lower max_mem" and "also: node 'w1'" in found.message
+    warned = Finding("nodes", WARN, "nodes: no room now", "docker node ps vm")
+    found = doctor.with_node_warnings(warned, ["node 'w1' takes no tasks (state down)"], "p.yaml")
+    assert found.status == WARN and found.message == "nodes: no room now; node 'w1' takes no tasks (state down)"
+    assert found.fix.startswith("docker node ps vm; docker node ls")
+    ok = Finding("nodes", OK, "nodes: fine")
+    assert doctor.with_node_warnings(ok, [], "p.yaml") == ok
+
+
+def test_the_nodes_check_reads_labels_and_what_platform_yaml_needs(tmp_path, monkeypatch):
+    platform = tmp_path / "platform.yaml"
+    platform.write_text(yaml.safe_dump({"spawner": {
+        "environments": [{"slug": "gpu", "display_name": "GPU", "image": "x:1", "node_labels": ["gpu"]}],
+        "role_policies": {"etl": {"max_cpu": 1, "max_mem": "1G", "node_pool": "etl"}}}}))
+    assert {k: [n.constraint for n in v] for k, v in doctor.placement_needs(platform).items()} == {
+        "environment gpu": ["node.labels.gpu == true"], "role etl": ["node.labels.mlops-hub.pool == etl"]}
+    raw = {"ID": "n1", "Description": {"Hostname": "vm", "Resources": {"NanoCPUs": 2_000_000_000,
+                                                                      "MemoryBytes": 8 * GiB}},
+           "Status": {"State": "ready"}, "Spec": {"Availability": "active", "Labels": {"mlops-hub.pool": "etl"}}}
+    monkeypatch.setattr(doctor, "node_sizes", lambda: [doctor.node_from_inspect(raw, 0, 0)])
+    found = doctor.check_nodes(platform)
+    assert found.status == WARN and "No node has the label gpu=true, which environment 'GPU' requires" in found.message
+    assert "pool" not in found.message

@@ -23,7 +23,8 @@ def load_hub_config(monkeypatch, tmp_path, platform: Path, secrets: Path | None 
 def test_the_shipped_platform_file_loads(monkeypatch, tmp_path):
     c = load_hub_config(monkeypatch, tmp_path, REPO / "config" / "platform.yaml")
     assert c.MLOpsSwarmSpawner.quota_store is True
-    assert [e["slug"] for e in c.MLOpsSwarmSpawner.environments] == ["python"]
+    assert [e["slug"] for e in c.MLOpsSwarmSpawner.environments] == [
+        "python", "data-science", "pyspark", "r", "data-engineering"]
 
 
 def test_a_bad_platform_file_stops_the_stacks_hub(monkeypatch, tmp_path):
@@ -33,7 +34,8 @@ def test_a_bad_platform_file_stops_the_stacks_hub(monkeypatch, tmp_path):
     with pytest.raises(SystemExit) as info:
         load_hub_config(monkeypatch, tmp_path, bad)
     assert str(info.value.code) == (f"mlops-hub: the hub cannot start: {bad}: spawner.role_policies['default']"
-                                    ".environments: unknown ['pyhton']; defined: python")
+                                    ".environments: unknown ['pyhton'];"
+                                    " defined: python, data-science, pyspark, r, data-engineering")
 
 
 def test_an_inline_package_index_password_stops_the_stacks_hub(monkeypatch, tmp_path):

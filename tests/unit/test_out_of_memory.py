@@ -29,7 +29,7 @@ from mlops_hub.swarm.tasks import (
 )
 
 from .fakes import MiB
-from .test_spawner import FakeDocker, make_spawner, offline, start_object
+from .test_spawner import FakeDocker, make_spawner, offline, owning_service_1, start_object
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -229,12 +229,7 @@ def with_one_service(spawner, task: dict, container: dict) -> DockerWithContaine
     """The spawner offline, its service `service-1` with this one task and its container."""
     docker = DockerWithContainers({container["Id"]: container}, tasks=[task])
     offline(spawner, docker)
-
-    async def service():
-        return {"ID": "service-1"}
-
-    spawner.get_object = service
-    spawner.object_id = "service-1"
+    owning_service_1(spawner)
     return docker
 
 
@@ -256,6 +251,7 @@ async def test_poll_logs_a_later_oom_once_with_user_limit_and_minimum(oom, caplo
 async def test_poll_of_a_running_server_does_not_inspect_containers(oom):
     task, container = copy.deepcopy(oom)
     task["Status"] = {"State": "running", "ContainerStatus": {"ContainerID": container["Id"]}}
+    task["DesiredState"] = "running"  # the recorded task was given up after its kill; this one runs on
     spawner = make_spawner()
     docker = with_one_service(spawner, task, container)
     assert await spawner.poll() is None

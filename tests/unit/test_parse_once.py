@@ -4,6 +4,7 @@ spawn's user_options are validated once, and the quota store is read at most onc
 from __future__ import annotations
 
 import pytest
+from docker.errors import ImageNotFound
 from dockerspawner import SwarmSpawner
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
@@ -54,11 +55,15 @@ def counts(monkeypatch) -> Counts:
     async def no_running_servers(self):
         return []
 
+    async def no_image_here(self, method, *args, **kwargs):  # the form's look at the images' labels
+        raise ImageNotFound(f"{method}: no Docker in unit tests")
+
     monkeypatch.setattr(platform_module, "role_policies_from_config", counting_parse)
     monkeypatch.setattr(spawner_module, "validate_spawn_options", counting_validate)
     monkeypatch.setattr(QuotaStore, "roles", counting_roles)
     monkeypatch.setattr(SwarmSpawner, "start", no_docker_start)
     monkeypatch.setattr(MLOpsSwarmSpawner, "_running_charges", no_running_servers)
+    monkeypatch.setattr(MLOpsSwarmSpawner, "docker", no_image_here)
     yield found
     quota_service().reset()
 

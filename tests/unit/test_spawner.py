@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 from types import SimpleNamespace
 
 import pytest
+from docker.errors import ImageNotFound
 from dockerspawner import SwarmSpawner
 from tornado import web
 from traitlets.config import Config
@@ -63,6 +64,8 @@ def start_object(spawner):
 
 
 async def rendered_form(spawner) -> str:
+    if "docker" not in vars(spawner):  # no unit test asks the real Docker for the images' labels
+        offline(spawner, FakeDocker())
     form = await spawner.get_options_form()
     assert isinstance(form, str)
     return form
@@ -422,8 +425,11 @@ class FakeDocker:
     """Answers the spawner's `self.docker(method, ...)` calls and records them."""
 
     def __init__(self, tasks=(), image_user="", logs=(b"",), passwd=b"jovyan:x:1000:100::/home/jovyan:/bin/sh\n",
-                 nodes=None, node_tasks=()):
+                 nodes=None, node_tasks=(), image_config=None, image_labels=None, missing_images=()):
         self.calls: list[tuple] = []
+        self.image_config = dict(image_config or {})  # more of the image's Config (Cmd, Entrypoint, ...)
+        self.image_labels = dict(image_labels or {})  # image -> its labels
+        self.missing_images = set(missing_images)  # images not on this node
         self.tasks = list(tasks)
         self.nodes = [node()] if nodes is None else list(nodes)
         self.node_tasks = list(node_tasks)  # every service's tasks holding room (desired state running)
@@ -434,7 +440,10 @@ class FakeDocker:
     async def __call__(self, method, *args, **kwargs):
         self.calls.append((method, args, kwargs))
         if method == "inspect_image":
-            return {"Id": "sha256:feed", "Config": {"Cmd": ["start.sh"], "User": self.image_user}}
+            if args[0] in self.missing_images:
+                raise ImageNotFound(f"No such image: {args[0]}")
+            return {"Id": "sha256:feed", "Config": {"Cmd": ["start.sh"], "User": self.image_user,
+                                                    "Labels": self.image_labels.get(args[0]), **self.image_config}}
         if method == "create_service":
             return {"ID": "service-1"}
         if method == "tasks":
@@ -464,6 +473,16 @@ def offline(spawner, docker: FakeDocker) -> MLOpsSwarmSpawner:
     spawner.get_args = lambda: ["--ServerApp.port=8888"]
     spawner._events = []
     return spawner
+
+
+def owning_service_1(spawner) -> None:
+    """The spawner owns the service `service-1` (its state loaded), as after a start."""
+
+    async def service():
+        return {"ID": "service-1"}
+
+    spawner.get_object = service
+    spawner.object_id = "service-1"
 
 
 async def created_service(spawner, docker=None) -> dict:
@@ -714,3 +733,93 @@ def test_docker_calls_share_one_pool_of_docker_threads(monkeypatch):
 def test_fewer_than_one_docker_thread_is_refused():
     with pytest.raises(ConfigError, match="docker_threads"):
         make_spawner(docker_threads=0)
+
+
+# ---- placement: an environment's node labels and a role's node pool (docs/configuration.md) ----------
+
+PLACED_ENVIRONMENTS = [*ENVIRONMENTS[:2], {**ENVIRONMENTS[2], "node_labels": {"gpu": "true"}}]
+PLACED_ROLES = {**ROLE_POLICIES, "gpu-users": {**ROLE_POLICIES["gpu-users"], "node_pool": "gpu-pool"}}
+
+
+def placed_spawner(**settings) -> MLOpsSwarmSpawner:
+    return make_spawner(["gpu-users"], environments=PLACED_ENVIRONMENTS, role_policies=PLACED_ROLES, **settings)
+
+
+async def test_the_service_spec_requires_the_environments_labels_and_the_roles_pool_after_the_admins():
+    spawner = placed_spawner(extra_placement_spec={"constraints": ["node.role == worker"]})
+    spawner.apply_request({"environment": "gpu"})
+    placement = (await created_service(spawner))["task_template"]["Placement"]
+    assert placement["Constraints"] == ["node.role == worker", "node.labels.gpu == true",
+                                        "node.labels.mlops-hub.pool == gpu-pool"]
+
+
+async def test_an_environment_without_labels_still_gets_the_roles_pool():
+    spawner = placed_spawner()
+    spawner.apply_request({"environment": "python"})
+    placement = (await created_service(spawner))["task_template"]["Placement"]
+    assert placement["Constraints"] == ["node.labels.mlops-hub.pool == gpu-pool"]
+
+
+async def test_without_labels_or_pools_only_the_admins_placement_is_sent():
+    spawner = make_spawner(["data-scientists"], extra_placement_spec={"constraints": ["node.role == worker"]})
+    spawner.apply_request({"environment": "torch"})
+    placement = (await created_service(spawner))["task_template"]["Placement"]
+    assert placement == {"Constraints": ["node.role == worker"]}
+
+
+async def test_a_server_no_node_can_take_is_told_which_label_is_missing():
+    spawner = placed_spawner(unschedulable_grace=0, readiness_poll_interval=0.001)
+    spawner.apply_request({"environment": "gpu"})
+    err = "no suitable node (scheduling constraints not satisfied on 1 node)"
+    docker = FakeDocker(tasks=[task("pending", err=err, node="")],
+                        nodes=[node("node-1", labels={"mlops-hub.pool": "gpu-pool"})])
+    offline(spawner, docker)
+    with pytest.raises(web.HTTPError) as info:
+        await start_object(spawner)
+    assert info.value.log_message == (
+        f"Docker Swarm cannot place your server: {err}. No node has the label gpu=true, which environment"
+        " 'GPU (CUDA)' requires. Choose another environment, or ask your platform administrators to label a node.")
+    assert len(docker.called("remove_service")) == 1
+
+
+async def test_a_missing_pool_is_named_with_the_role():
+    spawner = placed_spawner(unschedulable_grace=0, readiness_poll_interval=0.001)
+    spawner.apply_request({"environment": "gpu"})
+    err = "no suitable node (scheduling constraints not satisfied on 1 node)"
+    docker = FakeDocker(tasks=[task("pending", err=err, node="")], nodes=[node("node-1", labels={"gpu": "true"})])
+    offline(spawner, docker)
+    with pytest.raises(web.HTTPError) as info:
+        await start_object(spawner)
+    assert ("No node is in pool 'gpu-pool' (label mlops-hub.pool=gpu-pool), which role 'gpu-users' is limited to."
+            in info.value.log_message)
+
+
+async def test_labels_present_but_resources_short_still_names_the_resource():
+    spawner = placed_spawner(unschedulable_grace=0, readiness_poll_interval=0.001)
+    spawner.apply_request({"environment": "gpu", "cpu_limit": "1.5"})
+    err = "no suitable node (insufficient resources on 1 node)"
+    docker = FakeDocker(tasks=[task("pending", err=err, node="", reserve_cpu=1.5)],
+                        nodes=[node("node-1", cpus=1, labels={"gpu": "true", "mlops-hub.pool": "gpu-pool"})])
+    offline(spawner, docker)
+    with pytest.raises(web.HTTPError) as info:
+        await start_object(spawner)
+    assert "not enough CPU. Ask for fewer CPUs or less memory" in info.value.log_message
+
+
+async def test_a_scheduled_notebooks_job_service_gets_the_same_constraints(monkeypatch):
+    from mlops_hub import spawner as spawner_module
+    from mlops_hub.policy.jobs import JobSchedule
+
+    spawner = placed_spawner(extra_placement_spec={"constraints": ["node.role == worker"]},
+                             storage={"backend": "local"})
+    offline(spawner, FakeDocker())
+    spawner.__dict__["client"] = None  # provision is replaced below: no Docker client is needed
+    monkeypatch.setattr(spawner_module, "provision",
+                        lambda *a, **k: SimpleNamespace(env={}, mounts=[], configs=[], secrets=[]))
+    request = spawner.job_request({"environment": "gpu"})
+    schedule = JobSchedule.__new__(JobSchedule)
+    monkeypatch.setattr(spawner_module, "job_environment", lambda *a, **k: {})
+    monkeypatch.setattr(spawner_module, "runner_args", lambda *a, **k: [])
+    container = await spawner.job_container(request, schedule, "dag-1", "token")
+    assert container.constraints == ["node.role == worker", "node.labels.gpu == true",
+                                     "node.labels.mlops-hub.pool == gpu-pool"]

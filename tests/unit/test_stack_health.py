@@ -21,7 +21,7 @@ from mlops_hub.deploy.status import (
     servers_table,
     services_table,
 )
-from mlops_hub.deploy.swarmread import NodeView, ServerView, parse_time, spec_key
+from mlops_hub.deploy.swarmread import NodeView, ServerView, node_view, parse_time, spec_key
 from mlops_hub.swarm.labels import ServerLabels
 
 GiB = 1024**3
@@ -280,8 +280,32 @@ def test_services_table_has_state_restarts_and_detail():
 
 def test_nodes_table():
     text = nodes_table([NodeView("vm", "manager", "active", "ready", 2.0, 25275990016)])
-    assert text.splitlines() == ["NODE  ROLE     AVAILABILITY  STATE  CPUS  MEMORY",
-                                 "vm    manager  active        ready  2     23.54G"]
+    assert text.splitlines() == [
+        "NODE  ROLE     AVAILABILITY  STATE  CPUS  CPUS FREE  MEMORY  MEMORY FREE  LABELS",
+        "vm    manager  active        ready  2     -          23.54G  -            -"]
+
+
+def test_nodes_table_marks_the_leader_and_shows_free_room_and_labels():
+    nodes = [NodeView("m1", "manager", "active", "ready", 2.0, 8 * 1024**3, leader=True, free_cpus=0.75,
+                      free_memory=5 * 1024**3),
+             NodeView("w1", "worker", "drain", "down", 4.0, 16 * 1024**3, labels=(("gpu", "true"), ("zone", "a")),
+                      free_cpus=0.0, free_memory=-1)]
+    lines = nodes_table(nodes).splitlines()
+    assert lines[1].split() == ["m1", "manager", "(leader)", "active", "ready", "2", "0.75", "8G", "5G", "-"]
+    assert lines[2].split() == ["w1", "worker", "drain", "down", "4", "0", "16G", "0", "gpu=true,zone=a"]
+    assert "no nodes" in nodes_table([])
+
+
+def test_a_node_view_from_node_inspect_with_its_reservations():
+    raw = {"ID": "abcdef1234567890",
+           "Spec": {"Role": "manager", "Availability": "active", "Labels": {"z": "1", "a": "2"}},
+           "Status": {"State": "ready"}, "ManagerStatus": {"Leader": True},
+           "Description": {"Hostname": "vm", "Resources": {"NanoCPUs": 2_000_000_000, "MemoryBytes": 8 * 1024**3}}}
+    view = node_view(raw, (0.5, 1024**3))
+    assert view == NodeView("vm", "manager", "active", "ready", 2.0, 8 * 1024**3, leader=True,
+                            labels=(("a", "2"), ("z", "1")), free_cpus=1.5, free_memory=7 * 1024**3)
+    worker = node_view({"ID": "abcdef1234567890", "Spec": {"Role": "worker"}})
+    assert (worker.hostname, worker.leader, worker.labels, worker.free_cpus) == ("abcdef123456", False, (), None)
 
 
 def test_servers_table_lists_running_servers_with_their_labels_and_age():
