@@ -108,6 +108,11 @@ else:
     c.JupyterHub.spawner_class = "mlops_hub.spawner.MLOpsSwarmSpawner"
     spawner = c.MLOpsSwarmSpawner
 spawner.image = os.environ.get("MLOPS_LAB_IMAGE", "mlops-hub/lab-base:latest")
+if spawner_kind != "swarm":
+    from mlops_hub.policy.image_pins import PINS_VARIABLE, parse_pins  # noqa: E402
+
+    # the environments' images as `up` pushed them to the platform's registry, by digest
+    spawner.image_pins = parse_pins(os.environ.get(PINS_VARIABLE, ""))
 spawner.network_name = os.environ.get("MLOPS_HUB_NETWORK", "mlops-hub")
 spawner.use_internal_ip = True
 spawner.prefix = os.environ.get("MLOPS_HUB_PREFIX", "mlops-lab")

@@ -100,7 +100,7 @@ def main() -> None:
     direct_port = args.port + 2
     settings = StackSettings(repo=REPO, stack="ebedge", https_port=args.port, http_port=args.port + 1,
                              state_dir=state, ca_dir=CA_DIR, platform_config=platform_file(state, images["lab-base"]),
-                             tag=images[RELEASE], lab_image=images["lab-base"],
+                             tag=images[RELEASE], lab_image=images["lab-base"], registry_port=args.port + 3,
                              extra_compose_files=(DIRECT_OVERLAY,),
                              extra_env={"MLOPS_BENCH_DIRECT_PORT": str(direct_port)})
     edge_url, direct_url = settings.url, f"http://127.0.0.1:{direct_port}"

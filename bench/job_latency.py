@@ -110,7 +110,7 @@ def main() -> None:
     state = Path(tempfile.mkdtemp(prefix="eb-jobs-"))
     settings = StackSettings(repo=REPO, stack="ebjobs", https_port=args.port, http_port=args.port + 1,
                              state_dir=state, ca_dir=CA_DIR, platform_config=platform_file(state, images["lab-base"]),
-                             tag=images[RELEASE], lab_image=images["lab-base"])
+                             tag=images[RELEASE], lab_image=images["lab-base"], registry_port=args.port + 2)
     client = docker.APIClient()
     remove(settings, volumes=True)
     results: dict[str, list[tuple[float, float]]] = {"ours": [], "bare": []}

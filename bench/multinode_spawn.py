@@ -32,20 +32,23 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mlops_hub.cli import default_ca_bundle  # noqa: E402
-from mlops_hub.deploy.images import build_all, build_test_image  # noqa: E402
+from mlops_hub.deploy.images import RELEASE, build_all, build_test_image  # noqa: E402
 from mlops_hub.swarm.prepull import ensure_prepull_services  # noqa: E402
 from mlops_hub.swarm.spec import ServerSpec, build_service_kwargs  # noqa: E402
 from tests.integration.worker_nodes import (  # noqa: E402
+    REGISTRY_STACK_PREFIX,
     push,
     remove_leftovers,
+    remove_registry,
     remove_worker,
     start_registry,
     start_worker,
 )
-from tests.support.edge_ca import CA_DIR, ca_cert  # noqa: E402
+from tests.support.edge_ca import ca_cert  # noqa: E402
 
 RUN = secrets.token_hex(3)
 NETWORK = f"mlops-bench-nodes-{RUN}"
+REGISTRY_STACK = f"{REGISTRY_STACK_PREFIX}bench-{RUN}"
 WHICH = f"mlops-bench-node-{RUN}"
 TOKEN = secrets.token_hex(8)
 
@@ -82,13 +85,13 @@ def main() -> None:
     client = docker.from_env()
     remove_leftovers(client)
     images = build_all(REPO, default_ca_bundle())
-    node_image, registry_image = build_test_image(REPO, "node"), build_test_image(REPO, "registry")
+    node_image = build_test_image(REPO, "node")
     workers = []
     results: dict[str, list[float]] = {}
     prefix = f"mlops-bench-{RUN}"
     try:
-        start_registry(client.api, registry_image, CA_DIR, Path(tempfile.mkdtemp()), f"mlops-bench-registry-{RUN}")
-        lab = push(images["lab-base"], f"mlops-hub/lab-base:{images['lab-base'].rsplit(':', 1)[1]}")
+        registry = start_registry(REGISTRY_STACK, Path(tempfile.mkdtemp()), images[RELEASE])
+        lab = push(images["lab-base"], registry)
         client.api.create_network(NETWORK, driver="overlay", attachable=True, labels={"mlops-hub.test-node": "1"})
         probe = client.containers.run(images["lab-base"], ["sleep", "infinity"], network=NETWORK, detach=True,
                                       labels={"mlops-hub.test-node": "1"}, name=f"mlops-bench-probe-{RUN}")
@@ -108,7 +111,7 @@ def main() -> None:
             fresh = start_worker(client, node_image, f"mlops-bench-p{n}-{RUN}", {WHICH: f"p{n}"}, ca_cert())
             workers.append(fresh)
             joined = time.monotonic()
-            while lab not in fresh.images():
+            while not fresh.has(lab):
                 time.sleep(0.2)
             print(f"  p{n}: the pre-puller had the image there {time.monotonic() - joined:.1f} s after the join")
             results.setdefault("joined, pre-puller", []).append(
@@ -117,6 +120,7 @@ def main() -> None:
         ensure_prepull_services(client.api, prefix, {})
         for worker in workers:
             remove_worker(client, worker)
+        remove_registry(REGISTRY_STACK)
         remove_leftovers(client)
         subprocess.run(["docker", "network", "rm", NETWORK], capture_output=True)
     base = statistics.median(results["manager"])

@@ -105,7 +105,7 @@ def main() -> None:
     }))
     settings = StackSettings(repo=REPO, stack="mlopsbench", https_port=args.port, http_port=args.port + 1,
                              state_dir=state, ca_dir=CA_DIR, platform_config=platform, tag=images[RELEASE],
-                             lab_image=images["lab-base"])
+                             lab_image=images["lab-base"], registry_port=args.port + 2)
     remove(settings)
     try:
         print(f"MLOpsSwarmSpawner, {args.count} spawns ({CPU} CPUs, {MEM}):")

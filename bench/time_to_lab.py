@@ -96,7 +96,8 @@ def contender(label: str, stack: str, spawner: str, port: int, images: dict[str,
              "extra_env": {"MLOPS_BENCH_DIRECT_PORT": str(direct_port)}} if direct_port else {}
     settings = StackSettings(repo=REPO, stack=stack, https_port=port, http_port=port + 1, state_dir=state,
                              ca_dir=CA_DIR, platform_config=platform_file(state, images["lab-base"]),
-                             tag=images[RELEASE], lab_image=images["lab-base"], spawner=spawner, **extra)
+                             tag=images[RELEASE], lab_image=images["lab-base"], spawner=spawner,
+                             registry_port=port + 3, **extra)
     return Contender(label, settings)
 
 

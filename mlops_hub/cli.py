@@ -14,11 +14,12 @@ from .deploy.dbencoding import build_db_image, migrate_utf8, refuse_unless_utf8
 from .deploy.environments import build_environments, environment_builds
 from .deploy.health import assess
 from .deploy.hubapi import role_limits
-from .deploy.images import RELEASE, build_all, build_lab_image
+from .deploy.images import IMAGE_REPO, RELEASE, build_all, build_lab_image
 from .deploy.join import join_instructions, manager_address, worker_join_token
 from .deploy.logs import log_targets, show_logs
 from .deploy.preflight import PreflightError, run_preflight
 from .deploy.progress import WAIT_SECONDS, since_now, wait_for_services
+from .deploy.registry import publish, running_own_registry
 from .deploy.shell import DeployError, run, say
 from .deploy.stack import (
     SHARED_PASSWORD_WARNING,
@@ -34,6 +35,7 @@ from .deploy.stack import (
 from .deploy.status import nodes_table, pool_use, pools_table, servers_table, services_table
 from .deploy.tls import expiry_line
 from .policy.errors import ConfigError
+from .policy.image_pins import registry_flags_error
 
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -66,6 +68,10 @@ def _settings(args) -> StackSettings:
         else None,
         oidc_allow_everyone=bool(getattr(args, "oidc_allow_everyone", False)),
         shared_password=getattr(args, "shared_password", False),
+        registry=getattr(args, "registry", None) or IMAGE_REPO,
+        own_registry=not getattr(args, "no_registry", False),
+        registry_port=getattr(args, "registry_port", 5000),
+        prepull=not getattr(args, "no_prepull", False),
     )
 
 
@@ -74,20 +80,42 @@ def platform_file(args) -> Path:
 
 
 def cmd_build(args) -> None:
+    refusal = registry_flags_error(args.registry, False)
+    if refusal:
+        raise PreflightError(refusal)
     repo = find_repo()
     environments = environment_builds(platform_file(args), args.env or ())  # checked before building anything
     if args.env:  # a site's own environment (or some of ours): the lab image it starts from, then it
         built = build_environments(environments, build_lab_image(repo, args.ca_bundle, args.force), args.force)
         for slug, tag in built.items():
             print(f"environment {slug}: {tag}")
+        push_built(args, None, built.values())
         return
     tags = build_all(repo, args.ca_bundle, force=args.force)
     release = tags.pop(RELEASE)
     for name, tag in tags.items():
         print(f"{name}: {tag}")
-    for slug, tag in build_environments(environments, tags["lab-base"], args.force).items():
+    built = build_environments(environments, tags["lab-base"], args.force)
+    for slug, tag in built.items():
         print(f"environment {slug}: {tag}")
     print(f"release tag (MLOPS_TAG; every platform image carries it): {release}")
+    push_built(args, release, built.values())
+
+
+def push_built(args, release: str | None, environment_images) -> None:
+    """Push what was built to the site's registry (--registry) or the stack's own (when `up` deployed one)."""
+    registry = args.registry or running_own_registry(args.stack)
+    if not registry:
+        say(f"not pushed: stack {args.stack} has no registry yet (`mlops-hub up` deploys one and pushes), and no"
+            " --registry / MLOPS_REGISTRY is set")
+        return
+    if not args.registry:
+        registry = f"{registry}/{IMAGE_REPO}"
+    published = publish(registry, release, environment_images)
+    for name, digest in published.digests.items():
+        print(f"pushed {name}: {registry}/{name}:{release}@{digest}")
+    for image, pinned in published.pins.items():
+        print(f"pushed {image}: {pinned}")
 
 
 def spawner_setting_names() -> set[str]:
@@ -139,6 +167,9 @@ def login_lines(settings: StackSettings, oidc: bool, new_admin_password: bool) -
 
 
 def cmd_up(args) -> None:
+    registry_refusal = registry_flags_error(args.registry, args.no_registry)
+    if registry_refusal:
+        raise PreflightError(registry_refusal)
     settings = _settings(args)
     oidc = oidc_enabled(settings, os.environ)
     check_db_url(os.environ)
@@ -209,7 +240,8 @@ def cmd_status(args) -> None:
 def cmd_nodes(args) -> None:
     if args.nodes_command == "join-command":
         # the token is printed here, to stdout, and nowhere else (no log, no other command)
-        instructions = join_instructions(worker_join_token(), manager_address())
+        instructions = join_instructions(worker_join_token(), manager_address(), running_own_registry(args.stack),
+                                         str(Path(args.state_dir) / "ca" / "ca.crt"))
         if instructions.warning:
             print(f"mlops-hub: warning: {instructions.warning}", file=sys.stderr)
         print("Run this on the new machine to join the swarm as a worker:\n")
@@ -239,6 +271,12 @@ def count(value: str) -> int:
     """A whole number >= 0, for argparse."""
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def port_number(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 1-65535, got {value!r}")
     return int(value)
 
 
@@ -278,6 +316,10 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--env", action="append", metavar="NAME",
                    help="build only this environment of platform.yaml (its `build` folder) and the lab image"
                         " it starts from (repeatable)")
+    b.add_argument("--stack", default="mlops-hub", help="push to this stack's registry when `up` deployed one"
+                                                       " (default mlops-hub)")
+    b.add_argument("--registry", default=os.environ.get("MLOPS_REGISTRY") or None, metavar="HOST/PATH",
+                   help="push to this path of your site's registry instead (default: MLOPS_REGISTRY)")
     b.set_defaults(func=cmd_build, default_platform_config=default_platform_config())
 
     u = sub.add_parser("up", help="build, deploy the stack and wait for the hub")
@@ -303,6 +345,15 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--oidc-allow-everyone", action="store_true",
                    help="with OIDC login and no MLOPS_OIDC_ALLOWED_GROUPS: let every account of the provider"
                         " log in (without this flag `up` refuses)")
+    u.add_argument("--registry", default=os.environ.get("MLOPS_REGISTRY") or None, metavar="HOST/PATH",
+                   help="push the images to this path of your site's registry (e.g. Artifactory; run `docker"
+                        " login` for it first) instead of deploying the platform's own (default: MLOPS_REGISTRY)")
+    u.add_argument("--registry-port", type=port_number, default=5000,
+                   help="the port of the platform's own registry on this manager's swarm address (default 5000)")
+    u.add_argument("--no-registry", action="store_true",
+                   help="no registry: the images stay on this node, so user servers run here only (one node)")
+    u.add_argument("--no-prepull", action="store_true",
+                   help="do not pull the environments' images on every node ahead of the first spawn there")
     # preflight checks platform.yaml's content with the hub's own start-up check, before building
     u.set_defaults(func=cmd_up, spawner_setting_names=spawner_setting_names,
                    default_platform_config=default_platform_config())
@@ -328,8 +379,11 @@ def parser() -> argparse.ArgumentParser:
     n = sub.add_parser("nodes", help="the swarm's nodes: role, state, labels, CPUs and memory (total and free);"
                                       " `nodes join-command`: how a new machine joins")
     n_sub = n.add_subparsers(dest="nodes_command")
-    n_sub.add_parser("join-command", help="print the worker join command (with the swarm's join token: keep it"
-                                          " secret) and what the new machine needs first")
+    jc = n_sub.add_parser("join-command", help="print the worker join command (with the swarm's join token: keep it"
+                                               " secret) and what the new machine needs first")
+    jc.add_argument("--stack", default="mlops-hub", help="the stack whose registry the node pulls from (default"
+                                                         " mlops-hub)")
+    jc.add_argument("--state-dir", default="/var/lib/mlops-hub", help="where the platform's CA is kept")
     n.set_defaults(func=cmd_nodes)
 
     lg = sub.add_parser("logs", help="a stack service's log (hub, edge, db, mlflow, proxy, ...) or a user's servers'")

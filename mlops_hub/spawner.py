@@ -39,6 +39,7 @@ from .policy import (
 )
 from .policy.form import render_options_form, render_refusal, user_options_from_form
 from .policy.image_check import NO_SINGLEUSER_FIX, SINGLEUSER, missing_singleuser, wrong_port_fault
+from .policy.image_pins import pin
 from .policy.jobs import JobSchedule
 from .policy.placement import (
     NodeRequirement,
@@ -225,6 +226,15 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         config=True,
         help="""The hub's public root CAs, delivered before package_index.ca_bundle_file
         (when ca_include_system_roots is true) so public and internal sites both verify.""",
+    )
+
+    image_pins = DictTrait(
+        value_trait=Unicode(),
+        config=True,
+        help="""Image as configured (`image`, an environment's image) -> the reference a service runs, by digest
+        in a registry every node reaches (e.g. "mlops-hub/lab-base:latest" ->
+        "10.0.0.5:5000/mlops-hub/lab-base:latest@sha256:..."). `mlops-hub up` sets it from what it pushed
+        (MLOPS_IMAGE_PINS); an image without a pin runs as configured, as in SwarmSpawner.""",
     )
 
     published_port_mode = EnumTrait(
@@ -654,7 +664,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     async def _create_service(self, env, args, user, secrets, provisioned):
         spec = ServerSpec(
             name=self.service_name,
-            image=self.image,
+            image=pin(self.image, self.image_pins),
             args=args,
             env=env,
             network=self.network_name,
@@ -1028,7 +1038,9 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         env[ENV_HUB_TOKEN_FILE] = token_secret.SECRET_PATH
         charge = self._job_charge(request, dag_id)
         return JobContainer(
-            image=image_info["Id"], command=RUNNER_COMMAND, args=runner_args(storage.home_mount, schedule),
+            # by digest in the registry when pushed there (any node can pull it), else by ID (this node's)
+            image=self.image_pins.get(image) or image_info["Id"], command=RUNNER_COMMAND,
+            args=runner_args(storage.home_mount, schedule),
             env=env, user=user, network=self.network_name,
             cpu_limit=request.cpu_limit, mem_limit=request.mem_limit,
             cpu_reservation=reservation(request.cpu_limit, self.cpu_guarantee, self.cpu_guarantee_fraction) or 0,

@@ -48,13 +48,14 @@ RECIPES = {
     "prometheus": ImageRecipe("prometheus", ("images/prometheus",)),
     # JupyterLab's content-hashed files from the lab image, served by the edge to every user
     "edge": ImageRecipe("edge", ("images/edge",), copies_from=("lab-base",)),
+    # the image registry every node pulls from (swarm-stack.registry.yml; Debian's docker-registry)
+    "registry": ImageRecipe("registry", ("images/registry",)),
 }
 # built FROM base on demand by the tests that need them (build_test_image), not by `mlops-hub build`
 TEST_RECIPES = {
     "pypiserver": ImageRecipe("pypiserver", ("images/pypiserver",)),
-    # a Swarm worker node as a container, and the registry the nodes pull from (tests/integration/worker_nodes.py)
+    # a Swarm worker node as a container (tests/integration/worker_nodes.py)
     "node": ImageRecipe("node", ("images/node",)),
-    "registry": ImageRecipe("registry", ("images/registry",)),
 }
 
 

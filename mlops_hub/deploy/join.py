@@ -30,13 +30,23 @@ def is_loopback(address: str) -> bool:
         return address == "localhost"
 
 
-def join_instructions(token: str, manager_addr: str) -> JoinInstructions:
+def join_instructions(token: str, manager_addr: str, registry: str | None = None,
+                      ca_file: str = "/var/lib/mlops-hub/ca/ca.crt") -> JoinInstructions:
+    """`registry`: the address of the stack's own registry (None when `up` deployed none); `ca_file`: the
+    platform's CA on this manager, which the new machine's Docker must trust for that registry."""
     host = f"[{manager_addr}]" if ":" in manager_addr else manager_addr
+    if registry:
+        images = (f"Its Docker pulls the platform's images from the registry at {registry}, signed by the platform's"
+                  f" CA: put that CA there first: mkdir -p /etc/docker/certs.d/{registry} and copy {ca_file} from"
+                  f" this manager to /etc/docker/certs.d/{registry}/ca.crt on it (e.g. scp).")
+    else:
+        images = ("This stack has no registry of its own: if its images are in your site's registry, run `docker"
+                  " login` for it on the new machine; if `up` ran with --no-registry, servers cannot start there"
+                  " (run `mlops-hub up` without it).")
     notes = (
         "The new machine needs Docker Engine first (bash scripts/host-setup.sh installs it; its swarm ports TCP"
-        f" {SWARM_PORT}, TCP/UDP 7946 and UDP 4789 open to this one) and the platform's images: copy them"
-        " (docker save mlops-hub/IMAGE:TAG | ssh NEW docker load) until the registry arrives with issue 15's"
-        " later part.",
+        f" {SWARM_PORT}, TCP/UDP 7946 and UDP 4789 open to this one).",
+        images,
         "Then, here on the manager, label it for the environments and pools that need it, e.g.: docker node update"
         f" --label-add gpu=true NODE, or docker node update --label-add {LABEL_NODE_POOL}=etl NODE"
         " (mlops-hub nodes shows every node's labels).",

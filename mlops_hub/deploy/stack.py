@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import secrets
@@ -19,10 +18,14 @@ from pathlib import Path
 import docker
 
 from ..names import LOGIN_ACCOUNTS, LOGIN_SHARED_PASSWORD
-from ..policy.environments import EnvironmentCatalogue
+from ..policy.environments import Environment, EnvironmentCatalogue
+from ..policy.image_pins import pin
+from ..policy.placement import constraints, requirements
 from ..policy.platform import load_platform_file
 from ..swarm.prepull import ensure_prepull_services
+from .hashes import directory_hash, file_hash
 from .images import IMAGE_REPO
+from .registry import REGISTRY_FILE, Published, deploy_own_registry, publish
 from .shell import DeployError, run, say
 from .tls import TlsFiles, certificate_expiry, ensure_local_certificate, expiry_text, given_certificate, host_names
 
@@ -55,6 +58,14 @@ class StackSettings:
     # `up` builds them here and tags them with one release tag; a site's Artifactory path works the same way
     registry: str = IMAGE_REPO
     tag: str = "latest"
+    # with `registry` left as IMAGE_REPO: deploy the platform's own registry (swarm-stack.registry.yml) on this
+    # port and push every image there; False keeps the images on this node only (one-node platforms)
+    own_registry: bool = True
+    registry_port: int = 5000
+    # pre-pull the environments' images on every node that may run them (swarm/prepull.py)
+    prepull: bool = True
+    # what deploy() pushed (registry.Published): the stack then names every image by digest
+    published: Published | None = None
     # the default environment's image (a user server), when it is not <registry>/lab-base:<tag>
     lab_image: str | None = None
     # a site's own Grafana image (none can be built here): deploys swarm-stack.grafana.yml on top
@@ -77,8 +88,17 @@ class StackSettings:
     # proxy's port next to the edge, to measure with and without it); not an operator's option
     extra_compose_files: tuple[Path, ...] = ()
 
+    @property
+    def registry_mode(self) -> str:
+        """own, site (a registry path given: the site's Artifactory) or none (registry.py)."""
+        if self.registry != IMAGE_REPO:
+            return "site"
+        return "own" if self.own_registry else "none"
+
     def image(self, name: str) -> str:
         """The reference the stack deploys for a platform image (hub, mlflow, airflow, postgres, edge...)."""
+        if self.published and name in self.published.digests:
+            return f"{self.published.registry}/{name}:{self.tag}@{self.published.digests[name]}"
         return f"{self.registry}/{name}:{self.tag}"
 
     @property
@@ -141,10 +161,6 @@ def ensure_secrets(directory: Path, names: tuple[str, ...] = SECRET_NAMES) -> di
     return paths
 
 
-def _content_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-
-
 def stack_env(settings: StackSettings) -> dict[str, str]:
     platform = settings.platform_config or settings.repo / "config" / "platform.yaml"
     env = dict(os.environ)
@@ -161,15 +177,15 @@ def stack_env(settings: StackSettings) -> dict[str, str]:
         MLOPS_HUB_LOG_LEVEL=settings.log_level,
         MLOPS_SECRETS_DIR=str(settings.secrets_dir),
         MLOPS_PLATFORM_CONFIG=str(platform),
-        MLOPS_PLATFORM_HASH=_content_hash(platform),
+        MLOPS_PLATFORM_HASH=file_hash(platform),
         MLOPS_HUB_LOGIN=LOGIN_SHARED_PASSWORD if settings.shared_password else LOGIN_ACCOUNTS,
     )
     names = SECRET_NAMES + ((SHARED_PASSWORD_SECRET,) if settings.shared_password else ())
     for name, path in ensure_secrets(settings.secrets_dir, names).items():
-        env[f"MLOPS_SECRET_HASH_{name}"] = _content_hash(path)
+        env[f"MLOPS_SECRET_HASH_{name}"] = file_hash(path)
     tls = settings.tls_files()
     env.update(MLOPS_TLS_CERT_FILE=str(tls.cert.resolve()), MLOPS_TLS_KEY_FILE=str(tls.key.resolve()),
-               MLOPS_SECRET_HASH_tls_cert=_content_hash(tls.cert), MLOPS_SECRET_HASH_tls_key=_content_hash(tls.key),
+               MLOPS_SECRET_HASH_tls_cert=file_hash(tls.cert), MLOPS_SECRET_HASH_tls_key=file_hash(tls.key),
                MLOPS_TLS_NOT_AFTER=certificate_expiry(tls.cert).strftime(EXPIRY_FORMAT))
     env.update(settings.extra_env)
     return env
@@ -221,7 +237,7 @@ def oidc_overlay(settings: StackSettings, env: dict[str, str]) -> list[str]:
     if secret_file.stat().st_mode & 0o077:
         say(f"warning: {secret_file} is readable by other users of this host (chmod 600 it)")
     env["MLOPS_OIDC_CLIENT_SECRET_FILE"] = str(secret_file.resolve())
-    env["MLOPS_SECRET_HASH_oidc_client_secret"] = _content_hash(secret_file)
+    env["MLOPS_SECRET_HASH_oidc_client_secret"] = file_hash(secret_file)
     # from the flag alone: a value left in the deploying shell does not open the hub
     env["MLOPS_OIDC_ALLOW_EVERYONE"] = "1" if settings.oidc_allow_everyone else ""
     return [str(settings.repo / "swarm-stack.oidc.yml")]
@@ -258,13 +274,6 @@ def login_overlay(settings: StackSettings, env: dict[str, str]) -> tuple[list[st
 GRAFANA_CONFIG = Path("config/grafana")  # its data source and dashboards (swarm-stack.grafana.yml)
 
 
-def directory_hash(directory: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
-
-
 def grafana_overlay(settings: StackSettings, env: dict[str, str]) -> list[str]:
     """swarm-stack.grafana.yml when the site names its Grafana image (MLOPS_GRAFANA_IMAGE); sets its variables."""
     image = settings.grafana_image or env.get("MLOPS_GRAFANA_IMAGE", "").strip()
@@ -280,20 +289,46 @@ def deploy(settings: StackSettings) -> None:
     check_db_url(env)
     overlays, login = login_overlay(settings, env)
     overlays += grafana_overlay(settings, env)
+    environments = deployed_environments(env)
+    overlays += publish_images(settings, env, environments)
     files = [str(settings.repo / "swarm-stack.yml"), *overlays, *map(str, settings.extra_compose_files)]
     say(f"deploying stack {settings.stack} (hub image {settings.hub_image}, {login})")
     compose = [arg for path in files for arg in ("-c", path)]
     run(["docker", "stack", "deploy", "--resolve-image", "never", "--prune", *compose, settings.stack],
         env=env, quiet=True)
-    for step in ensure_prepull_services(docker.APIClient(), settings.prefix, environment_images(env)):
+    pins = settings.published.pins if settings.published else {}
+    images = {e.slug: pin(e.image, pins) for e in environments} if settings.prepull else {}
+    for step in ensure_prepull_services(docker.APIClient(), settings.prefix, images,
+                                        {e.slug: prepull_constraints(e) for e in environments}):
         say(step)
 
 
-def environment_images(env: Mapping[str, str]) -> dict[str, str]:
-    """slug -> image of the deployed platform.yaml's environments."""
+def publish_images(settings: StackSettings, env: dict[str, str], environments: list[Environment]) -> list[str]:
+    """Push every image to the platform's registry (deploying ours first) and set the stack's variables to
+    their digests; the compose files this adds. Nothing for --no-registry: images stay on this node."""
+    mode = settings.registry_mode
+    if mode == "none":
+        return []
+    registry = settings.registry
+    if mode == "own":
+        registry = f"{deploy_own_registry(settings, env)}/{IMAGE_REPO}"
+    lab = env["MLOPS_LAB_IMAGE"]
+    settings.published = publish(registry, settings.tag, [lab, *(e.image for e in environments)])
+    env.update(settings.published.variables())
+    env["MLOPS_LAB_IMAGE"] = pin(lab, settings.published.pins)
+    return [str(settings.repo / REGISTRY_FILE)] if mode == "own" else []
+
+
+def prepull_constraints(environment: Environment) -> list[str]:
+    """The nodes that may run an environment: those with the labels it requires."""
+    return constraints(requirements(environment.slug, environment.node_labels, None, None))
+
+
+def deployed_environments(env: Mapping[str, str]) -> list[Environment]:
+    """The deployed platform.yaml's environments."""
     document = load_platform_file(Path(env["MLOPS_PLATFORM_CONFIG"]), check=False)
     raw = (document.get("spawner") or {}).get("environments") or []
-    return {env.slug: env.image for env in EnvironmentCatalogue.from_config(raw)}
+    return list(EnvironmentCatalogue.from_config(raw))
 
 
 def _edge_tls_context(settings: StackSettings) -> ssl.SSLContext:
@@ -306,7 +341,7 @@ def _edge_tls_context(settings: StackSettings) -> ssl.SSLContext:
 
 def _hub_task_runs(settings: StackSettings) -> bool:
     """Whether the hub service's running task is the deployed image (not the one it replaces)."""
-    out = run(["docker", "service", "ps", f"{settings.stack}_hub", "--filter", "desired-state=running",
+    out = run(["docker", "service", "ps", f"{settings.stack}_hub", "--no-trunc", "--filter", "desired-state=running",
                "--format", "{{.Image}}|{{.CurrentState}}"], quiet=True)
     return any(line.split("|")[0] == settings.hub_image and line.split("|")[1].startswith("Running")
                for line in out.splitlines() if "|" in line)

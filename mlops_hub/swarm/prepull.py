@@ -8,56 +8,59 @@ runs for a moment and must not take room a server needs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import docker
 from docker.types import ContainerSpec as DockerContainerSpec
-from docker.types import EndpointSpec, Resources, RestartPolicy, ServiceMode, TaskTemplate
+from docker.types import EndpointSpec, Placement, Resources, RestartPolicy, ServiceMode, TaskTemplate
 
 from ..names import LABEL_PREFIX_KEY, label
+from ..policy.image_pins import from_a_registry
 
 LABEL_PREPULL = label("prepull")  # the environment slug a pre-pull service is for
-
-
-def from_a_registry(image: str) -> bool:
-    """Whether other nodes can pull `image`: its name starts with a registry host (docker's rule: the first
-    component has a '.' or a ':', or is localhost). A bare local name (mlops-hub/lab-base:1) exists only on the
-    node that built it, and pulling it elsewhere would ask Docker Hub."""
-    first, slash, _ = image.partition("/")
-    return bool(slash) and ("." in first or ":" in first or first == "localhost")
 
 
 def prepull_service_name(prefix: str, slug: str) -> str:
     return f"{prefix}-prepull-{slug}"
 
 
-def prepull_service_spec(prefix: str, slug: str, image: str) -> dict:
-    """docker SDK create_service kwargs for one environment's pre-pull service."""
+def prepull_service_spec(prefix: str, slug: str, image: str, constraints: Sequence[str] = ()) -> dict:
+    """docker SDK create_service kwargs for one environment's pre-pull service (on the nodes `constraints` allow:
+    those that may run the environment)."""
     return dict(
         task_template=TaskTemplate(
             DockerContainerSpec(image, ["true"], user="1000:100"),  # the pull is the point; the run is a no-op
-            restart_policy=RestartPolicy("none"), resources=Resources()),
+            restart_policy=RestartPolicy("none"), resources=Resources(),
+            placement=Placement(constraints=list(constraints)) if constraints else None),
         name=prepull_service_name(prefix, slug), mode=ServiceMode("global"),
         endpoint_spec=EndpointSpec(mode="dnsrr"), labels={LABEL_PREFIX_KEY: prefix, LABEL_PREPULL: slug})
 
 
-def ensure_prepull_services(client: docker.APIClient, prefix: str, images: Mapping[str, str]) -> list[str]:
-    """One pre-pull service per environment (slug -> image): created, updated when its image changed, and
-    removed for an environment no longer there. Returns what it did, for the caller's progress."""
+def ensure_prepull_services(client: docker.APIClient, prefix: str, images: Mapping[str, str],
+                            constraints: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+    """One pre-pull service per environment (slug -> image; slug -> placement constraints): created, updated
+    when its image or nodes changed, and removed for an environment no longer there. Returns what it did, for
+    the caller's progress."""
     done = []
     images = {slug: image for slug, image in images.items() if from_a_registry(image)}
     existing = {s["Spec"]["Labels"][LABEL_PREPULL]: s for s in client.services(
         filters={"label": [f"{LABEL_PREFIX_KEY}={prefix}", LABEL_PREPULL]})}
     for slug, image in images.items():
-        spec = prepull_service_spec(prefix, slug, image)
+        spec = prepull_service_spec(prefix, slug, image, (constraints or {}).get(slug, ()))
         found = existing.pop(slug, None)
         if found is None:
             client.create_service(**spec)
             done.append(f"pre-pulling {image} on every node ({slug})")
-        elif found["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] != image:
+        elif _changed(found["Spec"]["TaskTemplate"], image, spec["task_template"]):
             client.update_service(found["ID"], found["Version"]["Index"], **spec)
             done.append(f"pre-pulling the new {image} on every node ({slug})")
     for slug, stale in existing.items():
         client.remove_service(stale["ID"])
         done.append(f"stopped pre-pulling for {slug} (no longer an environment)")
     return done
+
+
+def _changed(deployed: dict, image: str, wanted: TaskTemplate) -> bool:
+    wanted_constraints = (wanted.get("Placement") or {}).get("Constraints") or []
+    return (deployed["ContainerSpec"]["Image"] != image
+            or ((deployed.get("Placement") or {}).get("Constraints") or []) != wanted_constraints)

@@ -122,6 +122,10 @@ def stack_settings(images, tmp_path_factory) -> StackSettings:
     platform.write_text(yaml.safe_dump(platform_settings(images)))
     return StackSettings(repo=REPO, stack=STACK, https_port=free_port(), http_port=free_port(), state_dir=state,
                          ca_dir=CA_DIR, platform_config=platform, tag=images[RELEASE], lab_image=images["lab-base"],
+                         # its own registry as `up` deploys it, on a port of its own (another run's stack may
+                         # hold 5000); no pre-pulling: test_multinode_swarm.py's workers (RAM disks) would get
+                         # every environment image of this stack, and the pre-puller is tested there
+                         registry_port=free_port(), prepull=False,
                          # scraped every 5 s: the monitoring test sees new series without a long wait
                          extra_env={"MLOPS_GITLAB_URL": f"http://{STACK}-git:8080",
                                     "MLOPS_PROMETHEUS_SCRAPE_INTERVAL": "5s"})

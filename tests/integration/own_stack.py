@@ -34,7 +34,10 @@ def stack_settings(stack: str, images: dict[str, str], spawner: dict, state: Pat
                   log_level="DEBUG",
                   # Airflow is checked on the shared stack (test_airflow_stack.py): not started here, so
                   # these stacks do not migrate its database or run its four services for nothing
-                  extra_env={"MLOPS_AIRFLOW_REPLICAS": "0"})
+                  extra_env={"MLOPS_AIRFLOW_REPLICAS": "0"},
+                  # the shared stack deploys and checks the registry (test_registry_swarm.py): a registry of
+                  # their own would push every image again, for settings that do not concern it
+                  own_registry=False)
     return StackSettings(**kwargs)
 
 

@@ -99,7 +99,7 @@ def alice(hub, airflow_ready):
     hub.stop(lab.name)
 
 
-def test_a_notebook_scheduled_from_its_server_runs_on_the_swarm_in_its_environment(hub, alice):
+def test_a_notebook_scheduled_from_its_server_runs_on_the_swarm_in_its_environment(hub, alice, stack_settings, images):
     path = alice.put("train.ipynb", TRAIN)
     # one call from the server: the lab endpoint, with the notebook's Contents-API path
     r = requests.post(f"{alice.base}mlops-hub/jobs", headers=alice.headers, timeout=180, json={
@@ -127,7 +127,9 @@ def test_a_notebook_scheduled_from_its_server_runs_on_the_swarm_in_its_environme
     assert (labels["mlops-hub.user"], labels["mlops-hub.role"], labels["mlops-hub.environment"]) == \
         (alice.name, "analysts", "python")
     container = spec["TaskTemplate"]["ContainerSpec"]
-    assert container["Image"].startswith("sha256:")
+    # the environment's image by digest in the stack's registry: any node can pull it, and it is the same bits
+    assert container["Image"] == stack_settings.published.pins[images["lab-base"]]
+    image_id = hub.docker.inspect_image(images["lab-base"])["Id"]
     env = dict(e.split("=", 1) for e in container.get("Env", []))
     assert env["JPY_SESSION_NAME"].endswith(f"/{path}") and "JUPYTERHUB_API_TOKEN" not in env
     assert any(s["File"]["Name"] == "jupyterhub_api_token" and s["File"]["Mode"] == 0o400
@@ -151,7 +153,7 @@ def test_a_notebook_scheduled_from_its_server_runs_on_the_swarm_in_its_environme
     r = hub.mlflow_session(alice.name).get(f"{hub.mlflow_api}/runs/get", params={"run_id": mlflow_run}, timeout=30)
     tags = {t["key"]: t["value"] for t in r.json()["run"]["data"]["tags"]}
     assert tags["mlops_hub.job"] == job["id"] and tags["mlops_hub.job_run"] == run_id
-    assert tags["mlops_hub.image_digest"] == container["Image"] and tags["mlflow.user"] == alice.name
+    assert tags["mlops_hub.image_digest"] == image_id and tags["mlflow.user"] == alice.name
 
 
 async def test_one_call_in_the_notebook_schedules_the_notebook_itself(alice):

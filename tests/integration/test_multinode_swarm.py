@@ -17,22 +17,32 @@ from dataclasses import dataclass
 import docker
 import pytest
 
-from mlops_hub.deploy.images import build_test_image
+from mlops_hub.deploy.images import RELEASE, build_test_image
 from mlops_hub.names import LABEL_NODE_POOL
 from mlops_hub.policy.placement import constraints
 from mlops_hub.policy.platform import check_spawner_settings
 from mlops_hub.swarm.prepull import ensure_prepull_services
 from mlops_hub.swarm.spec import ServerSpec, build_service_kwargs
-from tests.support.edge_ca import CA_DIR, ca_cert
+from tests.support.edge_ca import ca_cert
 
 from .conftest import REPO
-from .worker_nodes import Worker, push, remove_leftovers, remove_worker, start_registry, start_worker
+from .worker_nodes import (
+    REGISTRY_STACK_PREFIX,
+    Worker,
+    push,
+    remove_leftovers,
+    remove_registry,
+    remove_worker,
+    start_registry,
+    start_worker,
+)
 
 pytestmark = pytest.mark.swarm
 
 RUN = secrets.token_hex(3)
 NETWORK = f"mlops-test-nodes-{RUN}"
 POOL = LABEL_NODE_POOL  # the role's node_pool "workers": the workers carry mlops-hub.pool=workers
+REGISTRY_STACK = f"{REGISTRY_STACK_PREFIX}{RUN}"
 WHICH = f"mlops-test-node-{RUN}"  # w1 / w2: a server pinned to one worker
 WAIT = 180.0  # an upper bound for a pull and a start on a shared, busy machine, not a speed check
 
@@ -50,12 +60,10 @@ def cluster(images, tmp_path_factory):
     client = docker.from_env()
     remove_leftovers(client)
     node_image = build_test_image(REPO, "node")
-    registry_image = build_test_image(REPO, "registry")
     workers: list[Worker] = []
     try:
-        start_registry(client.api, registry_image, CA_DIR, tmp_path_factory.mktemp("registry"),
-                       f"mlops-test-registry-{RUN}")
-        lab = push(images["lab-base"], f"mlops-hub/lab-base:{images['lab-base'].rsplit(':', 1)[1]}")
+        registry = start_registry(REGISTRY_STACK, tmp_path_factory.mktemp("registry"), images[RELEASE])
+        lab = push(images["lab-base"], registry)
         # w1 is a general worker; w2 also has the "GPU" the label-constrained environment needs
         workers.append(start_worker(client, node_image, f"mlops-test-w1-{RUN}", {POOL: "workers", WHICH: "w1"},
                                     ca_cert()))
@@ -68,6 +76,7 @@ def cluster(images, tmp_path_factory):
             service.remove()
         for worker in workers:
             remove_worker(client, worker)
+        remove_registry(REGISTRY_STACK)
         remove_leftovers(client)
         subprocess.run(["docker", "network", "rm", NETWORK], capture_output=True)
 
@@ -118,7 +127,7 @@ def test_a_server_on_a_worker_pulls_its_image_from_the_registry_by_digest_and_ru
     worker = next((w for w in cluster.workers if w.node_id == task["NodeID"]), None)
     assert worker is not None, f"the server runs on {task['NodeID']}, not on a worker of the pool"
     # the worker got the image from the registry, by the digest the service names
-    assert cluster.lab in worker.images(), worker.images()
+    assert worker.has(cluster.lab), worker.images()
     container = task["Status"]["ContainerStatus"]["ContainerID"]
     limits = worker.docker("inspect", "--format", "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}", container)
     assert limits.split() == [str(500_000_000), str(768 * 1024**2)]
@@ -187,9 +196,9 @@ def test_a_node_that_joins_gets_the_environment_images_before_anyone_spawns_ther
                               {POOL: "workers", WHICH: "w3"}, ca_cert())
         cluster.workers.append(joined)  # removed with the others
         deadline = time.monotonic() + WAIT
-        while cluster.lab not in joined.images() and time.monotonic() < deadline:
+        while not joined.has(cluster.lab) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert cluster.lab in joined.images(), joined.images()
+        assert joined.has(cluster.lab), joined.images()
         tasks = cluster.client.api.tasks(filters={"service": f"{prefix}-prepull-python", "node": joined.node_id})
         assert tasks and tasks[0]["Spec"]["ContainerSpec"]["Image"] == cluster.lab
     finally:

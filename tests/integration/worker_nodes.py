@@ -5,30 +5,35 @@ gateway the host's swarm advertises (scripts/host-setup.sh), joined with the swa
 `--privileged` is refused on these machines ("unable to apply caps"); all capabilities but
 SYS_RESOURCE, unconfined seccomp/AppArmor/system paths and the host's cgroups work instead.
 
-The registry (images/registry, Debian's docker-registry) runs as a Swarm service on the manager with a
-host-mode port on the bridge's gateway and a certificate from the tests' CA; every daemon trusts that CA
-for it through /etc/docker/certs.d/<registry>/ca.crt, as a site's nodes trust their Artifactory.
+The registry is the platform's own (swarm-stack.registry.yml), deployed by the code `up` runs as a stack of its
+own, on a host-mode port of the bridge's gateway with a certificate from the tests' CA; every daemon trusts that
+CA for it through /etc/docker/certs.d/<registry>/ca.crt, as `mlops-hub nodes join-command` tells an operator.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
-from docker.types import ConfigReference, EndpointSpec, Placement, RestartPolicy, SecretReference, TaskTemplate
-from docker.types import ContainerSpec as DockerContainerSpec
 
-from mlops_hub.deploy.tls import ensure_local_certificate
+from mlops_hub.deploy.images import IMAGE_REPO
+from mlops_hub.deploy.registry import deploy_own_registry, publish
+from mlops_hub.deploy.stack import StackSettings
+from mlops_hub.policy.image_pins import split_reference
+from tests.support.edge_ca import CA_DIR
+
+REPO = Path(__file__).resolve().parents[2]
 
 NODES_NETWORK = "mlops-nodes"  # scripts/host-setup.sh creates it and advertises its gateway
 NODES_GATEWAY = "10.231.0.1"
 REGISTRY_PORT = 5000
 REGISTRY = f"{NODES_GATEWAY}:{REGISTRY_PORT}"
+REGISTRY_STACK_PREFIX = "mlops-test-registry-"  # the registry stacks tests and benchmarks deploy
 NODE_LABEL = "mlops-hub.test-node"  # on the worker containers: a killed run's leftovers are found by it
 CERTS_D = Path("/etc/docker/certs.d")
 # the CLI's flags: `systempaths=unconfined` is a CLI option (no masked or read-only /proc paths), not an API one
@@ -57,6 +62,11 @@ class Worker:
     def images(self) -> list[str]:
         return self.docker("image", "ls", "--digests", "--format", "{{.Repository}}@{{.Digest}}").split()
 
+    def has(self, pinned: str) -> bool:
+        """Whether the node holds the image a reference by digest (repository:tag@sha256:...) names."""
+        repository, _ = split_reference(pinned)
+        return f"{repository}@{pinned.split('@', 1)[1]}" in self.images()
+
 
 def manager_address(client: docker.DockerClient) -> str:
     """The address joining nodes are told to reach the manager at: its Raft address (`swarm init
@@ -73,52 +83,34 @@ def check_swarm_takes_workers(client: docker.DockerClient) -> None:
                                " run MLOPS_HUB_WITH_TEST_DEPS=1 scripts/host-setup.sh, which makes it anew")
 
 
-def trust_ca_for_registry(ca_cert: Path, worker: str | None = None) -> None:
-    """This host's daemon (or a worker's) trusts the CA for the registry: certs.d, read at each pull."""
-    if worker is None:
-        target = CERTS_D / REGISTRY
-        target.mkdir(parents=True, exist_ok=True)
-        (target / "ca.crt").write_bytes(ca_cert.read_bytes())
-        return
-    subprocess.run(["docker", "exec", worker, "mkdir", "-p", f"{CERTS_D / REGISTRY}"], check=True)
-    subprocess.run(["docker", "cp", str(ca_cert), f"{worker}:{CERTS_D / REGISTRY / 'ca.crt'}"], check=True)
+def trust_ca_for_registry(ca_cert: Path, worker: str, registry: str) -> None:
+    """A worker's daemon trusts the CA for the registry (certs.d, read at each pull), as `nodes join-command` says."""
+    subprocess.run(["docker", "exec", worker, "mkdir", "-p", f"{CERTS_D / registry}"], check=True)
+    subprocess.run(["docker", "cp", str(ca_cert), f"{worker}:{CERTS_D / registry / 'ca.crt'}"], check=True)
 
 
-def start_registry(client: docker.APIClient, image: str, ca_dir: Path, work: Path, name: str) -> str:
-    """The registry as a Swarm service on the manager; returns its address once it answers."""
-    tls = ensure_local_certificate(ca_dir, work, [NODES_GATEWAY])
-    suffix = secrets.token_hex(4)
-    cert = client.create_config(f"{name}_tls_crt_{suffix}", tls.cert.read_bytes(), labels={NODE_LABEL: "1"})
-    key = client.create_secret(f"{name}_tls_key_{suffix}", tls.key.read_bytes(), labels={NODE_LABEL: "1"})
-    client.create_service(
-        TaskTemplate(
-            DockerContainerSpec(
-                image, None,
-                configs=[ConfigReference(cert["ID"], f"{name}_tls_crt_{suffix}", filename="/etc/mlops-registry/tls.crt",
-                                         uid="1000", gid="100", mode=0o444)],
-                secrets=[SecretReference(key["ID"], f"{name}_tls_key_{suffix}", filename="/etc/mlops-registry/tls.key",
-                                         uid="1000", gid="100", mode=0o400)]),
-            restart_policy=RestartPolicy("none"), placement=Placement(constraints=["node.role == manager"])),
-        name=name, labels={NODE_LABEL: "1"},
-        endpoint_spec=EndpointSpec(mode="dnsrr", ports=[
-            {"Protocol": "tcp", "PublishedPort": REGISTRY_PORT, "TargetPort": 5000, "PublishMode": "host"}]))
-    trust_ca_for_registry(tls.ca)
-    for _ in range(600):
-        if subprocess.run(["curl", "-sf", "--cacert", str(tls.ca), f"https://{REGISTRY}/v2/"],
-                          capture_output=True).returncode == 0:
-            return REGISTRY
-        time.sleep(0.1)
-    raise AssertionError(f"the registry did not answer at https://{REGISTRY}/v2/")
+def start_registry(stack: str, state_dir: Path, tag: str) -> str:
+    """The platform's registry (swarm-stack.registry.yml) as a stack of its own, deployed as `up` deploys it,
+    on REGISTRY_PORT of the manager's swarm address; its address once it answers."""
+    settings = StackSettings(repo=REPO, stack=stack, state_dir=state_dir, ca_dir=CA_DIR, tag=tag,
+                             registry_port=REGISTRY_PORT)
+    return deploy_own_registry(settings, dict(os.environ))
 
 
-def push(image: str, repository: str) -> str:
-    """Push a local image to the registry; its reference by digest (what every node runs)."""
-    target = f"{REGISTRY}/{repository}"
-    subprocess.run(["docker", "tag", image, target], check=True)
-    out = subprocess.run(["docker", "push", target], check=True, capture_output=True, text=True).stdout
-    digest = next(word for line in out.splitlines() if "digest:" in line for word in line.split()
-                  if word.startswith("sha256:"))
-    return f"{REGISTRY}/{repository.rsplit(':', 1)[0]}@{digest}"
+def remove_registry(stack: str) -> None:
+    subprocess.run(["docker", "stack", "rm", stack], capture_output=True)
+    for _ in range(100):  # its volume can go once its container has
+        listed = subprocess.run(["docker", "volume", "ls", "-q", "--filter",
+                                 f"label=com.docker.stack.namespace={stack}"], capture_output=True, text=True)
+        volumes = listed.stdout.split()
+        if not volumes or subprocess.run(["docker", "volume", "rm", *volumes], capture_output=True).returncode == 0:
+            return
+        time.sleep(0.2)
+
+
+def push(image: str, registry: str) -> str:
+    """Push a local image to the registry as `up` does; its reference by digest (what every node runs)."""
+    return publish(f"{registry}/{IMAGE_REPO}", None, [image]).pins[image]
 
 
 def start_worker(client: docker.DockerClient, image: str, name: str, labels: dict[str, str], ca_cert: Path) -> Worker:
@@ -130,7 +122,7 @@ def start_worker(client: docker.DockerClient, image: str, name: str, labels: dic
         if subprocess.run(["docker", "exec", name, "docker", "info"], capture_output=True).returncode == 0:
             break
         time.sleep(0.1)
-    trust_ca_for_registry(ca_cert, name)
+    trust_ca_for_registry(ca_cert, name, REGISTRY)
     token = client.swarm.attrs["JoinTokens"]["Worker"]
     subprocess.run(["docker", "exec", name, "docker", "swarm", "join", "--token", token,
                     f"{NODES_GATEWAY}:2377"], check=True, capture_output=True)
@@ -157,7 +149,8 @@ def remove_worker(client: docker.DockerClient, worker: Worker) -> None:
 
 
 def remove_leftovers(client: docker.DockerClient) -> None:
-    """Worker containers, their nodes and the registry a killed run left behind (by NODE_LABEL only)."""
+    """Worker containers, their nodes and the registry a killed run left behind (by NODE_LABEL and the registry
+    stacks' name prefix only)."""
     names = set()
     for container in client.containers.list(all=True, filters={"label": NODE_LABEL}):
         names.add(container.name)
@@ -169,6 +162,9 @@ def remove_leftovers(client: docker.DockerClient) -> None:
             node.remove(force=True)
     for service in client.services.list(filters={"label": NODE_LABEL}):
         service.remove()
+    stacks = {s.attrs["Spec"]["Labels"].get("com.docker.stack.namespace") for s in client.services.list()}
+    for stack in sorted(s for s in stacks if s and s.startswith(REGISTRY_STACK_PREFIX)):
+        remove_registry(stack)
     api = client.api
     for config in api.configs(filters={"label": NODE_LABEL}):
         _ignore(lambda c=config: api.remove_config(c["ID"]))

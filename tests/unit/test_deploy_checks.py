@@ -25,7 +25,7 @@ def secret_file(tmp_path) -> Path:
 
 def settings(tmp_path, secret: Path | None = None, env: dict | None = None, everyone: bool = False) -> StackSettings:
     return StackSettings(repo=REPO, stack="unit", state_dir=tmp_path / "state", oidc_client_secret_file=secret,
-                         extra_env=env or {}, oidc_allow_everyone=everyone)
+                         extra_env=env or {}, oidc_allow_everyone=everyone, own_registry=False)
 
 
 def test_without_an_issuer_the_stack_keeps_password_login(tmp_path):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from mlops_hub.deploy.stack import StackSettings, directory_hash, grafana_overlay
+from mlops_hub.deploy.hashes import directory_hash
+from mlops_hub.deploy.stack import StackSettings, grafana_overlay
 from mlops_hub.names import EDGE_USER_HEADER
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,9 +14,17 @@ def test_a_reachable_manager_gives_the_join_command_and_what_the_machine_needs()
     assert found.command == f"docker swarm join --token {TOKEN} 10.0.0.5:2377"
     assert found.warning == ""
     text = " ".join(found.notes)
-    assert "Docker Engine" in text and "registry arrives with issue 15" in text
+    assert "Docker Engine" in text and "site's registry" in text and "docker login" in text
     assert "docker node update --label-add gpu=true NODE" in text and "mlops-hub.pool=etl" in text
     assert TOKEN not in text  # the token is in the command only
+
+
+def test_with_the_platform_registry_the_machine_trusts_its_ca_for_that_registry_only():
+    found = join_instructions(TOKEN, "10.0.0.5", "10.0.0.5:5000", "/srv/state/ca/ca.crt")
+    text = " ".join(found.notes)
+    assert "mkdir -p /etc/docker/certs.d/10.0.0.5:5000" in text
+    assert "copy /srv/state/ca/ca.crt" in text and "/etc/docker/certs.d/10.0.0.5:5000/ca.crt" in text
+    assert "docker login" not in text
 
 
 def test_an_ipv6_manager_address_is_bracketed():

@@ -36,7 +36,7 @@ def test_monitoring_services_sit_on_the_internal_network_only():
 
 
 def test_one_image_for_three_services_and_exporters_on_every_node():
-    image = "${MLOPS_REGISTRY:-mlops-hub}/prometheus:${MLOPS_TAG:-latest}"
+    image = "${MLOPS_REGISTRY:-mlops-hub}/prometheus:${MLOPS_TAG:-latest}${MLOPS_DIGEST_PROMETHEUS:-}"
     assert {SERVICES[n]["image"] for n in ("prometheus", "pushgateway", "node-exporter")} == {image}
     assert "prometheus" in RECIPES and RECIPES["prometheus"].inputs == ("images/prometheus",)
     for name in ("node-exporter", "server-exporter"):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_hub.swarm.prepull import LABEL_PREPULL, ensure_prepull_services, from_a_registry, prepull_service_spec
+from mlops_hub.policy.image_pins import from_a_registry
+from mlops_hub.swarm.prepull import LABEL_PREPULL, ensure_prepull_services, prepull_service_spec
 
 
 @pytest.mark.parametrize("image, pullable", [
@@ -63,3 +64,14 @@ def test_services_are_created_updated_and_removed_to_match_the_environments():
                     "pre-pulling reg.io/d:1 on every node (new)",
                     "stopped pre-pulling for gone (no longer an environment)"]
     assert client.calls[0][1] == {"label": ["mlops-hub.prefix=p", LABEL_PREPULL]}
+
+
+def test_an_environment_that_needs_node_labels_is_pre_pulled_only_on_such_nodes_and_moves_with_them():
+    spec = prepull_service_spec("p", "gpu", "reg.io/gpu:1", ["node.labels.gpu == true"])
+    assert spec["task_template"]["Placement"] == {"Constraints": ["node.labels.gpu == true"]}
+    client = Services({"gpu": "reg.io/gpu:1"})  # deployed without constraints
+    ensure_prepull_services(client, "p", {"gpu": "reg.io/gpu:1"}, {"gpu": ["node.labels.gpu == true"]})
+    assert client.calls[1:] == [("update", "id-gpu", 7, "reg.io/gpu:1")]
+    client = Services({"gpu": "reg.io/gpu:1"})
+    ensure_prepull_services(client, "p", {"gpu": "reg.io/gpu:1"})
+    assert client.calls[1:] == []  # unchanged: nothing to do

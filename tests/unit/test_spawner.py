@@ -493,6 +493,15 @@ async def created_service(spawner, docker=None) -> dict:
     return kwargs
 
 
+async def test_a_pinned_environment_image_runs_by_digest_from_the_registry():
+    pinned = "10.0.0.5:5000/mlops-hub/lab-torch:2.4@sha256:" + "d" * 64
+    spawner = make_spawner(["data-scientists"], image_pins={"mlops-hub/lab-torch:2.4": pinned})
+    spawner.apply_request({"environment": "torch", "cpu_limit": "1", "mem_limit": "1G"})
+    kwargs = await created_service(spawner)
+    assert kwargs["task_template"]["ContainerSpec"]["Image"] == pinned
+    assert spawner.image == "mlops-hub/lab-torch:2.4"  # as configured: the form and the image checks read it
+
+
 async def test_service_spec_carries_the_request_limits_labels_and_environment():
     spawner = make_spawner(["data-scientists"], network_name="mlops-hub")
     spawner.apply_request({"environment": "torch", "cpu_limit": "3", "mem_limit": "5G"})
