@@ -13,6 +13,7 @@ from .deploy import doctor, swarmread
 from .deploy.dbencoding import build_db_image, migrate_utf8, refuse_unless_utf8
 from .deploy.environments import build_environments, environment_builds
 from .deploy.health import assess
+from .deploy.home import move_home
 from .deploy.hubapi import role_limits
 from .deploy.images import IMAGE_REPO, RELEASE, build_all, build_lab_image
 from .deploy.join import join_instructions, manager_address, worker_join_token
@@ -252,6 +253,10 @@ def cmd_nodes(args) -> None:
     print(nodes_table(swarmread.nodes(free=True)))
 
 
+def cmd_home_move(args) -> None:
+    print(move_home(args.stack, args.user, args.to, platform_file(args), args.replace_stale_copy, say))
+
+
 def cmd_logs(args) -> int:
     services = [swarmread.short_name(args.stack, s) for s in swarmread.stack_services(args.stack)]
     servers = [(v.labels.user, v.service) for v in swarmread.user_servers(f"{args.stack}-lab")]
@@ -392,6 +397,18 @@ def parser() -> argparse.ArgumentParser:
     lg.add_argument("--tail", type=count, default=100, metavar="N", help="the last N lines (default 100)")
     lg.add_argument("--follow", "-f", action="store_true", help="then keep showing new lines (Ctrl-C stops)")
     lg.set_defaults(func=cmd_logs)
+
+    h = sub.add_parser("home", help="users' homes on local volumes (storage backend local)")
+    h_sub = h.add_subparsers(dest="home_command", required=True)
+    mv = h_sub.add_parser("move", help="copy a user's home to another node and start their servers there (their"
+                                       " servers and jobs must be stopped; the old copy stays)")
+    mv.add_argument("user", metavar="USER", help="the hub user name")
+    mv.add_argument("--to", required=True, metavar="NODE", help="the node's hostname or ID (see `mlops-hub nodes`)")
+    mv.add_argument("--stack", default="mlops-hub", help="stack name (default mlops-hub)")
+    mv.add_argument("--platform-config", help="the platform.yaml the stack runs with (default config/platform.yaml)")
+    mv.add_argument("--replace-stale-copy", action="store_true",
+                    help="the new node has an older copy of this home (a move back): replace its files")
+    mv.set_defaults(func=cmd_home_move, default_platform_config=default_platform_config())
 
     db = sub.add_parser("db", help="maintenance of the stack's PostgreSQL cluster")
     db_sub = db.add_subparsers(dest="db_command", required=True)

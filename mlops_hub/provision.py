@@ -15,9 +15,11 @@ from docker.types import ConfigReference, Mount, SecretReference
 
 from .names import label
 from .policy.environments import ConfigError
+from .policy.home_node import split_files_error
 from .policy.package_index import IndexSettings, render_ca_bundle, render_delivery
 from .policy.storage import StorageConfig, parse_owner
 from .swarm.configs import ensure_references
+from .swarm.home_node import ensure_home_node
 from .swarm.volumes import docker_mount, ensure_local_volume
 
 
@@ -27,6 +29,8 @@ class Provisioned:
     mounts: list[Mount] = field(default_factory=list)
     configs: list[ConfigReference] = field(default_factory=list)
     secrets: list[SecretReference] = field(default_factory=list)
+    # with homes on local volumes: the node holding the user's home (the server must run there)
+    home_node: str | None = None
 
 
 def server_owner(storage: StorageConfig | None, container_user: str | None, image_user: str) -> tuple[int, int]:
@@ -89,8 +93,16 @@ def provision(
         out.configs, out.secrets = refs.configs, refs.secrets
     if storage is not None:
         labels = {label("prefix"): prefix, label("managed"): "true"}
-        for m in storage.mounts(prefix, username, roles):
-            if storage.backend == "local" and not m.read_only:
+        here = True
+        if storage.backend == "local":
+            out.home_node, here = ensure_home_node(client, prefix, username)
+        mounts = storage.mounts(prefix, username, roles)
+        split = None if here else split_files_error(username, (m.kind for m in mounts if m.kind != "home"))
+        if split:
+            raise ConfigError(split)
+        for m in mounts:
+            # a home moved to another node is there already (`mlops-hub home move` made it): none here
+            if storage.backend == "local" and not m.read_only and here:
                 ensure_local_volume(client, m, image, uid, gid, labels)
             out.mounts.append(docker_mount(m, labels))
     return out

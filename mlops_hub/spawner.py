@@ -38,6 +38,7 @@ from .policy import (
     validate_spawn_options,
 )
 from .policy.form import render_options_form, render_refusal, user_options_from_form
+from .policy.home_node import home_constraint, home_line, home_unplaceable_advice
 from .policy.image_check import NO_SINGLEUSER_FIX, SINGLEUSER, missing_singleuser, wrong_port_fault
 from .policy.image_pins import pin
 from .policy.jobs import JobSchedule
@@ -50,13 +51,14 @@ from .policy.placement import (
 )
 from .policy.pools import Charge, Headroom, Usage, headroom
 from .policy.units import DEFAULT_ENV_MIN_MEM, format_cpu, format_memory
-from .provision import provision, server_owner
+from .provision import Provisioned, provision, server_owner
 from .quotas.service import quota_service
 from .swarm import endpoint as swarm_endpoint
 from .swarm import token_secret
 from .swarm.backoff import ReadinessBackoff, SpawnsInFlight
 from .swarm.client import shared_client
 from .swarm.configs import is_missing_reference, remove_unused
+from .swarm.home_node import recorded_home_node
 from .swarm.image_packages import image_packages
 from .swarm.image_user import image_numeric_user
 from .swarm.labels import ServerLabels, job_labels, running_jobs, running_servers, threaded_docker_call
@@ -382,8 +384,24 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                 selected = validate_spawn_options({}, access, self._policies())
             except SpawnOptionError as e:
                 return render_refusal(f"{e.message}. Ask {self.admin_contact} for access to an environment.")
-        headroom, packages = await asyncio.gather(self._headroom(access), self._environment_packages(access))
-        return render_options_form(access, selected, headroom, packages, notice=self.last_stop_reason)
+        headroom, packages, home = await asyncio.gather(
+            self._headroom(access), self._environment_packages(access), self._home_node_line())
+        return render_options_form(access, selected, headroom, packages, notice=self.last_stop_reason, home=home)
+
+    async def _home_node_line(self) -> str:
+        """With homes on local volumes and several nodes: the node the user's files (and servers) are on."""
+        storage = self.platform.storage
+        if storage is None or storage.backend != "local":
+            return ""
+        try:
+            node_id = await asyncio.wrap_future(self.executor.submit(
+                recorded_home_node, self.client, self.prefix, self.user.name))
+            nodes = await self.docker("nodes") if node_id else []
+        except APIError as e:
+            self.log.warning("%s: cannot read where the home is: %s", self._log_name, e)
+            return ""
+        node = next((n for n in nodes if n["ID"] == node_id), None)
+        return home_line(node["Description"]["Hostname"]) if node and len(nodes) > 1 else ""
 
     async def _environment_packages(self, access: UserAccess) -> dict[str, tuple[tuple[str, str], ...]]:
         """slug -> the main packages its image's label lists (none for an image not on this node)."""
@@ -680,7 +698,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             extra_container_spec=self.extra_container_spec,
             extra_resources_spec=self.extra_resources_spec,
             extra_placement_spec=self.extra_placement_spec,
-            constraints=constraints(self._node_requirements(self.mlops_request)),
+            constraints=constraints(self._node_requirements(self.mlops_request)) + self._home_constraints(provisioned),
             extra_task_spec=self.extra_task_spec,
             extra_endpoint_spec=self.extra_endpoint_spec,
             extra_create_kwargs=self.extra_create_kwargs,
@@ -698,6 +716,13 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         service = await self.docker("create_service", **build_service_kwargs(spec))
         self._report(20, f"Service {self.service_name} created")
         return service
+
+    def _home_constraints(self, provisioned: Provisioned | None) -> list[str]:
+        """With homes on local volumes: run on the node that holds the user's home (policy/home_node.py)."""
+        self._home_node = getattr(provisioned, "home_node", None)
+        return [home_constraint(self._home_node)] if self._home_node else []
+
+    _home_node: str | None = None
 
     def _node_requirements(self, request: SpawnRequest | None) -> list[NodeRequirement]:
         """The node labels this spawn needs: its environment's `node_labels` and its role's `node_pool`."""
@@ -756,6 +781,9 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         room - and the advice that fits it (None: Swarm's usual); '' when it cannot be told."""
         needs = self._node_requirements(self.mlops_request)
         try:
+            home = await self._home_node_advice()
+            if home:
+                return "", home
             task = newest_task(await self._list_tasks())
             reason = classify_task(task).reason if task else ""
             if task is None or not (needs or is_resource_shortage(reason)):
@@ -772,6 +800,18 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             return "", None
         cpu, mem = reservations_of(task)
         return missing_resources(cpu, mem, free_room(nodes, holding)), None
+
+    async def _home_node_advice(self) -> str | None:
+        """Why the server cannot start when the node with the user's home cannot take it (down, drained)."""
+        if not self._home_node:
+            return None
+        node = next((n for n in await self.docker("nodes") if n["ID"] == self._home_node), None)
+        if node is None:
+            return (f"Your files were on a node that has left the swarm; please tell {self.admin_contact}"
+                    " (mlops-hub home move).")
+        missing = missing_labels(self._node_requirements(self.mlops_request), [node["Spec"].get("Labels") or {}])
+        return home_unplaceable_advice(node["Description"]["Hostname"], node["Status"]["State"],
+                                       node["Spec"].get("Availability", "active"), self.admin_contact, missing)
 
     async def _lower_cpu_weight(self) -> None:
         """Give the running server `server_cpu_shares`, so the platform's services win the CPU in a storm."""
@@ -1050,7 +1090,8 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             mounts=[dict(m) for m in provisioned.mounts],
             configs=[dict(r) for r in provisioned.configs],
             secrets=[dict(r) for r in [*provisioned.secrets, secret]],
-            constraints=placement_constraints(self.extra_placement_spec, constraints(self._node_requirements(request))),
+            constraints=placement_constraints(self.extra_placement_spec, constraints(self._node_requirements(request))
+                                              + self._home_constraints(provisioned)),
             service_prefix=fit_service_name(f"{self.prefix}-job")[:40],
         )
 

@@ -30,6 +30,7 @@ from ..policy.platform import check_spawner_settings, load_platform_file
 from ..policy.roles import RolePolicy
 from ..policy.units import format_cpu, format_memory, parse_memory
 from .images import BASE_IMAGE, BASE_RECIPE, IMAGE_REPO, RECIPES, image_id, image_tag
+from .node_probe import NodeProbe, probe_nodes
 from .stack import SECRET_NAMES
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
@@ -491,6 +492,32 @@ def probe_finding(outcome: str, detail: str = "") -> Finding:
                    " --advertise-addr 127.0.0.1")
 
 
+def node_probe_finding(probe: NodeProbe) -> Finding:
+    """FAIL naming each node that could not pull the image (or ran nothing); WARN for a node whose clock is off.
+    A node's clock was read between `started` and `ended` (this host's): outside that window by more than
+    CLOCK_WARN_SECONDS, it disagrees."""
+    failed = [f"{a.node} ({a.error or 'its task is ' + (a.state or 'not started')})"
+              for a in probe.answers if a.state != "Complete"]
+    if failed:
+        return Finding("nodes (each)", FAIL, f"nodes (each): cannot run {probe.image} on {'; '.join(failed)}",
+                       "on that node: trust the registry's CA or log in to the site's registry (mlops-hub nodes"
+                       " join-command says how), check it reaches the registry's address, then mlops-hub doctor")
+    skewed = []
+    for a in probe.answers:
+        if a.clock is not None and a.clock < probe.started - CLOCK_WARN_SECONDS:
+            skewed.append(f"{a.node} at least {probe.started - a.clock:.0f} s behind")
+        elif a.clock is not None and a.clock > probe.ended + CLOCK_WARN_SECONDS:
+            skewed.append(f"{a.node} at least {a.clock - probe.ended:.0f} s ahead")
+    if skewed:
+        return Finding("nodes (each)", WARN, f"nodes (each): clocks disagree with this host's: {'; '.join(skewed)}",
+                       "apt-get install -y chrony  (on every node: keeps clocks in sync)")
+    unread = [a.node for a in probe.answers if a.clock is None]
+    clocks = f"; clock not read on {', '.join(unread)}" if unread else f"; clocks within {CLOCK_WARN_SECONDS:.0f} s"
+    return Finding("nodes (each)", OK if not unread else WARN,
+                   f"nodes (each): {len(probe.answers)} node(s) pulled and ran {probe.image}{clocks}",
+                   None if not unread else "docker service logs of a global job: check the nodes' log drivers")
+
+
 def environments_finding(images: Sequence[EnvironmentImage], platform: str) -> Finding:
     """FAIL naming every environment whose image cannot run as a user server, each fault with its fix;
     WARN for images not on this node or not fully checked; else OK."""
@@ -611,6 +638,23 @@ def check_disks(state_dir: Path, info: dict | None = None) -> list[Finding]:
             disk_finding("state dir", str(state_dir), free_bytes(state_dir))]
 
 
+def lab_image_of(stack: str) -> str | None:
+    """The lab image the stack's hub starts servers from (by digest when `up` published it); None: not deployed."""
+    out = docker("service", "inspect", f"{stack}_hub", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}")
+    if out.returncode != 0:
+        return None
+    env = dict(item.partition("=")[::2] for item in json.loads(out.stdout or "null") or [])
+    return env.get("MLOPS_LAB_IMAGE") or None
+
+
+def check_each_node(stack: str, say: Callable[[str], None]) -> Finding:
+    image = lab_image_of(stack)
+    if image is None:
+        return Finding("nodes (each)", SKIP, f"nodes (each): not checked (stack {stack} is not deployed: no image in"
+                                             " its registry to pull)")
+    return node_probe_finding(probe_nodes(docker, image, say))
+
+
 def check_clock() -> Finding:
     before = dt.datetime.now(dt.timezone.utc)
     info = docker_info()
@@ -728,7 +772,7 @@ def run_doctor(options: DoctorOptions, say: Callable[[str], None]) -> list[Findi
         findings.append(check_secrets(secrets_dir, up))
         findings += _skipped(("disk (Docker's images and volumes)",), "no daemon")
         findings.append(disk_finding("state dir", str(options.state_dir), free_bytes(options.state_dir)))
-        return findings + _skipped(("clock", "overlay"), "no daemon")
+        return findings + _skipped(("clock", "overlay", "nodes (each)"), "no daemon")
     info = docker_info()
     swarm = check_swarm(info)
     findings.append(swarm)
@@ -738,11 +782,12 @@ def run_doctor(options: DoctorOptions, say: Callable[[str], None]) -> list[Findi
                  check_ports(options.stack, options.ports),
                  check_secrets(secrets_dir, up), *check_disks(options.state_dir, info), check_clock()]
     if not options.probe:
-        findings += [Finding("overlay", SKIP, "overlay: not probed (--no-probe)")]
+        findings += [Finding("overlay", SKIP, "overlay: not probed (--no-probe)"),
+                     Finding("nodes (each)", SKIP, "nodes (each): not probed (--no-probe)")]
     elif not manager:
-        findings += _skipped(("overlay",), "not a swarm manager")
+        findings += _skipped(("overlay", "nodes (each)"), "not a swarm manager")
     else:
-        findings.append(overlay_probe(say))
+        findings += [overlay_probe(say), check_each_node(options.stack, say)]
     return findings
 
 

@@ -178,6 +178,7 @@ STEPS: dict[str, tuple[Step, ...]] = {
     # doctor reports the docker checks itself; these are mistakes in its arguments
     "doctor": (check_stack_name, check_port_range, check_platform_config, check_platform_settings),
     "db": (check_stack_name, *DOCKER_STEPS, check_swarm),
+    "home": (check_stack_name, check_platform_config, *DOCKER_STEPS, check_swarm),
 }
 
 

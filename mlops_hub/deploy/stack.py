@@ -22,6 +22,7 @@ from ..policy.environments import Environment, EnvironmentCatalogue
 from ..policy.image_pins import pin
 from ..policy.placement import constraints, requirements
 from ..policy.platform import load_platform_file
+from ..swarm.home_node import LABEL_HOME_USER
 from ..swarm.prepull import ensure_prepull_services
 from .hashes import directory_hash, file_hash
 from .images import IMAGE_REPO
@@ -398,7 +399,10 @@ def remove_user_servers(prefix: str) -> int:
     if ids:
         run(["docker", "service", "rm", *ids], quiet=True)
     for kind in ("secret", "config"):
-        for object_id in _ids(["docker", kind, "ls", "-q", "--filter", selector]):
+        # where each user's local home is (swarm/home_node.py) outlives the servers, as the homes do
+        homes = ["docker", kind, "ls", "-q", "--filter", f"label={LABEL_HOME_USER}"]
+        kept = set(_ids(homes) if kind == "config" else [])
+        for object_id in set(_ids(["docker", kind, "ls", "-q", "--filter", selector])) - kept:
             try:
                 run(["docker", kind, "rm", object_id], quiet=True)
             except DeployError:

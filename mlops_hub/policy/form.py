@@ -56,13 +56,16 @@ def _gib(size: int, rounding=_floor3) -> str:
 
 
 def render_options_form(access: UserAccess, selected: SpawnRequest, headroom: Iterable[Headroom] = (),
-                        packages: Mapping[str, Sequence[tuple[str, str]]] | None = None, notice: str = "") -> str:
+                        packages: Mapping[str, Sequence[tuple[str, str]]] | None = None, notice: str = "",
+                        home: str = "") -> str:
     """The form for this user: environments (with the main packages of each, `packages`: slug -> (name,
-    version) pairs, from its image's label), CPU and memory within their limits, team pool room."""
+    version) pairs, from its image's label), CPU and memory within their limits, team pool room; `home`: the line
+    naming the node that holds the user's files (policy/home_node.py), '' for none."""
     min_mem = min((max(MIN_MEM, e.min_mem) for e in access.environments), default=MIN_MEM)
     return _jinja.get_template("options_form.html").render(
         access=access,
         notice=notice,
+        home=home,
         max_cpu=_floor3(access.max_cpu),
         max_mem=format_memory(access.max_mem),
         min_cpu=format_cpu(MIN_CPU),

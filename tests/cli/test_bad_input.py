@@ -227,3 +227,19 @@ def test_build_env_whose_folder_has_no_dockerfile_is_named_before_anything_is_bu
     for args in (("--env", "geo"), ()):  # one environment, or all of them with the platform images
         proc = run_cli("build", "--platform-config", str(platform), *args, env=env)
         assert_one_line_refusal(proc, "environments[0].build", f"{tmp_path / 'geo'} has no Dockerfile", log=log)
+
+
+def test_home_move_refuses_a_missing_platform_config_nfs_homes_and_an_unknown_node(tmp_path):
+    missing = tmp_path / "nowhere.yaml"
+    proc = run_cli("home", "move", "alice", "--to", "vm", "--stack", STACK, "--platform-config", str(missing))
+    assert_one_line_refusal(proc, "--platform-config", str(missing), "does not exist")
+    nfs = tmp_path / "nfs.yaml"
+    nfs.write_text("spawner:\n  storage:\n    backend: nfs\n    nfs: {server: 10.0.0.5, export: /srv/ml}\n")
+    proc = run_cli("home", "move", "alice", "--to", "vm", "--stack", STACK, "--platform-config", str(nfs))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"mlops-hub: {nfs}: storage.backend is not local: homes on NFS are reachable from every node" in proc.stderr
+    local = tmp_path / "local.yaml"
+    local.write_text("spawner:\n  storage:\n    backend: local\n")
+    proc = run_cli("home", "move", "alice", "--to", "no-such-node", "--stack", STACK, "--platform-config", str(local))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "mlops-hub: --to: no single node is 'no-such-node'; the swarm's nodes: " in proc.stderr

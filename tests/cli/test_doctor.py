@@ -12,7 +12,7 @@ from tests.support.ports import free_port
 from .test_bad_input import STACK, assert_one_line_refusal, calls, recording_real_docker, run_cli
 
 CHECKS = ("docker", "swarm", "nodes", "images", "environments", "ports", "secrets",
-          "disk (Docker's images and volumes)", "disk (state dir)", "clock", "overlay")
+          "disk (Docker's images and volumes)", "disk (state dir)", "clock", "overlay", "nodes (each)")
 LINE = re.compile(r"^(ok  |WARN|FAIL|skip)  (.+)$")
 
 
@@ -43,12 +43,12 @@ def test_doctor_on_this_machine_reports_every_check_and_exits_by_its_failures(tm
     for name in ("docker", "swarm", "nodes", "ports", "clock"):
         assert found[name] == ("ok", ""), proc.stdout
     assert found["secrets"] == ("WARN", f"fix: mlops-hub up --stack {STACK} --state-dir {tmp_path / 'state'}")
-    assert found["overlay"] == ("skip", "")
+    assert found["overlay"] == found["nodes (each)"] == ("skip", "")
     for mark, fix in found.values():
         assert (mark in ("ok", "skip")) == (fix == ""), proc.stdout
     failed = any(mark == "FAIL" for mark, _ in found.values())
     assert proc.returncode == (1 if failed else 0), proc.stdout
-    assert re.fullmatch(r"doctor: \d+ ok, \d+ warning\(s\), \d+ failure\(s\), 1 not checked.*",
+    assert re.fullmatch(r"doctor: \d+ ok, \d+ warning\(s\), \d+ failure\(s\), 2 not checked.*",
                         proc.stdout.splitlines()[-1])
 
 

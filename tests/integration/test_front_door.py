@@ -29,7 +29,7 @@ def test_http_is_redirected_to_https_on_the_same_path(hub, stack_settings):
     assert r.headers["Location"] == f"https://127.0.0.1:{stack_settings.https_port}/hub/login?next=%2Fhub%2Fhome"
 
 
-def test_only_the_edge_publishes_ports(hub, stack_settings):
+def test_only_the_edge_and_the_image_registry_publish_ports(hub, stack_settings):
     services = docker.APIClient().services(filters={"label": f"com.docker.stack.namespace={stack_settings.stack}"})
     published = {s["Spec"]["Name"].removeprefix(f"{stack_settings.stack}_"):
                  sorted(p["PublishedPort"] for p in s["Spec"].get("EndpointSpec", {}).get("Ports") or [])
@@ -38,7 +38,9 @@ def test_only_the_edge_publishes_ports(hub, stack_settings):
                          "hub": [], "proxy": [], "mlflow": [], "db": [], "airflow-api-server": [],
                          "airflow-scheduler": [], "airflow-dag-processor": [], "airflow-triggerer": [],
                          # monitoring: on the internal network, reached through the edge only
-                         "prometheus": [], "pushgateway": [], "node-exporter": [], "server-exporter": []}
+                         "prometheus": [], "pushgateway": [], "node-exporter": [], "server-exporter": [],
+                         # every node's Docker daemon pulls from it (not a container on the overlay network)
+                         "registry": [stack_settings.registry_port]}
 
 
 def test_the_certificate_comes_from_the_local_ca_and_security_headers_are_set(hub, stack_settings):

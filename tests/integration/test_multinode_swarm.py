@@ -11,16 +11,27 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import docker
 import pytest
+import requests
+from docker.types import ContainerSpec, TaskTemplate
 
+from mlops_hub.deploy.doctor import docker as doctor_docker
+from mlops_hub.deploy.doctor import node_probe_finding
 from mlops_hub.deploy.images import RELEASE, build_test_image
-from mlops_hub.names import LABEL_NODE_POOL
+from mlops_hub.deploy.node_probe import NODE_PROBE_LABEL, probe_nodes
+from mlops_hub.names import LABEL_NODE_POOL, LABEL_PREFIX_KEY, LABEL_USER
+from mlops_hub.policy.home_node import home_constraint
 from mlops_hub.policy.placement import constraints
 from mlops_hub.policy.platform import check_spawner_settings
+from mlops_hub.policy.storage import storage_from_config
+from mlops_hub.provision import provision
+from mlops_hub.swarm.home_node import recorded_home_node
 from mlops_hub.swarm.prepull import ensure_prepull_services
 from mlops_hub.swarm.spec import ServerSpec, build_service_kwargs
 from tests.support.edge_ca import ca_cert
@@ -35,6 +46,7 @@ from .worker_nodes import (
     remove_worker,
     start_registry,
     start_worker,
+    trust_ca_for_registry,
 )
 
 pytestmark = pytest.mark.swarm
@@ -204,6 +216,121 @@ def test_a_node_that_joins_gets_the_environment_images_before_anyone_spawns_ther
     finally:
         assert ensure_prepull_services(cluster.client.api, prefix, {}) == [
             "stopped pre-pulling for python (no longer an environment)"]
+
+
+def home_server(cluster: Cluster, prefix: str, user: str, name: str, command: str) -> tuple[str, dict]:
+    """A server the way the spawner makes one with storage backend local: provision() makes or finds the home (and
+    its node), and the service is constrained to that node."""
+    storage = storage_from_config({"backend": "local"})
+    provisioned = provision(cluster.client.api, prefix=prefix, username=user, roles=[], image=cluster.lab,
+                            owner=(1000, 100), index=None, storage=storage, system_roots_file=None)
+    spec = ServerSpec(name=name, image=cluster.lab, args=[], env={}, user="1000:100",
+                      labels={"mlops-test-run": RUN, LABEL_PREFIX_KEY: prefix, LABEL_USER: user},
+                      mounts=[dict(m) for m in provisioned.mounts],
+                      extra_container_spec={"command": ["sh", "-c", command]},
+                      constraints=[home_constraint(provisioned.home_node)])
+    service = cluster.client.api.create_service(**build_service_kwargs(spec))["ID"]
+    return service, running_task(cluster.client, service)
+
+
+def home_move(stack: str, user: str, to: str, platform: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mlops_hub.cli", "home", "move", user, "--to", to, "--stack", stack,
+                           "--platform-config", str(platform)], capture_output=True, text=True, cwd=REPO)
+
+
+def test_a_local_home_keeps_its_users_servers_on_its_node_and_moves_with_its_files(cluster, tmp_path):
+    """The first spawn records the hub's node as the home's; `mlops-hub home move` copies it to a worker; the next
+    spawn lands there, with the file the first wrote (owner kept); a move while a server runs is refused."""
+    stack, user = f"mlops-test-home-{RUN}", "alice"
+    prefix, api = f"{stack}-lab", cluster.client.api
+    manager, worker = cluster.client.info()["Swarm"]["NodeID"], cluster.workers[0]
+    platform = tmp_path / "platform.yaml"
+    platform.write_text("spawner:\n  storage:\n    backend: local\n")
+    # `home move` copies with the stack's hub image: a stand-in hub service that is only read
+    api.create_service(TaskTemplate(ContainerSpec(cluster.lab, ["sleep", "3600"])), name=f"{stack}_hub",
+                       labels={"mlops-test-run": RUN})
+    try:
+        first, task = home_server(cluster, prefix, user, f"{prefix}-{user}-1",
+                                  "echo 'written on the first node' > /home/jovyan/notes.txt; sleep 3600")
+        assert task["NodeID"] == manager == recorded_home_node(api, prefix, user)
+        refused = home_move(stack, user, worker.name, platform)
+        assert refused.returncode == 1 and f"{user} has running servers or jobs ({prefix}-{user}-1)" in refused.stderr
+        api.remove_service(first)
+        moved = home_move(stack, user, worker.name, platform)
+        assert moved.returncode == 0, moved.stderr
+        assert f"{user}'s home is now on node {worker.name}" in moved.stdout and "received" in moved.stdout
+        assert recorded_home_node(api, prefix, user) == worker.node_id
+        assert not api.services(filters={"label": f"{LABEL_PREFIX_KEY}={prefix}"})  # the copy's services are gone
+        second, task = home_server(cluster, prefix, user, f"{prefix}-{user}-2", "sleep 3600")
+        assert task["NodeID"] == worker.node_id
+        container = task["Status"]["ContainerStatus"]["ContainerID"]
+        assert worker.docker("exec", container, "cat", "/home/jovyan/notes.txt") == "written on the first node\n"
+        assert worker.docker("exec", container, "stat", "-c", "%u:%g", "/home/jovyan/notes.txt").strip() == "1000:100"
+        api.remove_service(second)
+        again = home_move(stack, user, worker.name, platform)
+        assert again.returncode == 1 and f"{user}'s home is already on that node" in again.stderr
+    finally:
+        for service in api.services(filters={"label": f"{LABEL_PREFIX_KEY}={prefix}"}):
+            api.remove_service(service["ID"])
+        for config in api.configs(filters={"label": f"{LABEL_PREFIX_KEY}={prefix}"}):
+            api.remove_config(config["ID"])
+        for volume in api.volumes(filters={"label": f"{LABEL_PREFIX_KEY}={prefix}"})["Volumes"] or []:
+            subprocess.run(["docker", "volume", "rm", "-f", volume["Name"]], capture_output=True)
+
+
+def test_doctor_looks_at_every_node_and_names_one_that_cannot_pull_from_the_registry(cluster, images):
+    """doctor's node probe (a global job) on the manager and the workers: an image none of them has yet, pulled by
+    digest; a worker that does not trust the registry's CA is named with Swarm's reason, then passes once it does."""
+    registry = cluster.lab.split("/", 1)[0]
+    fresh = push(images["lab-named-user"], registry)
+    untrusting = cluster.workers[1]
+    untrusting.docker("version")  # the node is up
+    subprocess.run(["docker", "exec", untrusting.name, "rm", "-rf", f"/etc/docker/certs.d/{registry}"], check=True)
+    said: list[str] = []
+    try:
+        found = node_probe_finding(probe_nodes(doctor_docker, fresh, said.append))
+        assert found.status == "fail", found.message
+        # Swarm's task error; the pull's own (x509: certificate signed by unknown authority) is in the node's log
+        assert f'{untrusting.name} ("No such image: {fresh}' in found.message, found.message
+        assert not any(f"{w.name} (" in found.message for w in cluster.workers if w is not untrusting)
+    finally:
+        trust_ca_for_registry(ca_cert(), untrusting.name, registry)
+    found = node_probe_finding(probe_nodes(doctor_docker, fresh, said.append))
+    assert found.status == "ok", found.message
+    assert found.message.startswith(f"nodes (each): {1 + len(cluster.workers)} node(s) pulled and ran {fresh}")
+    assert untrusting.has(fresh)
+    assert said[0].startswith("node probe: pulling") and said[-1] == "node probe: removed"
+    assert not cluster.client.services.list(filters={"label": NODE_PROBE_LABEL})  # nothing left behind
+
+
+def test_the_stacks_hub_runs_a_server_on_a_worker_from_its_registry_and_keeps_it_over_a_hub_restart(
+        cluster, hub, stack_settings, user_name):
+    """Through the deployed stack: an admin places a new user's local home on a worker (`mlops-hub home move`
+    before their first server); the hub's spawn lands there, the worker pulls the environment by digest from the
+    stack's own registry, the server answers through the front door, and a hub restart keeps it."""
+    worker = cluster.workers[0]
+    registry = stack_settings.published.registry.split("/", 1)[0]
+    trust_ca_for_registry(ca_cert(), worker.name, registry)  # as `mlops-hub nodes join-command` says
+    hub.create_user(user_name, ["analysts"])
+    placed = home_move(stack_settings.stack, user_name, worker.name, stack_settings.platform_config)
+    assert placed.returncode == 0, placed.stderr
+    assert f"{user_name} has no home yet: their first server starts on node {worker.name}" in placed.stdout
+    assert hub.spawn(user_name, {}).status_code in (201, 202)
+    hub.wait_ready(user_name, timeout=WAIT)
+    service = hub.only_service(user_name)
+    pinned = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert pinned.startswith(f"{registry}/") and "@sha256:" in pinned and worker.has(pinned)
+    assert running_task(cluster.client, service["ID"])["NodeID"] == worker.node_id
+    hub.restart_hub(stack_settings)
+    model = hub.wait_ready(user_name, timeout=WAIT)
+    assert hub.only_service(user_name)["ID"] == service["ID"]
+    assert running_task(cluster.client, service["ID"])["NodeID"] == worker.node_id  # not moved, not restarted
+    token = hub.api("POST", f"/users/{user_name}/tokens", json={"note": "after restart"}).json()["token"]
+    lab = requests.get(f"{hub.url}{model['url']}api/status", headers={"Authorization": f"token {token}"},
+                       timeout=30)
+    assert lab.status_code == 200, lab.text
+    hub.stop(user_name)
+    assert hub.user_services(user_name) == []
 
 
 async def test_a_worker_that_dies_under_a_running_server_is_noticed_and_named(cluster):

@@ -62,6 +62,18 @@ def test_the_registry_serves_the_pushed_images_over_tls_from_the_platform_ca_onl
     assert (CERTS_D / address / "ca.crt").read_bytes() == ca_cert().read_bytes()
 
 
+def test_no_one_can_delete_a_manifest_the_nodes_pull(hub, stack_settings):
+    """The registry asks no password (pulls need none): deletion is off, so no one can take away what runs."""
+    address, ca = registry_address(stack_settings), str(ca_cert())
+    digest = stack_settings.published.digests["hub"]
+    deleted = requests.delete(f"https://{address}/v2/mlops-hub/hub/manifests/{digest}", verify=ca, timeout=30)
+    assert deleted.status_code == 405, deleted.text
+    assert "UNSUPPORTED" in deleted.text
+    still = requests.head(f"https://{address}/v2/mlops-hub/hub/manifests/{digest}",
+                          headers={"Accept": MANIFEST_V2}, verify=ca, timeout=30)
+    assert still.status_code == 200
+
+
 def test_a_user_server_runs_its_environment_image_by_digest(hub, stack_settings, images, user_name):
     hub.create_user(user_name, ["analysts"])
     r = hub.spawn(user_name, {"environment": "python", "cpu_limit": 0.5, "mem_limit": "1G"})

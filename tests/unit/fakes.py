@@ -97,7 +97,8 @@ def task(state: str, err: str = "", message: str = "", exit_code=None, index: in
 
 
 def node(node_id: str = "node-1", cpus: float = 2, mem: int = 4 * 1024**3, state: str = "ready",
-         availability: str = "active", labels: dict | None = None) -> dict:
+         availability: str = "active", labels: dict | None = None, hostname: str = "") -> dict:
     """A Swarm node as `docker.APIClient.nodes()` returns it."""
     return {"ID": node_id, "Status": {"State": state}, "Spec": {"Availability": availability, "Labels": labels or {}},
-            "Description": {"Resources": {"NanoCPUs": int(cpus * 1e9), "MemoryBytes": mem}}}
+            "Description": {"Hostname": hostname or node_id,
+                            "Resources": {"NanoCPUs": int(cpus * 1e9), "MemoryBytes": mem}}}

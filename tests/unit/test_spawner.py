@@ -832,3 +832,36 @@ async def test_a_scheduled_notebooks_job_service_gets_the_same_constraints(monke
     container = await spawner.job_container(request, schedule, "dag-1", "token")
     assert container.constraints == ["node.role == worker", "node.labels.gpu == true",
                                      "node.labels.mlops-hub.pool == gpu-pool"]
+
+
+# ---- homes on local volumes: the node is named on the form, the server pinned there -------------
+
+
+async def test_the_form_names_the_node_that_holds_a_local_home_when_there_are_several(monkeypatch):
+    from mlops_hub import spawner as spawner_module
+
+    spawner = make_spawner(["analysts"], storage={"backend": "local"})
+    offline(spawner, FakeDocker(nodes=[node("node-1", hostname="vm"), node("node-2", hostname="vm-w1")]))
+    spawner.__dict__["client"] = None  # the record's read is replaced below
+    recorded = {"alice": "node-2"}
+    monkeypatch.setattr(spawner_module, "recorded_home_node", lambda client, prefix, user: recorded.get(user))
+    spawner.user.name = "alice"
+    assert '<p class="mlops-home-node">Your files are on node vm-w1: your servers start there.</p>' in (
+        await rendered_form(spawner))
+    spawner.user.name = "bob"  # no home yet: nothing to say
+    assert "mlops-home-node" not in await rendered_form(spawner)
+    one = make_spawner(["analysts"], storage={"backend": "local"})
+    offline(one, FakeDocker(nodes=[node("node-2", hostname="vm")]))
+    one.__dict__["client"] = None
+    one.user.name = "alice"
+    assert "mlops-home-node" not in await rendered_form(one)  # one node: nothing to choose
+
+
+async def test_a_server_whose_home_node_is_down_is_told_so_with_the_move_command():
+    spawner = make_spawner(["analysts"], storage={"backend": "local"})
+    offline(spawner, FakeDocker(nodes=[node("node-2", hostname="vm-w1", state="down")]))
+    spawner._home_node = "node-2"
+    missing, advice = await spawner._missing_resources()
+    assert missing == ""
+    assert advice == ("Your files are on node vm-w1, which is down: your server can start once it is back, or"
+                      f" {spawner.admin_contact} can move your files to another node (mlops-hub home move).")

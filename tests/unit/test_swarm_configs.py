@@ -11,6 +11,7 @@ from mlops_hub.policy.package_index import package_index_from_config, render_del
 from mlops_hub.policy.storage import storage_from_config
 from mlops_hub.provision import provision, server_owner
 from mlops_hub.swarm.configs import ensure_references, is_missing_reference, remove_unused
+from mlops_hub.swarm.home_node import LABEL_HOME_NODE, record_home_node, recorded_home_node
 
 PASSWORD = "fake-pa55word"
 
@@ -30,6 +31,10 @@ class FakeDocker:
         self.volumes: dict[str, dict] = {}
         self.containers: list[dict] = []
         self.conflict_once = False
+        self.node_id = "nodehub"
+
+    def info(self):
+        return {"Swarm": {"NodeID": self.node_id}}
 
     def _list(self, secret: bool, filters: dict) -> list[dict]:
         found = [o for o in self.objects.values() if o["secret"] == secret]
@@ -54,7 +59,8 @@ class FakeDocker:
             raise _error(409)
         object_id = f"id{len(self.objects)}"
         self.objects[object_id] = {"ID": object_id, "Spec": {"Name": name, "Labels": labels or {}},
-                                   "secret": secret, "data": data}
+                                   "secret": secret, "data": data,
+                                   "CreatedAt": f"2026-12-03T00:00:{len(self.objects):02d}Z"}
         return {"ID": object_id}
 
     def create_config(self, name, data, labels=None):
@@ -186,3 +192,39 @@ def test_server_owner_from_storage_run_as_or_image_user():
     assert server_owner(None, None, "1000:100") == (1000, 100)
     with pytest.raises(ConfigError, match="storage.owner: the server runs as 'jovyan'"):
         server_owner(None, None, "jovyan")
+
+
+def test_provision_records_the_hubs_node_as_the_home_of_a_local_home_at_the_first_spawn():
+    storage = storage_from_config({"backend": "local"})
+    client = FakeDocker()
+    out = provision(client, prefix="p", username="alice", roles=[], image="lab:1", owner=(1000, 100),
+                    index=None, storage=storage, system_roots_file=None)
+    assert out.home_node == "nodehub" and [m["Source"] for m in out.mounts] == list(client.volumes)
+    assert recorded_home_node(client, "p", "alice") == "nodehub"
+    assert recorded_home_node(client, "p", "bob") is None and recorded_home_node(client, "other", "alice") is None
+    nfs = storage_from_config({"backend": "nfs", "nfs": {"server": "10.0.0.5", "export": "/srv/ml"}})
+    assert provision(client, prefix="p", username="carol", roles=[], image="lab:1", owner=(1000, 100),
+                     index=None, storage=nfs, system_roots_file=None).home_node is None  # any node will do
+
+
+def test_a_home_moved_to_another_node_is_not_made_again_here_and_pins_the_server_there():
+    storage = storage_from_config({"backend": "local"})
+    client = FakeDocker()
+    record_home_node(client, "p", "alice", "nodehub")
+    record_home_node(client, "p", "alice", "worker1")  # `mlops-hub home move` copied it there
+    assert [o["Spec"]["Labels"][LABEL_HOME_NODE] for o in client.objects.values()] == ["worker1"]  # one record
+    out = provision(client, prefix="p", username="alice", roles=[], image="lab:1", owner=(1000, 100),
+                    index=None, storage=storage, system_roots_file=None)
+    assert out.home_node == "worker1"
+    assert client.volumes == {} and client.containers == []  # the volume is on worker1: none made here
+    assert [m["Source"] for m in out.mounts] == [storage.mounts("p", "alice", [])[0].source]
+
+
+def test_a_moved_home_with_team_folders_on_the_hubs_node_is_refused_before_anything_is_made():
+    storage = storage_from_config({"backend": "local", "roles": {"team": {"team": True}}})
+    client = FakeDocker()
+    record_home_node(client, "p", "alice", "worker1")
+    with pytest.raises(ConfigError, match=r"alice's home was moved to another node, but their team folders"):
+        provision(client, prefix="p", username="alice", roles=["team"], image="lab:1", owner=(1000, 100),
+                  index=None, storage=storage, system_roots_file=None)
+    assert client.volumes == {} and client.containers == []
