@@ -178,6 +178,13 @@ class HubClient:
         assert running, "the hub was not restarted"
         wait_for_hub(settings)
 
+    def lab_status_with_a_new_token(self, user: str, model: dict) -> requests.Response:
+        """The user's JupyterLab /api/status through the front door, with a token the hub made just now (a server
+        checks a token it has not seen with the hub: after a hub restart, with the new hub)."""
+        token = self.api("POST", f"/users/{user}/tokens", json={"note": "a new token"}).json()["token"]
+        return requests.get(f"{self.url}{model['url']}api/status", headers={"Authorization": f"token {token}"},
+                            timeout=30)
+
     # ---- the Swarm side ----------------------------------------------------------------
     @property
     def docker(self) -> docker.APIClient:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import docker
 import pytest
-import requests
 from docker.types import ContainerSpec, TaskTemplate
 
 from mlops_hub.deploy.doctor import docker as doctor_docker
@@ -325,9 +324,7 @@ def test_the_stacks_hub_runs_a_server_on_a_worker_from_its_registry_and_keeps_it
     model = hub.wait_ready(user_name, timeout=WAIT)
     assert hub.only_service(user_name)["ID"] == service["ID"]
     assert running_task(cluster.client, service["ID"])["NodeID"] == worker.node_id  # not moved, not restarted
-    token = hub.api("POST", f"/users/{user_name}/tokens", json={"note": "after restart"}).json()["token"]
-    lab = requests.get(f"{hub.url}{model['url']}api/status", headers={"Authorization": f"token {token}"},
-                       timeout=30)
+    lab = hub.lab_status_with_a_new_token(user_name, model)
     assert lab.status_code == 200, lab.text
     hub.stop(user_name)
     assert hub.user_services(user_name) == []

@@ -281,9 +281,7 @@ def test_server_survives_hub_restart(hub, user_name, stack_settings):
     model = hub.wait_ready(user_name)
     assert hub.only_service(user_name)["ID"] == before
     # the server checks a token it has not seen with the new hub at once (mlops_hub.hub.dns)
-    fresh = hub.api("POST", f"/users/{user_name}/tokens", json={"note": "after restart"}).json()["token"]
-    lab = requests.get(f"{hub.url}{model['url']}api/status", headers={"Authorization": f"token {fresh}"},
-                       timeout=30)
+    lab = hub.lab_status_with_a_new_token(user_name, model)
     assert lab.status_code == 200, lab.text
     hub.stop(user_name)
     assert hub.user_services(user_name) == []
