@@ -49,6 +49,11 @@ ENV_MLFLOW_PLATFORM_URI = "MLOPS_MLFLOW_TRACKING_URI"
 ENV_HUB_TOKEN_FILE = "JUPYTERHUB_API_TOKEN_FILE"  # the user server's hub token, a 0400 secret file
 
 
+# run tags every run from a platform server or job carries (lab/context.py); a model release reads them
+TAG_ENVIRONMENT = "mlops_hub.environment"
+TAG_IMAGE_DIGEST = "mlops_hub.image_digest"  # the image ID of the environment the run ran in
+
+
 def mlflow_user_experiment(user: str) -> str:
     """The experiment a user's `mlflow.start_run()` goes to without `set_experiment`
     (MLFLOW_EXPERIMENT_NAME in their server; MLflow's client creates it, owned by them)."""

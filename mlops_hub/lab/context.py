@@ -18,7 +18,7 @@ import os
 import platform
 import sys
 
-from ..names import ENV_ENVIRONMENT, ENV_IMAGE_DIGEST, ENV_JOB_ID, ENV_JOB_RUN_ID
+from ..names import ENV_ENVIRONMENT, ENV_IMAGE_DIGEST, ENV_JOB_ID, ENV_JOB_RUN_ID, TAG_ENVIRONMENT, TAG_IMAGE_DIGEST
 from .errors import LabError
 from .gitinfo import file_state
 from .notebook_path import current_notebook_path
@@ -35,8 +35,8 @@ USER = "mlflow.user"
 GIT_PATH = "mlops_hub.git.path"
 GIT_UNCOMMITTED = "mlops_hub.git.uncommitted_changes"
 GIT_TRACKED = "mlops_hub.git.tracked"
-ENVIRONMENT = "mlops_hub.environment"
-IMAGE_DIGEST = "mlops_hub.image_digest"
+ENVIRONMENT = TAG_ENVIRONMENT
+IMAGE_DIGEST = TAG_IMAGE_DIGEST
 CPU_LIMIT = "mlops_hub.cpu_limit"
 MEM_LIMIT = "mlops_hub.mem_limit"
 SERVER_NAME = "mlops_hub.server_name"
