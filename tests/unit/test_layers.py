@@ -60,6 +60,9 @@ RULES = {
     # Docker I/O knows no web handlers, spawner or quotas
     "swarm": ["mlops_hub.hub", "mlops_hub.spawner", "mlops_hub.quotas", "tornado", "jupyterhub"],
     "deploy": ["mlops_hub.spawner", "mlops_hub.hub", "mlops_hub.quotas"],
+    # a model release: MLflow as the user, Docker through swarm/; no web handlers, spawner or quota store
+    "release": ["mlops_hub.hub", "mlops_hub.spawner", "mlops_hub.quotas", "mlops_hub.deploy", "tornado",
+                "jupyterhub"],
     # what a job's container runs, as data: no Docker, no web (the spawner does the I/O)
     "job_container.py": ["docker", "tornado", "jupyterhub", "mlops_hub.swarm", "mlops_hub.hub", "mlops_hub.spawner"],
     # the hub's metrics: counted by the spawner, read at scrape; no Docker, no hub web
