@@ -89,6 +89,13 @@ if os.environ.get("MLOPS_HUB_SPAWNER", "mlops") != "swarm" and os.environ.get("M
 
     configure_jobs(c)
 
+# ---- models to production: users release model versions as services through /hub/api/mlops/models/releases
+# (docs/models.md); the hub reads MLflow as the releasing user and deploys with its Docker socket
+if os.environ.get("MLOPS_HUB_SPAWNER", "mlops") != "swarm" and os.environ.get("MLOPS_RELEASE_NETWORK"):
+    from mlops_hub.hub.setup import configure_models
+
+    configure_models(c)
+
 # ---- idle servers stop: jupyterhub-idle-culler as a hub-managed service with only the scopes it needs,
 # set by platform.yaml's `culler:` (checked here: a bad value stops the hub with the file and key named).
 # Also with MLOPS_HUB_SPAWNER=swarm: it is the hub's, not the spawner's, and benchmarks compare spawners

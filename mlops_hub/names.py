@@ -86,6 +86,7 @@ EDGE_REQUIRE_ADMIN_HEADER = "X-Mlops-Require-Admin"
 # ---- scheduled notebooks (docs/scheduling.md): a job's container gets these besides a server's
 ENV_JOB_ID = "MLOPS_JOB_ID"  # the job's DAG id
 ENV_JOB_RUN_ID = "MLOPS_JOB_RUN_ID"  # Airflow's run id, set by the runner for the kernel
+MODELS_SCOPE = "custom:mlops-models"  # release one's models as services (docs/models.md)
 JOBS_SCOPE = "custom:mlops-jobs"  # schedule, follow and remove one's own notebook jobs
 
 

@@ -30,6 +30,8 @@ from ..policy.image_pins import (
     pinned_reference,
     registry_target,
 )
+from ..swarm.image_push import PushFailed
+from ..swarm.image_push import push as push_image
 from .hashes import file_hash
 from .images import IMAGE_REPO, RECIPES
 from .shell import DeployError, run, say
@@ -139,17 +141,11 @@ def wait_for_registry(address: str, ca: Path, service: str, timeout: float = ANS
 
 
 def push(client: docker.APIClient, image: str, repository: str, tag: str) -> str:
-    """Push a local image as repository:tag; its digest. Layers the registry has are not sent again."""
-    client.tag(image, repository, tag)
-    digest = ""
-    for event in client.push(repository, tag, stream=True, decode=True):
-        if event.get("error"):
-            raise DeployError(f"pushing {image} to {repository}:{tag} failed: {event['error']}"
-                              + (" (run `docker login` for that registry first)" if "auth" in event["error"] else ""))
-        digest = (event.get("aux") or {}).get("Digest", digest)
-    if not digest:
-        raise DeployError(f"pushing {image} to {repository}:{tag}: the registry reported no digest")
-    return digest
+    """swarm/image_push.py's push; a refusal is the CLI's one-line error."""
+    try:
+        return push_image(client, image, repository, tag)
+    except PushFailed as e:
+        raise DeployError(str(e)) from None
 
 
 def publish(registry: str, tag: str | None, environment_images: Iterable[str]) -> Published:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..names import JOBS_SCOPE, QUOTAS_READ_SCOPE, QUOTAS_WRITE_SCOPE
+from ..names import JOBS_SCOPE, MODELS_SCOPE, QUOTAS_READ_SCOPE, QUOTAS_WRITE_SCOPE
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -45,6 +45,18 @@ def configure_jobs(c) -> None:
         JOBS_SCOPE: {"description": "Schedule notebooks, follow their runs and remove them (one's own)."},
     }
     grant_users_and_servers(c, [JOBS_SCOPE])
+
+
+def configure_models(c) -> None:
+    """Model releases: the REST API and its scope, held by every user and server token."""
+    from .models_api import handlers
+
+    c.JupyterHub.extra_handlers = list(_get(c.JupyterHub, "extra_handlers", [])) + handlers
+    c.JupyterHub.custom_scopes = {
+        **dict(_get(c.JupyterHub, "custom_scopes", {})),
+        MODELS_SCOPE: {"description": "Release one's MLflow model versions as served model services."},
+    }
+    grant_users_and_servers(c, [MODELS_SCOPE])
 
 
 def quota_manager_group(environ: Mapping[str, str] | None = None) -> str:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from pathlib import Path
 
 import docker
 
+from ..names import LABEL_MANAGED, LABEL_PREFIX_KEY
 from ..policy.image_pins import pinned_reference
 from ..policy.model_release import ReleaseError, RoleRoom, model_service, parse_release
+from ..swarm.image_push import push as push_image
 from ..swarm.model_service import build_serving_image, deploy_model_service, wait_rollout
 from .mlflow_source import acting_as, claim, download, record_release, resolve
 
@@ -32,6 +35,14 @@ class Target:
     registry: str | None
     network: str
     tracking_uri: str  # MLflow, as the hub reaches it
+    prefix: str = ""  # the hub's: `mlops-hub down` removes its model services with its user servers
+
+    @classmethod
+    def from_environ(cls, prefix: str) -> Target:
+        """The hub's settings (swarm-stack.yml): the stack's registry, its models network, MLflow inside."""
+        return cls(os.environ.get("MLOPS_RELEASE_REGISTRY") or None,
+                   os.environ.get("MLOPS_RELEASE_NETWORK", "mlops-hub-models"),
+                   os.environ.get("MLOPS_MLFLOW_INTERNAL_URL", "http://mlflow:5000/mlflow"), prefix)
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,8 @@ def release(client: docker.APIClient, mlflow_client, target: Target, user: str, 
     if target.registry and push is not None:
         remote = f"{target.registry}/{request.service}"
         image = pinned_reference(remote, tag, push(image, remote, tag))
-    spec = model_service(request, source.version, source.run_id, image, user, target.network)
+    owned = {LABEL_PREFIX_KEY: target.prefix, LABEL_MANAGED: "true"} if target.prefix else {}
+    spec = model_service(request, source.version, source.run_id, image, user, target.network, owned)
     deployed = deploy_model_service(client, spec)
     say(f"{spec.name}: {deployed.how}, waiting for the new version to answer")
     rollout = wait_rollout(client, spec, deployed, say)
@@ -79,3 +91,13 @@ def release(client: docker.APIClient, mlflow_client, target: Target, user: str, 
         with acting_as(user):
             record_release(mlflow_client, source, spec.name, image, user)
     return outcome
+
+
+def release_from_hub(target: Target, user: str, room: RoleRoom, body: dict, say: Callable[[str], None]) -> Released:
+    """The hub's release: its Docker daemon (the manager's) builds, pushes and deploys; MLflow at the hub's
+    address, read as `user` (MLFLOW_TRACKING_AUTH=mlops-hub-acting-user in the hub's environment)."""
+    from mlflow import MlflowClient
+
+    client = docker.APIClient()
+    return release(client, MlflowClient(target.tracking_uri), target, user, room, body, say,
+                   lambda image, repository, tag: push_image(client, image, repository, tag))
