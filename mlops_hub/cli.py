@@ -37,6 +37,8 @@ from .deploy.status import nodes_table, pool_use, pools_table, servers_table, se
 from .deploy.tls import expiry_line
 from .policy.errors import ConfigError
 from .policy.image_pins import registry_flags_error
+from .release.hub_client import HubConnection, ReleaseRefused, read_token
+from .release.hub_client import release as release_through_hub
 
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
@@ -257,6 +259,22 @@ def cmd_home_move(args) -> None:
     print(move_home(args.stack, args.user, args.to, platform_file(args), args.replace_stale_copy, say))
 
 
+def cmd_model_release(args) -> int:
+    body = {"model": args.model, **{k: v for k, v in (("replicas", args.replicas), ("cpu", args.cpu),
+                                                      ("mem", args.mem)) if v is not None}}
+    try:
+        hub = HubConnection(args.hub_url, read_token(args.token_file), args.ca_cert or True)
+        say(f"releasing {args.model} through {args.hub_url} (building and rolling out: up to a few minutes)")
+        done = release_through_hub(hub, body)
+    except ReleaseRefused as e:
+        print(f"mlops-hub: {e}", file=sys.stderr)
+        return e.exit_code
+    for line in done.get("progress", []):
+        say(line)
+    print(f"{done['service']}: version {done['version']} answers ({done['state']}); image {done['image']}")
+    return 0
+
+
 def cmd_logs(args) -> int:
     services = [swarmread.short_name(args.stack, s) for s in swarmread.stack_services(args.stack)]
     servers = [(v.labels.user, v.service) for v in swarmread.user_servers(f"{args.stack}-lab")]
@@ -409,6 +427,22 @@ def parser() -> argparse.ArgumentParser:
     mv.add_argument("--replace-stale-copy", action="store_true",
                     help="the new node has an older copy of this home (a move back): replace its files")
     mv.set_defaults(func=cmd_home_move, default_platform_config=default_platform_config())
+
+    md = sub.add_parser("model", help="models to production (docs/models.md)")
+    md_sub = md.add_subparsers(dest="model_command", required=True)
+    rl = md_sub.add_parser("release", help="serve a registered MLflow model version as the service model-<name>,"
+                                           " through the hub (waits until it answers or is rolled back)")
+    rl.add_argument("model", metavar="NAME@ALIAS|NAME/VERSION", help="e.g. churn@champion or churn/3")
+    rl.add_argument("--replicas", type=int, help="how many copies serve it (1-8; default 1)")
+    rl.add_argument("--cpu", help="CPUs per copy, within your role (default 0.5)")
+    rl.add_argument("--mem", help="memory per copy, e.g. 1G, within your role (default 512M)")
+    rl.add_argument("--hub-url", default=os.environ.get("MLOPS_HUB_URL", "https://127.0.0.1"),
+                    help="the platform's address (default: MLOPS_HUB_URL, else https://127.0.0.1)")
+    rl.add_argument("--token-file", help="a file holding your hub token (default: the MLOPS_HUB_TOKEN variable)")
+    rl.add_argument("--ca-cert", default=os.environ.get("MLOPS_HUB_CA_CERT") or None,
+                    help="the platform's CA certificate, when its certificate is the local CA's"
+                         " (default: MLOPS_HUB_CA_CERT; else the system's CAs)")
+    rl.set_defaults(func=cmd_model_release)
 
     db = sub.add_parser("db", help="maintenance of the stack's PostgreSQL cluster")
     db_sub = db.add_subparsers(dest="db_command", required=True)

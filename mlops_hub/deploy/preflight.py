@@ -78,6 +78,10 @@ def check_platform_settings(args: Namespace) -> None:
         raise PreflightError(str(e)) from None
 
 
+def check_hub_ca_cert(args: Namespace) -> None:
+    readable_file("--ca-cert", getattr(args, "ca_cert", None))
+
+
 def check_oidc_secret_file(args: Namespace) -> None:
     readable_file("--oidc-client-secret-file", getattr(args, "oidc_client_secret_file", None))
 
@@ -179,6 +183,8 @@ STEPS: dict[str, tuple[Step, ...]] = {
     "doctor": (check_stack_name, check_port_range, check_platform_config, check_platform_settings),
     "db": (check_stack_name, *DOCKER_STEPS, check_swarm),
     "home": (check_stack_name, check_platform_config, *DOCKER_STEPS, check_swarm),
+    # talks to the hub's REST API only: no Docker here (a CI runner has none)
+    "model": (check_hub_ca_cert,),
 }
 
 

@@ -243,3 +243,16 @@ def test_home_move_refuses_a_missing_platform_config_nfs_homes_and_an_unknown_no
     proc = run_cli("home", "move", "alice", "--to", "no-such-node", "--stack", STACK, "--platform-config", str(local))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "mlops-hub: --to: no single node is 'no-such-node'; the swarm's nodes: " in proc.stderr
+
+
+def test_model_release_without_a_token_or_with_a_missing_ca_cert_is_one_line_and_exit_2(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MLOPS_HUB_TOKEN"}
+    proc = run_cli("model", "release", "churn/1", env=env)
+    assert_one_line_refusal(proc, "no token: give --token-file FILE or set MLOPS_HUB_TOKEN")
+    missing = tmp_path / "ca.crt"
+    proc = run_cli("model", "release", "churn/1", "--ca-cert", str(missing), env=env)
+    assert_one_line_refusal(proc, "--ca-cert", str(missing), "does not exist")
+    empty = tmp_path / "token"
+    empty.write_text("\n")
+    proc = run_cli("model", "release", "churn/1", "--token-file", str(empty), env=env)
+    assert_one_line_refusal(proc, f"--token-file: {empty} is empty")
