@@ -42,6 +42,7 @@ from .policy.home_node import home_constraint, home_line, home_unplaceable_advic
 from .policy.image_check import NO_SINGLEUSER_FIX, SINGLEUSER, missing_singleuser, wrong_port_fault
 from .policy.image_pins import pin
 from .policy.jobs import JobSchedule
+from .policy.model_release import RoleRoom
 from .policy.placement import (
     NodeRequirement,
     constraints,
@@ -53,6 +54,7 @@ from .policy.pools import Charge, Headroom, Usage, headroom
 from .policy.units import DEFAULT_ENV_MIN_MEM, format_cpu, format_memory
 from .provision import Provisioned, provision, server_owner
 from .quotas.service import quota_service
+from .release.engine import Released, Target, release_from_hub
 from .swarm import endpoint as swarm_endpoint
 from .swarm import token_secret
 from .swarm.backoff import ReadinessBackoff, SpawnsInFlight
@@ -349,6 +351,15 @@ class MLOpsSwarmSpawner(SwarmSpawner):
 
     def _group_names(self) -> list[str]:
         return sorted(group.name for group in getattr(self.user, "groups", []) or [])
+
+    async def release_model(self, body: dict, say: Callable[[str], None]) -> Released:
+        """Models to production (docs/models.md), for the hub's release API: serve a model version of this user's
+        as `model-<name>`, sized within their roles. ReleaseError: a bad request, nothing deployed."""
+        access = self.user_access()
+        room = RoleRoom(", ".join(access.roles), access.max_cpu, access.max_mem)
+        # to_thread copies the request's context: the release reads MLflow as this user only
+        return await asyncio.to_thread(release_from_hub, Target.from_environ(self.prefix), self.user.name, room,
+                                       body, say)
 
     def user_access(self) -> UserAccess:
         """The merged limits of this user's roles (PolicyRefusal when they have none)."""

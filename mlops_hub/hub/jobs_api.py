@@ -24,6 +24,7 @@ from ..policy.errors import SpawnOptionError
 from ..policy.jobs import check_parameters, job_id, output_folder, validate_job
 from .airflow_client import AirflowClient, AirflowUnavailable
 from .json_body import finish_json, json_object_body
+from .user_scope import scoped_user
 
 MAX_BODY = 256 * 1024
 TOKEN_NOTE = "mlops-hub notebook job {}"  # one hub token per job; the note finds it again
@@ -94,13 +95,7 @@ class JobsHandler(APIHandler):
         return jobs_settings()
 
     def _user(self):
-        user = self.current_user
-        if user is None or user.__class__.__name__ != "User":
-            raise web.HTTPError(403, "Notebook jobs belong to users: use a user's token or log in.")
-        # checked here, not with @needs_scope: a custom scope exists only once the hub has loaded config
-        if JOBS_SCOPE not in self.expanded_scopes:
-            raise web.HTTPError(403, f"This token may not use notebook jobs (it lacks the scope {JOBS_SCOPE}).")
-        return user
+        return scoped_user(self, JOBS_SCOPE, "Notebook jobs")
 
     def _is_admin(self) -> bool:
         return bool(getattr(self.current_user, "admin", False))

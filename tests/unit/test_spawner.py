@@ -865,3 +865,24 @@ async def test_a_server_whose_home_node_is_down_is_told_so_with_the_move_command
     assert missing == ""
     assert advice == ("Your files are on node vm-w1, which is down: your server can start once it is back, or"
                       f" {spawner.admin_contact} can move your files to another node (mlops-hub home move).")
+
+
+# ---- a model release runs on the spawner's side, sized within the user's roles ---------------------------------
+
+
+async def test_a_model_release_gets_the_users_role_room_and_the_hubs_prefix(monkeypatch):
+    from mlops_hub import spawner as spawner_module
+
+    spawner = make_spawner(["analysts"])
+    seen = {}
+
+    def fake_release(target, user, room, body, say):
+        seen.update(target=target, user=user, room=room, body=body)
+        return "released"
+
+    monkeypatch.setattr(spawner_module, "release_from_hub", fake_release)
+    assert await spawner.release_model({"model": "churn/1"}, print) == "released"
+    access = spawner.user_access()
+    assert (seen["room"].max_cpu, seen["room"].max_mem) == (access.max_cpu, access.max_mem)
+    assert seen["room"].role == ", ".join(access.roles) and seen["user"] == spawner.user.name
+    assert seen["target"].prefix == spawner.prefix and seen["body"] == {"model": "churn/1"}
