@@ -57,7 +57,7 @@ class SpawnMetrics:
                               " environment, role and failure reason",
                               ["outcome", "environment", "role", "reason"], registry=registry)
         self.refusals = Counter("mlops_quota_refusals", "Server starts and job runs refused by a team pool,"
-                                " by role, what ran out (cpu, mem, servers) and kind (server, job)",
+                                " by role, what ran out (cpu, mem, servers) and kind (server, job, model)",
                                 ["role", "resource", "kind"], registry=registry)
 
     def spawn_ended(self, environment: str, role: str, error: BaseException | None) -> None:

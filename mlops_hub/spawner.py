@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from docker.errors import APIError
 from dockerspawner import SwarmSpawner
@@ -42,7 +43,7 @@ from .policy.home_node import home_constraint, home_line, home_unplaceable_advic
 from .policy.image_check import NO_SINGLEUSER_FIX, SINGLEUSER, missing_singleuser, wrong_port_fault
 from .policy.image_pins import pin
 from .policy.jobs import JobSchedule
-from .policy.model_release import RoleRoom
+from .policy.model_release import ReleaseRequest, RoleRoom, parse_release
 from .policy.placement import (
     NodeRequirement,
     constraints,
@@ -63,7 +64,14 @@ from .swarm.configs import is_missing_reference, remove_unused
 from .swarm.home_node import recorded_home_node
 from .swarm.image_packages import image_packages
 from .swarm.image_user import image_numeric_user
-from .swarm.labels import ServerLabels, job_labels, running_jobs, running_servers, threaded_docker_call
+from .swarm.labels import (
+    ServerLabels,
+    job_labels,
+    running_jobs,
+    running_models,
+    running_servers,
+    threaded_docker_call,
+)
 from .swarm.node_loss import lost_node_reason
 from .swarm.oom import newest_task_end, poll_log_line, start_failure_message
 from .swarm.placement import free_room, is_resource_shortage, missing_resources, reservations_of
@@ -356,10 +364,28 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         """Models to production (docs/models.md), for the hub's release API: serve a model version of this user's
         as `model-<name>`, sized within their roles. ReleaseError: a bad request, nothing deployed."""
         access = self.user_access()
-        room = RoleRoom(", ".join(access.roles), access.max_cpu, access.max_mem)
+        policies = self._policies()
+        # counted against the pool of the user's first role that has one
+        pool_role = next((r for r in access.roles if r in policies and not policies[r].pool.unlimited), "")
+        room = RoleRoom(", ".join(access.roles), access.max_cpu, access.max_mem, pool_role)
+        await self._admit_model(parse_release(body, room), room)
         # to_thread copies the request's context: the release reads MLflow as this user only
         return await asyncio.to_thread(release_from_hub, Target.from_environ(self.prefix), self.user.name, room,
                                        body, say)
+
+    async def _admit_model(self, request: ReleaseRequest, room: RoleRoom) -> None:
+        """PoolRefusal (HTTP 403) when the model service's replicas do not fit the team pool now; its own running
+        version does not count (the release replaces it). A check, as for jobs: Swarm's labels are the record."""
+        if not room.pool_role:
+            return
+        charge = Charge(self.user.name, f"model:{request.ref.name}", room.pool_role, request.total_cpu,
+                        request.total_mem)
+        try:
+            await quota_service().check(charge, self._policies()[room.pool_role].pool, self._running_charges,
+                                        self.admin_contact, partial(self._running_job_charges, charge.server))
+        except PolicyRefusal as e:
+            spawn_metrics.refused(room.pool_role, getattr(e, "dimension", None), kind="model")
+            raise
 
     def user_access(self) -> UserAccess:
         """The merged limits of this user's roles (PolicyRefusal when they have none)."""
@@ -576,8 +602,11 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     async def _running_charges(self) -> list[Charge]:
         return charges_of(await running_servers(self.docker, self.prefix))
 
-    async def _running_job_charges(self) -> list[Charge]:
-        return charges_of(await running_jobs(self.docker, self.prefix))
+    async def _running_job_charges(self, replacing: str = "") -> list[Charge]:
+        """What counts against the pools beside the servers, read afresh (Airflow starts jobs, releases change
+        models): notebook jobs and served models, but not `replacing` (the model a release updates)."""
+        others = await running_jobs(self.docker, self.prefix) + await running_models(self.docker, self.prefix)
+        return [c for c in charges_of(others) if not replacing or c.server != replacing]
 
     @classmethod
     def pool_usage_loader(cls, prefix: str) -> Callable[[], Awaitable[list[Charge]]]:

@@ -2,7 +2,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { Job, JobRun, MlopsApi, ServerError } from './types';
+import { Job, JobRun, MlopsApi, ModelRelease, ServerError } from './types';
 
 const settings = () => ServerConnection.makeSettings();
 
@@ -77,5 +77,10 @@ export const restApi: MlopsApi = {
     request(
       `mlops-hub/jobs/${encodeURIComponent(id)}/runs/${encodeURIComponent(runId)}/log` +
         query(token ? { token } : {})
-    )
+    ),
+  releaseModel: body =>
+    request<{ release: ModelRelease }>('mlops-hub/models/releases', {
+      method: 'POST',
+      body: JSON.stringify(body)
+    }).then(r => r.release)
 };

@@ -153,6 +153,24 @@ export interface MlopsApi {
   setJobPaused(id: string, paused: boolean): Promise<Job>;
   deleteJob(id: string): Promise<void>;
   jobLog(id: string, runId: string, token: string | null): Promise<JobLog>;
+  releaseModel(request: ReleaseRequest): Promise<ModelRelease>;
+}
+
+/** What the panel asks the hub to serve (docs/models.md). */
+export interface ReleaseRequest {
+  model: string;
+  replicas?: number;
+}
+
+/** The hub's answer to a release that serves. */
+export interface ModelRelease {
+  service: string;
+  version: string;
+  state: string;
+  image: string;
+  url: string;
+  message: string;
+  progress: string[];
 }
 
 /** Settings of the panel (schema/plugin.json). */

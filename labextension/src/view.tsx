@@ -1,8 +1,9 @@
-/** The side panel's content for one notebook: its Runs, Git and Schedule sections. */
+/** The side panel's content for one notebook: its Runs, Git and Schedule sections, and serving a model. */
 import React from 'react';
 
 import { GitView } from './git';
 import { ScheduleView } from './jobs';
+import { ReleaseView } from './models';
 import { RunsView } from './runs';
 import { MlopsApi, PanelSettings } from './types';
 
@@ -34,6 +35,10 @@ export function PanelView(props: PanelViewProps): JSX.Element {
         <h2 id="jp-mlops-schedule-heading">Schedule</h2>
         <ScheduleView api={api} path={path} saveNotebook={props.saveNotebook} openPath={props.openPath}
           refreshTick={props.refreshTick} />
+      </section>
+      <section aria-labelledby="jp-mlops-models-heading">
+        <h2 id="jp-mlops-models-heading">Serve a model</h2>
+        <ReleaseView api={api} />
       </section>
     </div>
   );

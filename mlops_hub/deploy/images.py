@@ -46,8 +46,9 @@ RECIPES = {
     "postgres": ImageRecipe("postgres", ("images/postgres",)),
     # Prometheus, its node exporter and Pushgateway (Debian's): one image, three services
     "prometheus": ImageRecipe("prometheus", ("images/prometheus",)),
-    # JupyterLab's content-hashed files from the lab image, served by the edge to every user
-    "edge": ImageRecipe("edge", ("images/edge",), copies_from=("lab-base",)),
+    # JupyterLab's content-hashed files from the lab image, served by the edge to every user; the served
+    # models' traffic counter (a stand-alone script)
+    "edge": ImageRecipe("edge", ("images/edge", "mlops_hub/monitoring/model_traffic.py"), copies_from=("lab-base",)),
     # the image registry every node pulls from (swarm-stack.registry.yml; Debian's docker-registry)
     "registry": ImageRecipe("registry", ("images/registry",)),
 }

@@ -29,10 +29,14 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler, HubOAuth
 from tornado import ioloop, web
 
 from ..names import EDGE_ADMIN_HEADER, EDGE_REQUIRE_ADMIN_HEADER, EDGE_USER_HEADER
+from ..policy.model_release import MODEL_NAME_RE, SERVICE_PREFIX
 
 # writes a browser may send with the tool's cookie: only from the platform's own pages
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 FIRST_PARTY = ("same-origin", "none")
+
+
+MODELS_CHECKED_BY = "mlflow"
 
 
 def tool_prefix(tool: str) -> str:
@@ -86,6 +90,41 @@ class CheckHandler(ToolAuth, web.RequestHandler):
         self.set_status(status)
         self.set_header("Cache-Control", "no-store")
         self.finish(message)
+
+
+class ModelCheckHandler(ToolAuth, web.RequestHandler):
+    """nginx's auth_request for /models/<name>/: a hub token (never a cookie) that may use the JupyterHub
+    service `model-<name>` (scope `access:services!service=model-<name>`). 401 without a token, 403 with one
+    that lacks the scope; the model's name comes from the URI nginx asks about."""
+
+    async def get(self):
+        model = model_in_uri(self.request.headers.get("X-Original-URI", ""))
+        if model is None:
+            return self._answer(404, "no such model path")
+        user = await self.hub_auth.get_user(self, sync=False)
+        if not user or not getattr(self, "_token_authenticated", False):
+            return self._answer(401, "a hub token is needed: Authorization: token <token>")
+        if not self.hub_auth.check_scopes(model_scope(model), user):
+            return self._answer(403, f"this token may not call {SERVICE_PREFIX}{model}")
+        self.set_header(EDGE_USER_HEADER, quote(user["name"], safe=""))
+        self._answer(200, "ok")
+
+    def _answer(self, status: int, message: str) -> None:
+        self.set_status(status)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(message)
+
+
+def model_in_uri(uri: str) -> str | None:
+    """The model of `/models/<name>/...` when <name> can name a model service; None otherwise."""
+    parts = uri.split("?", 1)[0].split("/")
+    if len(parts) < 3 or parts[0] or parts[1] != "models" or not MODEL_NAME_RE.match(parts[2]):
+        return None
+    return parts[2]
+
+
+def model_scope(model: str) -> str:
+    return f"access:services!service={SERVICE_PREFIX}{model}"
 
 
 class LoginHandler(ToolAuth, web.RequestHandler):
@@ -155,6 +194,8 @@ def make_app(tool: str, secret: bytes, cache_seconds: int = 60) -> web.Applicati
     )
     handlers = [
         (f"{prefix}_edge/check", CheckHandler),
+        # served models (/models/<name>/): asked of MLflow's check, as one more hub-token check needs no process
+        *([("/models/_edge/check", ModelCheckHandler)] if tool == MODELS_CHECKED_BY else []),
         (f"{prefix}_edge/oauth_callback", CallbackHandler),
         (f"/services/{tool}/?(.*)", ServicesLinkHandler, {"target": prefix}),
         (f"{prefix}(.*)", LoginHandler),

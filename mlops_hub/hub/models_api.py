@@ -13,7 +13,7 @@ from tornado import web
 
 from ..names import MODELS_SCOPE
 from ..policy.errors import PolicyRefusal
-from ..policy.model_release import ReleaseError
+from ..policy.model_release import SERVICE_PREFIX, ReleaseError
 from .json_body import finish_json, json_object_body
 from .user_scope import scoped_user
 
@@ -49,10 +49,25 @@ class ReleaseHandler(APIHandler):
             raise web.HTTPError(400, str(e)) from None
         view = {"service": done.service, "version": done.version, "image": done.image, "state": done.state,
                 "rolled_back": done.rolled_back, "message": done.message, "progress": said}
+        if not done.rolled_back:
+            model = done.service.removeprefix(SERVICE_PREFIX)
+            self._register(done.service, {"model": model, "version": done.version, "released_by": user.name,
+                                          "path": f"/models/{model}/invocations"})
         if done.rolled_back:
             view["message"] = (f"version {done.version} did not pass its health check; Swarm put the previous"
                                f" version back ({done.message})")
         finish_json(self, view, 409 if done.rolled_back else 201)
+
+    def _register(self, service: str, info: dict) -> None:
+        """The served model as the JupyterHub service `model-<name>` (no URL: the front door routes to it): the
+        name its callers' tokens are scoped to, listed by the hub's services API with what it serves now."""
+        try:
+            # what POST /hub/api/services/<name> does, without an admin's token
+            self.app.service_from_spec({"name": service, "display": False, "info": info}, from_config=False)
+            self.db.commit()
+        except Exception as e:  # the model answers anyway; tokens scoped to it work without the record
+            self.db.rollback()
+            self.log.warning("model release: %s not listed as a hub service: %s", service, e)
 
 
 handlers = [(r"/api/mlops/models/releases/?", ReleaseHandler)]

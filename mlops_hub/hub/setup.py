@@ -47,8 +47,15 @@ def configure_jobs(c) -> None:
     grant_users_and_servers(c, [JOBS_SCOPE])
 
 
+# a served model is the JupyterHub service model-<name>, called with a token scoped to it (docs/models.md):
+# users hold every service's access (there is no filter for "model-*") to narrow a token of theirs to one model;
+# the platform's tools check more themselves (the monitoring ones want an admin)
+MODEL_CALLER_SCOPE = "access:services"
+
+
 def configure_models(c) -> None:
-    """Model releases: the REST API and its scope, held by every user and server token."""
+    """Model releases: the REST API and its scope, held by every user and server token; users may also make
+    tokens that call served models (a server's own token may not)."""
     from .models_api import handlers
 
     c.JupyterHub.extra_handlers = list(_get(c.JupyterHub, "extra_handlers", [])) + handlers
@@ -56,7 +63,7 @@ def configure_models(c) -> None:
         **dict(_get(c.JupyterHub, "custom_scopes", {})),
         MODELS_SCOPE: {"description": "Release one's MLflow model versions as served model services."},
     }
-    grant_users_and_servers(c, [MODELS_SCOPE])
+    grant_users_and_servers(c, [MODELS_SCOPE, MODEL_CALLER_SCOPE], [MODELS_SCOPE])
 
 
 def quota_manager_group(environ: Mapping[str, str] | None = None) -> str:

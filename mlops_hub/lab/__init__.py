@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["delete_job", "experiment", "job_log", "job_runs", "notebook_context", "notebook_jobs", "notebook_runs",
-           "push_metrics", "run_job_now", "save_notebook", "schedule_notebook"]
+           "push_metrics", "release_model", "run_job_now", "save_notebook", "schedule_notebook"]
 
 
 def __getattr__(name: str) -> Any:

@@ -206,3 +206,20 @@ def job_log(job_id: str, run_id: str, *, follow: bool = False, interval: float =
 def delete_job(job_id: str) -> None:
     """Remove a scheduled notebook: its schedule, its DAG and its token (executed notebooks stay)."""
     _jobs().delete(job_id)
+
+
+# ---- models to production (docs/models.md): through the hub, with this server's own token ---------------
+
+def release_model(model: str, *, replicas: int | None = None, cpu: float | str | None = None,
+                  mem: str | int | None = None) -> dict[str, Any]:
+    """Serve a registered MLflow model version ('churn/3') or alias ('churn@champion') as `model-<name>`, within
+    your role's limits and team pool: built on the environment it was trained in, updated without downtime,
+    rolled back by Swarm if the new version fails its health check. Waits for the verdict (seconds to a minute).
+
+    Returns the hub's answer: `service`, `version`, `state`, `image`, `progress`, and `url` (the front door's
+    path that serves it). Raises InvalidInput naming the field for a bad request, and LabError otherwise: status
+    409 when the version was rolled back (the previous one still serves), 403 when refused (the team pool).
+    """
+    from .models_backend import release_model as release
+
+    return release({"model": model, "replicas": replicas, "cpu": cpu, "mem": mem})

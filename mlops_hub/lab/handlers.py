@@ -74,8 +74,8 @@ class MlopsHandler(APIHandler):
         err.mlops_reason = exc.reason  # type: ignore[attr-defined]
         return err
 
-    def acting_user(self) -> str:
-        """Whose GitLab identity this request acts with: only the server's owner's.
+    def acting_user(self, what: str = "GitLab") -> str:
+        """Whose identity (GitLab's, the hub's) this request acts with: only the server's owner's.
 
         Without a hub (no owner configured) the server belongs to whoever holds its token,
         and jupyter-server names token users anonymously per request, so one fixed key is used.
@@ -86,7 +86,7 @@ class MlopsHandler(APIHandler):
         name = getattr(self.current_user, "username", None)
         if name != owner:
             raise self.http_error(LabError(
-                f"only {owner}, who owns this server, can use GitLab from it", status=403,
+                f"only {owner}, who owns this server, can use {what} from it", status=403,
                 reason="not-owner"))
         return owner
 
@@ -321,6 +321,21 @@ class JobRunsHandler(JobsHandler):
         self.finish({"run": await self.call(self.backend().trigger, job_id, parameters)})
 
 
+class ModelReleasesHandler(MlopsHandler):
+    """Serve a model: the hub's release API as this server's owner (docs/models.md). Answers when Swarm has
+    judged the rollout: 201, or the hub's 400 / 403 / 409 with its message."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.acting_user("model releases")  # the server's token releases as its owner: only the owner may ask
+        from .models_backend import release_model
+
+        released = await self.call(release_model, self.body())
+        self.set_status(201)
+        self.finish({"release": released})
+
+
 HANDLERS: list[tuple[str, type[MlopsHandler]]] = [
     (f"{PREFIX}/context", ContextHandler),
     (f"{PREFIX}/git/status", GitStatusHandler),
@@ -333,6 +348,7 @@ HANDLERS: list[tuple[str, type[MlopsHandler]]] = [
     (f"{PREFIX}/jobs/([^/]+)/runs", JobRunsHandler),
     (f"{PREFIX}/jobs/([^/]+)/runs/([^/]+)", JobHandler),
     (f"{PREFIX}/jobs/([^/]+)/runs/([^/]+)/(log)", JobHandler),
+    (f"{PREFIX}/models/releases", ModelReleasesHandler),
 ]
 
 

@@ -17,7 +17,8 @@ from ..names import ENV_HUB_TOKEN_FILE
 from .errors import InvalidInput, LabError
 
 
-def _server_token() -> str:
+def server_token() -> str:
+    """This server's own hub token (a file the spawner wrote, or JupyterHub's variable)."""
     path = os.environ.get(ENV_HUB_TOKEN_FILE)
     if path and Path(path).is_file():
         return Path(path).read_text(encoding="utf8").strip()
@@ -34,7 +35,7 @@ class HubJobsBackend:
         if not self.api_url:
             raise LabError("this server has no hub (JUPYTERHUB_API_URL is empty): scheduling needs one",
                            status=503, reason="no-hub")
-        token = self._token or _server_token()
+        token = self._token or server_token()
         try:
             answer = requests.request(method, f"{self.api_url}/mlops/jobs{path}", timeout=self.timeout,
                                       headers={"Authorization": f"token {token}"}, **kwargs)

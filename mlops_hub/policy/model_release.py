@@ -7,11 +7,20 @@ service's spec are plain data. Docker I/O is in swarm/model_service.py.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..names import label
+from ..names import (
+    LABEL_KIND,
+    LABEL_MODEL,
+    LABEL_MODEL_RUN,
+    LABEL_MODEL_VERSION,
+    LABEL_RELEASED_BY,
+    LABEL_ROLE,
+    MODEL_KIND,
+)
 from .units import format_cpu, format_memory, parse_cpu, parse_memory
 
 # a service name Docker and DNS take, that the front door routes by (/models/<name>/): lowercase, digits, '-'
@@ -25,10 +34,6 @@ DEFAULT_CPU = 0.5
 DEFAULT_MEM = 512 * 1024**2
 MIN_MEM = 256 * 1024**2  # MLflow's scoring server (uvicorn, pandas) with a small model: about 150 MiB measured
 
-LABEL_MODEL = label("model")
-LABEL_MODEL_VERSION = label("model-version")
-LABEL_MODEL_RUN = label("model-run")
-LABEL_RELEASED_BY = label("released-by")
 
 
 class ReleaseError(ValueError):
@@ -94,6 +99,7 @@ class RoleRoom:
     role: str
     max_cpu: float
     max_mem: int
+    pool_role: str = ""  # the role whose team pool the service is counted against ("": none)
 
 
 @dataclass(frozen=True)
@@ -102,10 +108,20 @@ class ReleaseRequest:
     replicas: int
     cpu: float  # per replica: the limit (reservation: policy of the caller)
     mem: int
+    pool_role: str = ""
 
     @property
     def service(self) -> str:
         return service_name(self.ref.name)
+
+    @property
+    def total_cpu(self) -> float:
+        """What the service holds of its team pool: every replica's limit."""
+        return self.cpu * self.replicas
+
+    @property
+    def total_mem(self) -> int:
+        return self.mem * self.replicas
 
 
 def parse_release(body: Mapping, room: RoleRoom) -> ReleaseRequest:
@@ -121,7 +137,7 @@ def parse_release(body: Mapping, room: RoleRoom) -> ReleaseRequest:
         raise ReleaseError("replicas", f"a whole number from 1 to {MAX_REPLICAS}, got {replicas!r}")
     cpu = _within("cpu", body.get("cpu"), DEFAULT_CPU, parse_cpu, 0.05, room.max_cpu, format_cpu, room.role)
     mem = _within("mem", body.get("mem"), DEFAULT_MEM, parse_memory, MIN_MEM, room.max_mem, format_memory, room.role)
-    return ReleaseRequest(ref, replicas, cpu, mem)
+    return ReleaseRequest(ref, replicas, cpu, mem, room.pool_role)
 
 
 def _within(field: str, raw, default, parse, low, high, fmt, role: str):
@@ -144,6 +160,20 @@ def _room_error(field, low, high, fmt, role, raw=None):
     raise ReleaseError(field, f"from {fmt(low)} to {fmt(high)} (role {role!r}){got}")
 
 
+# Swarm drops a stopping replica from its DNS name as it signals it, but the front door keeps an answer for up
+# to a second: the replica keeps answering this long after SIGTERM, so no request reaches a closed port
+DRAIN_SECONDS = 4
+STOP_GRACE_SECONDS = DRAIN_SECONDS + 10  # then the scoring server's own graceful stop
+
+
+def serving_command() -> str:
+    """The serving container's shell: MLflow's scoring server, which on SIGTERM is stopped only after
+    DRAIN_SECONDS (requests already routed to this replica are still answered)."""
+    serve = f"mlflow models serve -m {MODEL_DIR} --env-manager local -h 0.0.0.0 -p {SERVING_PORT}"
+    return (f'{serve} & pid=$!; trap \'sleep {DRAIN_SECONDS}; kill -TERM "$pid"\' TERM INT; '
+            'wait "$pid"; status=$?; wait "$pid" 2>/dev/null && exit 0; exit $status')
+
+
 def serving_dockerfile(base_image: str) -> str:
     """The serving image: the model's files on top of the image it was trained in, served by MLflow's scoring
     server with that image's packages (`--env-manager local`: no environment is built at start)."""
@@ -152,8 +182,7 @@ def serving_dockerfile(base_image: str) -> str:
         f"COPY --chown=1000:100 model {MODEL_DIR}\n"
         "USER 1000:100\n"
         f"EXPOSE {SERVING_PORT}\n"
-        f'ENTRYPOINT ["mlflow", "models", "serve", "-m", "{MODEL_DIR}", "--env-manager", "local",'
-        f' "-h", "0.0.0.0", "-p", "{SERVING_PORT}"]\n'
+        f"ENTRYPOINT {json.dumps(['/bin/sh', '-c', serving_command()])}\n"
     )
 
 
@@ -180,5 +209,7 @@ class ModelService:
 def model_service(request: ReleaseRequest, version: str, run_id: str, image: str, user: str, network: str,
                   extra_labels: Mapping[str, str] | None = None) -> ModelService:
     labels = {LABEL_MODEL: request.ref.name, LABEL_MODEL_VERSION: version, LABEL_MODEL_RUN: run_id,
-              LABEL_RELEASED_BY: user, **(extra_labels or {})}
+              LABEL_RELEASED_BY: user, LABEL_KIND: MODEL_KIND, **(extra_labels or {})}
+    if request.pool_role:  # read back by the team pools (swarm/labels.py running_models)
+        labels[LABEL_ROLE] = request.pool_role
     return ModelService(request.service, image, request.replicas, request.cpu, request.mem, labels, network)

@@ -20,9 +20,10 @@ TOKEN_VARIABLE = "MLOPS_HUB_TOKEN"
 class ReleaseRefused(RuntimeError):
     """The hub refused or could not do the release; `exit_code` 2 for a bad request, 1 otherwise."""
 
-    def __init__(self, message: str, exit_code: int):
+    def __init__(self, message: str, exit_code: int, status: int = 0):
         super().__init__(message)
         self.exit_code = exit_code
+        self.status = status  # the hub's HTTP status; 0 when it did not answer
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def release(hub: HubConnection, body: dict, timeout: float = 900.0) -> dict:
         return answer
     message = answer.get("message") or f"HTTP {r.status_code}"
     if r.status_code == 409:
-        raise ReleaseRefused(f"{answer.get('service', 'the service')}: {message}", 1)
+        raise ReleaseRefused(f"{answer.get('service', 'the service')}: {message}", 1, 409)
     if r.status_code in (401, 403):
-        raise ReleaseRefused(f"the hub refused the token ({r.status_code}): {message}", 1)
-    raise ReleaseRefused(message, 2 if r.status_code == 400 else 1)
+        raise ReleaseRefused(f"the hub refused ({r.status_code}): {message}", 1, r.status_code)
+    raise ReleaseRefused(message, 2 if r.status_code == 400 else 1, r.status_code)

@@ -16,11 +16,14 @@ from ..names import (
     LABEL_KIND,
     LABEL_MANAGED,
     LABEL_MEM,
+    LABEL_MODEL,
     LABEL_PREFIX_KEY,
+    LABEL_RELEASED_BY,
     LABEL_ROLE,
     LABEL_SERVER_NAME,
     LABEL_SERVICE,
     LABEL_USER,
+    MODEL_KIND,
 )
 
 DockerCall = Callable[..., Awaitable]
@@ -93,10 +96,14 @@ def _is_job(service: dict) -> bool:
     return ((service.get("Spec") or {}).get("Labels") or {}).get(LABEL_KIND) == JOB_KIND
 
 
+def _not_a_server(service: dict) -> bool:
+    return ((service.get("Spec") or {}).get("Labels") or {}).get(LABEL_KIND) in (JOB_KIND, MODEL_KIND)
+
+
 async def running_servers(docker_call: DockerCall, prefix: str) -> list[ServerLabels]:
     """The servers of one hub that Swarm runs, from their labels (notebook jobs are not servers)."""
     services = await docker_call("services", filters=prefix_selector(prefix))
-    found = (ServerLabels.from_service(s) for s in services if not _is_job(s))
+    found = (ServerLabels.from_service(s) for s in services if not _not_a_server(s))
     return [server for server in found if server is not None]
 
 
@@ -105,6 +112,25 @@ async def running_jobs(docker_call: DockerCall, prefix: str) -> list[ServerLabel
     selector = {"label": [*prefix_selector(prefix)["label"], f"{LABEL_KIND}={JOB_KIND}"]}
     services = await docker_call("services", filters=selector)
     return [found for found in map(ServerLabels.from_service, services) if found is not None]
+
+
+async def running_models(docker_call: DockerCall, prefix: str) -> list[ServerLabels]:
+    """The served models of one hub, each as one claim on its team pool: every replica's limits, under the user
+    who released it last (server `model:<name>`)."""
+    selector = {"label": [*prefix_selector(prefix)["label"], f"{LABEL_KIND}={MODEL_KIND}"]}
+    claims = []
+    for service in await docker_call("services", filters=selector):
+        spec = service.get("Spec") or {}
+        labels = spec.get("Labels") or {}
+        role, user = labels.get(LABEL_ROLE), labels.get(LABEL_RELEASED_BY)
+        if not role or not user:
+            continue  # released without a team pool
+        limits = ((spec.get("TaskTemplate") or {}).get("Resources") or {}).get("Limits") or {}
+        replicas = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 1)
+        claims.append(ServerLabels(prefix, user, f"model:{labels.get(LABEL_MODEL, spec.get('Name', ''))}", "", role,
+                                   round(replicas * (limits.get("NanoCPUs") or 0) / 1e9, 3),
+                                   replicas * int(limits.get("MemoryBytes") or 0)))
+    return claims
 
 
 def threaded_docker_call(client) -> DockerCall:

@@ -23,7 +23,7 @@ from docker.types import (
     UpdateConfig,
 )
 
-from ..policy.model_release import HEALTH_CHECK, ModelService, serving_dockerfile
+from ..policy.model_release import HEALTH_CHECK, STOP_GRACE_SECONDS, ModelService, serving_dockerfile
 from ..policy.units import format_memory
 
 SECOND = 1_000_000_000  # Docker's durations are in nanoseconds
@@ -62,8 +62,9 @@ def build_serving_image(client: docker.APIClient, model_dir: Path, base_image: s
 
 
 def _task_template(spec: ModelService) -> TaskTemplate:
-    container = ContainerSpec(spec.image, labels=spec.labels, healthcheck=Healthcheck(
-        test=HEALTH_CHECK, interval=3 * SECOND, timeout=3 * SECOND, retries=3, start_period=60 * SECOND))
+    container = ContainerSpec(spec.image, labels=spec.labels, stop_grace_period=STOP_GRACE_SECONDS * SECOND,
+                              healthcheck=Healthcheck(test=HEALTH_CHECK, interval=3 * SECOND, timeout=3 * SECOND,
+                                                      retries=3, start_period=60 * SECOND))
     resources = Resources(cpu_limit=int(spec.cpu * 1e9), mem_limit=spec.mem,
                           cpu_reservation=int(spec.cpu * RESERVED_FRACTION * 1e9),
                           mem_reservation=int(spec.mem * RESERVED_FRACTION))

@@ -261,6 +261,18 @@ def test_run_from_a_cell_appears_in_the_panel_and_the_panel_saves_to_gitlab_and_
         assert r.status_code == 200, r.text
         assert r.json()["jobs"] == []
 
+        # Serve a model: the panel asks the hub's release API as this user (MLflow read as them); a version that is
+        # not registered is refused in the hub's words, naming the field, and nothing is deployed
+        serve = page.get_by_role("form", name="Serve a model")
+        serve.get_by_role("textbox", name=re.compile("Registered model")).fill("not-registered/1")
+        serve.get_by_role("button", name="Release").click()
+        refusal = serve.get_by_role("alert")
+        refusal.wait_for(timeout=WAIT_MS)
+        assert "model: not-registered/1: no such registered model version or alias in MLflow" in \
+            refusal.inner_text(), refusal.inner_text()
+        assert hub.docker.services(filters={"name": "model-not-registered"}) == []
+        shots.take("serve-a-model-refused")
+
         # accessibility: axe-core (the engine of Lighthouse's audit) finds no WCAG 2 A/AA violation in the panel,
         # colour contrast included (the jest tests check each section's states without colours)
         page.add_script_tag(path=str(REPO / "labextension" / "node_modules" / "axe-core" / "axe.min.js"))

@@ -9,7 +9,9 @@ from pathlib import Path
 from traitlets.config import Config
 
 from mlops_hub.hub.edge import EDGE_CHECK_PORT, SERVICE_START_TIMEOUT, configure_edge
-from mlops_hub.hub.setup import SERVER_TOKEN_SCOPES
+from mlops_hub.hub.edge_check import model_in_uri, model_scope
+from mlops_hub.hub.setup import SERVER_TOKEN_SCOPES, configure_models
+from mlops_hub.names import MODELS_SCOPE
 
 TOOL_SCOPES = [f"access:services!service={tool}" for tool in ("mlflow", "airflow", "prometheus", "grafana")]
 
@@ -82,3 +84,21 @@ def test_an_existing_user_role_keeps_its_scopes():
     assert c.JupyterHub.load_roles == [{"name": "user", "scopes": ["self", "read:groups", *TOOL_SCOPES]}]
     assert c.Spawner.server_token_scopes == ["users:activity!user", "access:services!service=mlflow",
                                              "access:services!service=prometheus"]
+
+
+def test_users_may_make_tokens_for_served_models_and_servers_tokens_may_not_call_them():
+    c = Config()
+    configure_models(c)
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert roles["user"]["scopes"] == ["self", MODELS_SCOPE, "access:services"]
+    assert c.Spawner.server_token_scopes == [*SERVER_TOKEN_SCOPES, MODELS_SCOPE]
+    assert MODELS_SCOPE in c.JupyterHub.custom_scopes
+
+
+def test_the_models_check_reads_the_model_from_the_uri_nginx_asks_about():
+    assert model_in_uri("/models/churn/invocations") == "churn"
+    assert model_in_uri("/models/churn-2/ping?x=1") == "churn-2"
+    assert model_scope("churn") == "access:services!service=model-churn"
+    for uri in ("/models/", "/models/Churn/invocations", "/models/-x/invocations", "/mlflow/churn/x", "models/a/b",
+                "/models/a_b/invocations", ""):
+        assert model_in_uri(uri) is None, uri

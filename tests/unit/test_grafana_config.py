@@ -101,7 +101,7 @@ def test_configuration_only_dashboards_are_well_formed_with_queries_on_the_datas
     assert len(uids) == len(DASHBOARDS)
     assert titles == {"mlops-hub: platform health", "mlops-hub: spawns and failures",
                       "mlops-hub: team pools per role", "mlops-hub: user servers, use against limits",
-                      "mlops-hub: model metrics"}
+                      "mlops-hub: model metrics", "mlops-hub: served models"}
 
 
 def test_configuration_only_the_overlay_deploys_only_with_a_grafana_image(tmp_path):

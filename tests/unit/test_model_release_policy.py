@@ -4,9 +4,15 @@ the service's spec as data."""
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import time
+
 import pytest
 
 from mlops_hub.policy.model_release import (
+    DRAIN_SECONDS,
     LABEL_MODEL,
     LABEL_MODEL_VERSION,
     ModelRef,
@@ -15,6 +21,7 @@ from mlops_hub.policy.model_release import (
     model_service,
     parse_model_ref,
     parse_release,
+    serving_command,
     serving_dockerfile,
 )
 
@@ -86,7 +93,25 @@ def test_the_serving_image_is_the_training_environment_with_the_model_and_mlflow
     dockerfile = serving_dockerfile("sha256:abc")
     assert dockerfile.splitlines()[0] == "FROM sha256:abc"
     assert "COPY --chown=1000:100 model /opt/mlops-model" in dockerfile
-    assert '"--env-manager", "local"' in dockerfile and '"-p", "8080"' in dockerfile
+    entrypoint = json.loads(dockerfile.splitlines()[-1].removeprefix("ENTRYPOINT "))
+    assert entrypoint[:2] == ["/bin/sh", "-c"]
+    assert "mlflow models serve -m /opt/mlops-model --env-manager local -h 0.0.0.0 -p 8080 &" in entrypoint[2]
+
+
+def test_a_stopping_replica_answers_for_the_drain_time_then_stops_with_the_servers_status(tmp_path):
+    """The serving shell, run for real with a stand-in server: SIGTERM is passed on only after the drain."""
+    command = serving_command().replace("mlflow models serve -m /opt/mlops-model --env-manager local"
+                                        " -h 0.0.0.0 -p 8080", f"sh {tmp_path / 'server.sh'}")
+    (tmp_path / "server.sh").write_text(f"trap 'date +%s.%N > {tmp_path}/stopped; exit 0' TERM\n"
+                                        "while true; do sleep 0.1; done\n")
+    shell = subprocess.Popen(["sh", "-c", command])
+    time.sleep(0.5)
+    signalled = time.time()
+    shell.send_signal(signal.SIGTERM)
+    assert shell.wait() == 0
+    assert float((tmp_path / "stopped").read_text()) - signalled >= DRAIN_SECONDS - 0.1
+    (tmp_path / "server.sh").write_text("exit 3\n")  # a server that fails on its own: its status, at once
+    assert subprocess.run(["sh", "-c", command]).returncode == 3
 
 
 def test_the_service_carries_who_released_which_version_from_which_run():

@@ -48,10 +48,11 @@ def test_one_image_for_three_services_and_exporters_on_every_node():
     assert (host["source"], host["target"], host["read_only"]) == ("/", "/host", True)
 
 
-def test_the_metrics_token_is_a_secret_of_the_hub_and_prometheus_only():
+def test_the_metrics_token_is_a_secret_of_the_hub_the_edge_and_prometheus_only():
     assert "metrics_token" in SECRET_NAMES  # `up` generates it, `down` removes it
     holders = {name for name, s in SERVICES.items() if "metrics_token" in {x["source"] for x in s.get("secrets", [])}}
-    assert holders == {"hub", "prometheus"}
+    # the hub and the edge check it (their metrics), Prometheus sends it
+    assert holders == {"hub", "edge", "prometheus"}
     (secret,) = [s for s in SERVICES["prometheus"]["secrets"] if s["source"] == "metrics_token"]
     assert (secret["uid"], secret["mode"]) == ("65534", 0o400)  # Prometheus runs as nobody
     assert STACK["secrets"]["metrics_token"]["name"].endswith("_metrics_token_${MLOPS_SECRET_HASH_metrics_token:-0}")
@@ -81,7 +82,7 @@ def test_every_scrape_goes_through_tasks_dns_of_a_service_of_the_stack():
     config = rendered_prometheus_config()
     assert config["global"]["scrape_interval"] == "5s"
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"hub", "prometheus", "node", "servers", "pushgateway"}
+    assert set(jobs) == {"hub", "prometheus", "node", "servers", "pushgateway", "models"}
     for name, job in jobs.items():
         for sd in job.get("dns_sd_configs", []):
             (target,) = sd["names"]
@@ -89,6 +90,10 @@ def test_every_scrape_goes_through_tasks_dns_of_a_service_of_the_stack():
     hub = jobs["hub"]
     assert hub["metrics_path"] == "/hub/metrics" and hub["dns_sd_configs"][0]["port"] == 8081
     assert hub["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
+    # the served models' traffic, counted by the edge (its metrics ask for the same token)
+    models = jobs["models"]
+    assert models["dns_sd_configs"][0]["names"] == ["tasks.edge"] and models["dns_sd_configs"][0]["port"] == 9113
+    assert models["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
     # pushed series keep their user label; their `job` cannot pose as a platform target's
     push = jobs["pushgateway"]
     assert push["honor_labels"] is True

@@ -118,3 +118,27 @@ async def test_an_unlimited_pool_admits_without_reading_running_jobs():
     charge = await service.admit(Charge("a", "", "team", 1, GiB), TeamPool("team"), nothing, load_jobs=load_jobs)
     assert charge.user == "a" and service.usage()["team"] == Usage(1.0, GiB, 1)  # still counted
     assert reads == []  # no Docker call inside the lock every spawn shares
+
+
+async def test_a_served_model_is_one_claim_of_all_its_replicas_and_never_a_server():
+    from mlops_hub.policy.model_release import RoleRoom, model_service, parse_release
+    from mlops_hub.swarm.labels import running_models, running_servers
+
+    request = parse_release({"model": "churn@champion", "replicas": 3, "cpu": 0.5, "mem": "512M"},
+                            RoleRoom("team", 1, GiB, pool_role="team"))
+    spec = model_service(request, "4", "run-1", "img", "alice", "net", {"mlops-hub.prefix": "p"})
+    service = {"Spec": {"Name": spec.name, "Labels": spec.labels, "Mode": {"Replicated": {"Replicas": 3}},
+                        "TaskTemplate": {"Resources": {"Limits": {"NanoCPUs": 500_000_000,
+                                                                  "MemoryBytes": GiB // 2}}}}}
+    unpooled = {"Spec": {**service["Spec"], "Labels": {k: v for k, v in spec.labels.items()
+                                                       if k != "mlops-hub.role"}}}
+
+    async def docker_call(method, filters):
+        assert method == "services" and "mlops-hub.prefix=p" in filters["label"]
+        wanted = dict(label.split("=", 1) for label in filters["label"])
+        return [s for s in (service, unpooled)
+                if all(s["Spec"]["Labels"].get(k) == v for k, v in wanted.items())]
+
+    assert await running_servers(docker_call, "p") == []  # the culler and the server pages never see it
+    claims = charges_of(await running_models(docker_call, "p"))
+    assert claims == [Charge("alice", "model:churn", "team", 1.5, 3 * GiB // 2, "")]

@@ -60,7 +60,11 @@ export function fakeApi(overrides: Partial<MlopsApi> = {}): MlopsApi & { calls: 
     runJobNow: record('runJobNow', jobRun({ state: 'queued', start_date: null })),
     setJobPaused: record('setJobPaused', job({ paused: true })),
     deleteJob: record('deleteJob', undefined),
-    jobLog: record('jobLog', { lines: [], continuation_token: null, state: 'success', try_number: 1 })
+    jobLog: record('jobLog', { lines: [], continuation_token: null, state: 'success', try_number: 1 }),
+    releaseModel: record('releaseModel', {
+      service: 'model-churn', version: '3', state: 'completed', image: 'reg/model-churn:v3@sha256:ab',
+      url: '/models/churn/invocations', message: '', progress: ['releasing churn version 3']
+    })
   };
   for (const [name, fn] of Object.entries(overrides)) {
     (api as any)[name] = (...args: any[]) => {
