@@ -29,7 +29,8 @@ LABEL_MODEL = label("model")
 LABEL_MODEL_VERSION = label("model-version")
 LABEL_MODEL_RUN = label("model-run")
 LABEL_RELEASED_BY = label("released-by")
-MODEL_KIND = "model"  # LABEL_KIND of a served model's service (docs/models.md): not a user server
+MODEL_KIND = "model"  # LABEL_KIND of a served model's service: not a user server
+IMAGE_REPO = "mlops-hub"  # the repository of the platform's images, and of the serving images
 LABEL_FILE = label("file")
 # a node label (docker node update --label-add): the node pool a node is in (platform.yaml role `node_pool`)
 LABEL_NODE_POOL = label("pool")

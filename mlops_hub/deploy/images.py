@@ -9,12 +9,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..names import IMAGE_REPO  # noqa: F401 (re-exported: the CLI and doctor read it here)
 from .frontend import build_frontend
 from .shell import DeployError, run, run_showing_steps, say, succeeds
 
 BASE_IMAGE = "debian:bookworm-slim"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
-IMAGE_REPO = "mlops-hub"
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,11 @@ HEALTH_CHECK = ["CMD", "python3", "-c",
                 f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{SERVING_PORT}/ping', timeout=3)"]
 
 
+def rolled_back(update_state: str) -> bool:
+    """Swarm's update state says the new version does not serve: rolled back, or paused before it took over."""
+    return update_state.startswith("rollback") or update_state == "paused"
+
+
 @dataclass(frozen=True)
 class ModelService:
     """The spec of `model-<name>`, as plain data (swarm/model_service.py hands it to Docker)."""

@@ -18,14 +18,12 @@ from pathlib import Path
 
 import docker
 
-from ..names import LABEL_MANAGED, LABEL_PREFIX_KEY
+from ..names import IMAGE_REPO, LABEL_MANAGED, LABEL_PREFIX_KEY
 from ..policy.image_pins import pinned_reference
-from ..policy.model_release import ReleaseError, RoleRoom, model_service, parse_release
+from ..policy.model_release import ReleaseError, RoleRoom, model_service, parse_release, rolled_back
 from ..swarm.image_push import push as push_image
 from ..swarm.model_service import build_serving_image, deploy_model_service, wait_rollout
 from .mlflow_source import acting_as, claim, download, record_release, resolve
-
-IMAGE_REPO = "mlops-hub"
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class Released:
 
     @property
     def rolled_back(self) -> bool:
-        return self.state.startswith("rollback") or self.state == "paused"
+        return rolled_back(self.state)
 
 
 def release(client: docker.APIClient, mlflow_client, target: Target, user: str, room: RoleRoom, body: dict,

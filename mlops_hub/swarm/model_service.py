@@ -23,7 +23,7 @@ from docker.types import (
     UpdateConfig,
 )
 
-from ..policy.model_release import HEALTH_CHECK, STOP_GRACE_SECONDS, ModelService, serving_dockerfile
+from ..policy.model_release import HEALTH_CHECK, STOP_GRACE_SECONDS, ModelService, rolled_back, serving_dockerfile
 from ..policy.units import format_memory
 
 SECOND = 1_000_000_000  # Docker's durations are in nanoseconds
@@ -61,14 +61,14 @@ def build_serving_image(client: docker.APIClient, model_dir: Path, base_image: s
     return image_id
 
 
-def _task_template(spec: ModelService) -> TaskTemplate:
+def _task_template(spec: ModelService, force_update: int = 0) -> TaskTemplate:
     container = ContainerSpec(spec.image, labels=spec.labels, stop_grace_period=STOP_GRACE_SECONDS * SECOND,
                               healthcheck=Healthcheck(test=HEALTH_CHECK, interval=3 * SECOND, timeout=3 * SECOND,
                                                       retries=3, start_period=60 * SECOND))
     resources = Resources(cpu_limit=int(spec.cpu * 1e9), mem_limit=spec.mem,
                           cpu_reservation=int(spec.cpu * RESERVED_FRACTION * 1e9),
                           mem_reservation=int(spec.mem * RESERVED_FRACTION))
-    return TaskTemplate(container, resources=resources, networks=[spec.network],
+    return TaskTemplate(container, resources=resources, networks=[spec.network], force_update=force_update,
                         restart_policy=RestartPolicy(condition="any", delay=2 * SECOND, max_attempts=0))
 
 
@@ -99,7 +99,10 @@ def deploy_model_service(client: docker.APIClient, spec: ModelService) -> Deploy
                               endpoint_spec=EndpointSpec(mode="dnsrr"), **_update_kwargs(spec))
         return Deployed("created")
     current = existing[0]
-    client.update_service(current["ID"], current["Version"]["Index"], task_template=_task_template(spec),
+    # always a rolling update, so Swarm judges it (UpdateStatus): the same version again, or other replicas
+    # only, would otherwise change no task and leave no verdict to wait for
+    force = (current["Spec"]["TaskTemplate"].get("ForceUpdate") or 0) + 1
+    client.update_service(current["ID"], current["Version"]["Index"], task_template=_task_template(spec, force),
                           name=spec.name, labels=labels, mode=ServiceMode("replicated", replicas=spec.replicas),
                           endpoint_spec=EndpointSpec(mode="dnsrr"), **_update_kwargs(spec))
     return Deployed("updated", (current.get("UpdateStatus") or {}).get("StartedAt", ""))
@@ -113,7 +116,7 @@ class Rollout:
 
     @property
     def rolled_back(self) -> bool:
-        return self.state.startswith("rollback")
+        return rolled_back(self.state)
 
 
 def _healthy_tasks(client: docker.APIClient, name: str, image: str) -> int:

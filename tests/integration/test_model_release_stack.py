@@ -35,7 +35,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([0, 0, 1, 1])
 model = DummyClassifier(strategy="constant", constant=1) if "{KIND}" == "constant" else LogisticRegression()
-mlflow.set_experiment("release-through-the-hub")
+mlflow.set_experiment("release-{MODEL}")  # its own: an experiment is its creator's
 with mlflow.start_run():
     if "{KIND}" == "broken":  # logged fine, but its server cannot load it: it never passes its health check
         class Broken(mlflow.pyfunc.PythonModel):
@@ -300,12 +300,12 @@ def test_a_served_model_holds_room_in_its_team_pool(hub, images):
     (403, nothing deployed); one that fits holds its room, so a server that no longer fits beside it is refused."""
     team = f"rel-pool-{secrets.token_hex(2)}"
     carol = f"{team}-carol"
+    hub.create_user(carol, [team])  # the team's group: roles are groups
     r = hub.api("POST", f"/mlops/quotas/{team}", json={"max_cpu": 0.5, "max_mem": "1G", "max_servers": 2,
                                                        "environments": ["python"], "pool_cpu": 0.75})
     assert r.status_code == 201, r.text
     model = f"p{secrets.token_hex(3)}"
     try:
-        hub.create_user(carol, [team])
         hub.mlflow_session(carol)
         log_model(hub, carol, images[ENVIRONMENTS]["data-science"], model=model)
         too_big = release(hub, carol, {"model": f"{model}/1", "replicas": 2, "cpu": 0.5})
