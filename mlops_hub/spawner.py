@@ -382,7 +382,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                         request.total_mem)
         try:
             await quota_service().check(charge, self._policies()[room.pool_role].pool, self._running_charges,
-                                        self.admin_contact, partial(self._running_job_charges, charge.server))
+                                        self.admin_contact, partial(self._running_job_and_model_charges, charge.server))
         except PolicyRefusal as e:
             spawn_metrics.refused(room.pool_role, getattr(e, "dimension", None), kind="model")
             raise
@@ -593,7 +593,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                         request.environment.slug)
         try:
             await quota_service().admit(charge, self._policies()[request.role].pool, self._running_charges,
-                                        self.admin_contact, self._running_job_charges)
+                                        self.admin_contact, self._running_job_and_model_charges)
         except PolicyRefusal as e:
             self.log.info("%s: refused by team pool: %s", self._log_name, e)
             spawn_metrics.refused(request.role, getattr(e, "dimension", None))
@@ -602,7 +602,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     async def _running_charges(self) -> list[Charge]:
         return charges_of(await running_servers(self.docker, self.prefix))
 
-    async def _running_job_charges(self, replacing: str = "") -> list[Charge]:
+    async def _running_job_and_model_charges(self, replacing: str = "") -> list[Charge]:
         """What counts against the pools beside the servers, read afresh (Airflow starts jobs, releases change
         models): notebook jobs and served models, but not `replacing` (the model a release updates)."""
         others = await running_jobs(self.docker, self.prefix) + await running_models(self.docker, self.prefix)
@@ -1080,7 +1080,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         """Refuse a run when the role's team pool has no room now: HTTP 403 with the pool's message."""
         try:
             await quota_service().check(self._job_charge(request, dag_id), self._policies()[request.role].pool,
-                                        self._running_charges, self.admin_contact, self._running_job_charges)
+                                        self._running_charges, self.admin_contact, self._running_job_and_model_charges)
         except PolicyRefusal as e:
             spawn_metrics.refused(request.role, getattr(e, "dimension", None), kind="job")
             raise web.HTTPError(403, str(e), reason="Forbidden") from None

@@ -49,13 +49,13 @@ class ReleaseHandler(APIHandler):
             raise web.HTTPError(400, str(e)) from None
         view = {"service": done.service, "version": done.version, "image": done.image, "state": done.state,
                 "rolled_back": done.rolled_back, "message": done.message, "progress": said}
-        if not done.rolled_back:
-            model = done.service.removeprefix(SERVICE_PREFIX)
-            self._register(done.service, {"model": model, "version": done.version, "released_by": user.name,
-                                          "path": f"/models/{model}/invocations"})
         if done.rolled_back:
             view["message"] = (f"version {done.version} did not pass its health check; Swarm put the previous"
                                f" version back ({done.message})")
+        else:
+            model = done.service.removeprefix(SERVICE_PREFIX)
+            self._register(done.service, {"model": model, "version": done.version, "released_by": user.name,
+                                          "path": f"/models/{model}/invocations"})
         finish_json(self, view, 409 if done.rolled_back else 201)
 
     def _register(self, service: str, info: dict) -> None:
