@@ -98,18 +98,30 @@ def test_the_serving_image_is_the_training_environment_with_the_model_and_mlflow
     assert "mlflow models serve -m /opt/mlops-model --env-manager local -h 0.0.0.0 -p 8080 &" in entrypoint[2]
 
 
-def test_a_stopping_replica_answers_for_the_drain_time_then_stops_with_the_servers_status(tmp_path):
-    """The serving shell, run for real with a stand-in server: SIGTERM is passed on only after the drain."""
-    command = serving_command().replace("mlflow models serve -m /opt/mlops-model --env-manager local"
-                                        " -h 0.0.0.0 -p 8080", f"sh {tmp_path / 'server.sh'}")
-    (tmp_path / "server.sh").write_text(f"trap 'date +%s.%N > {tmp_path}/stopped; exit 0' TERM\n"
-                                        "while true; do sleep 0.1; done\n")
+def wait_for(path):
+    while not path.exists():
+        time.sleep(0.05)
+
+
+def test_a_stopping_replica_answers_through_the_drain_then_stops_with_the_servers_status(tmp_path):
+    """The serving shell, run for real with a stand-in server and the drain's sleep replaced by a gate the test
+    opens: SIGTERM reaches the server only after the drain, and the shell exits with the server's status."""
+    command = serving_command()
+    assert f"trap 'sleep {DRAIN_SECONDS}; kill -TERM" in command
+    command = command.replace("mlflow models serve -m /opt/mlops-model --env-manager local -h 0.0.0.0 -p 8080",
+                              f"sh {tmp_path / 'server.sh'}")
+    command = command.replace(f"sleep {DRAIN_SECONDS};",
+                              f"touch {tmp_path}/draining; while [ ! -e {tmp_path}/drained ]; do sleep 0.05; done;")
+    (tmp_path / "server.sh").write_text(f"trap 'touch {tmp_path}/stopped; exit 0' TERM\n"
+                                        f"touch {tmp_path}/started\nwhile true; do sleep 0.05; done\n")
     shell = subprocess.Popen(["sh", "-c", command])
-    time.sleep(0.5)
-    signalled = time.time()
+    wait_for(tmp_path / "started")
     shell.send_signal(signal.SIGTERM)
-    assert shell.wait() == 0
-    assert float((tmp_path / "stopped").read_text()) - signalled >= DRAIN_SECONDS - 0.1
+    wait_for(tmp_path / "draining")
+    # draining: the server still runs (it answers requests already routed to it)
+    assert shell.poll() is None and not (tmp_path / "stopped").exists()
+    (tmp_path / "drained").touch()
+    assert shell.wait() == 0 and (tmp_path / "stopped").exists()
     (tmp_path / "server.sh").write_text("exit 3\n")  # a server that fails on its own: its status, at once
     assert subprocess.run(["sh", "-c", command]).returncode == 3
 
