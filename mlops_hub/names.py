@@ -28,6 +28,8 @@ LABEL_KIND = label("kind")
 LABEL_MODEL = label("model")
 LABEL_MODEL_VERSION = label("model-version")
 LABEL_MODEL_RUN = label("model-run")
+# when MLflow created the registered model: a model deleted and registered again under its name is another model
+LABEL_MODEL_CREATED = label("model-created")
 LABEL_RELEASED_BY = label("released-by")
 MODEL_KIND = "model"  # LABEL_KIND of a served model's service: not a user server
 IMAGE_REPO = "mlops-hub"  # the repository of the platform's images, and of the serving images

@@ -74,7 +74,14 @@ from .swarm.labels import (
 )
 from .swarm.node_loss import lost_node_reason
 from .swarm.oom import newest_task_end, poll_log_line, start_failure_message
-from .swarm.placement import free_room, is_resource_shortage, missing_resources, reservations_of
+from .swarm.placement import (
+    fits_on_some_node,
+    free_room,
+    is_resource_shortage,
+    missing_resources,
+    no_room_reason,
+    reservations_of,
+)
 from .swarm.spec import ServerSpec, build_service_kwargs, fit_service_name, reservation
 from .swarm.tasks import (
     Phase,
@@ -562,6 +569,8 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             if self.quota_store and self.mlops_request is not None:
                 await self._admit(self.mlops_request)
             try:
+                if self.mlops_request is not None:
+                    await self._refuse_when_no_node_has_room()
                 started = await super().start()
             except BaseException:
                 if self.quota_store:
@@ -815,6 +824,31 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             self.object_id = ""
             raise web.HTTPError(500, message, reason="Server failed to start") from None
         self._report(95, "Server answering")
+
+    async def _refuse_when_no_node_has_room(self) -> None:
+        """Before any Docker object exists: when no node has the unreserved room the server would reserve, refuse
+        now rather than after Swarm's verdict and `unschedulable_grace` (in a spawn storm, where the seconds go).
+        Only a sure refusal: node constraints are not applied and servers not yet placed are not counted, so a
+        server that may fit somewhere goes on to Swarm, which has the last word."""
+        if {"cpu_reservation", "mem_reservation"} & set(self.extra_resources_spec or {}):
+            return  # the admin's own reservations: Swarm judges them
+        cpu = reservation(self.cpu_limit, self.cpu_guarantee, self.cpu_guarantee_fraction) or 0
+        mem = reservation(self.mem_limit, self.mem_guarantee, self.mem_guarantee_fraction) or 0
+        if not cpu and not mem:
+            return
+        try:
+            nodes = await self.docker("nodes")
+            holding = await self.docker("tasks", filters={"desired-state": "running"})
+        except APIError as e:
+            self.log.warning("%s: could not read the nodes' free room, Swarm will judge: %s", self._log_name, e)
+            return
+        rooms = free_room(nodes, holding)
+        if fits_on_some_node(cpu, int(mem), rooms):
+            return
+        message = str(ServerUnschedulable(no_room_reason(rooms), missing_resources(cpu, int(mem), rooms)))
+        self.log.info("%s: refused before creating its service: %s", self._log_name, message)
+        self._report(100, message)
+        raise web.HTTPError(500, message, reason="Server cannot be placed")
 
     async def _missing_resources(self) -> tuple[str, str | None]:
         """What the unplaceable server lacks - a node label no node has, or CPU and memory against the nodes' free

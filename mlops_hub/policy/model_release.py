@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ..names import (
     LABEL_KIND,
     LABEL_MODEL,
+    LABEL_MODEL_CREATED,
     LABEL_MODEL_RUN,
     LABEL_MODEL_VERSION,
     LABEL_RELEASED_BY,
@@ -212,9 +213,33 @@ class ModelService:
 
 
 def model_service(request: ReleaseRequest, version: str, run_id: str, image: str, user: str, network: str,
-                  extra_labels: Mapping[str, str] | None = None) -> ModelService:
+                  extra_labels: Mapping[str, str] | None = None, model_created: str = "") -> ModelService:
     labels = {LABEL_MODEL: request.ref.name, LABEL_MODEL_VERSION: version, LABEL_MODEL_RUN: run_id,
               LABEL_RELEASED_BY: user, LABEL_KIND: MODEL_KIND, **(extra_labels or {})}
+    if model_created:  # which registered model of that name this is (same_registered_model)
+        labels[LABEL_MODEL_CREATED] = model_created
     if request.pool_role:  # read back by the team pools (swarm/labels.py running_models)
         labels[LABEL_ROLE] = request.pool_role
     return ModelService(request.service, image, request.replicas, request.cpu, request.mem, labels, network)
+
+
+def same_registered_model(running: Mapping[str, str], name: str, model_created: str) -> bool | None:
+    """Whether the running `model-<name>` (its labels) serves the registered model released now, created in MLflow
+    at `model_created`: True or False, or None when the service does not say (released before that label was
+    written: the caller asks MLflow whether its run is one of this model's versions)."""
+    if running.get(LABEL_KIND) != MODEL_KIND or running.get(LABEL_MODEL) != name:
+        return False  # not a model service of this name at all: never taken over
+    served = running.get(LABEL_MODEL_CREATED, "")
+    return None if not served else served == model_created
+
+
+def not_the_same_model(service: str, running: Mapping[str, str]) -> ReleaseError:
+    """The refusal when `service` runs something other than this registered model: nothing is deployed, since
+    its callers would otherwise silently get another user's model."""
+    if running.get(LABEL_KIND) != MODEL_KIND:
+        return ReleaseError("model", f"the service {service} exists and is not a served model; an admin must remove"
+                                     " it before a model of this name can be released")
+    who = running.get(LABEL_RELEASED_BY) or "unknown"
+    return ReleaseError("model", f"{service} serves a version of an earlier registered model of that name (released"
+                                 f" by {who}), deleted in MLflow since; an admin must remove that service"
+                                 f" (docker service rm {service}) before this model can be released")

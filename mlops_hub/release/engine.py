@@ -2,7 +2,8 @@
 `model-<name>`, or a clear refusal with nothing deployed.
 
 1. the request is checked against the user's role (policy/model_release.py): a bad one changes nothing;
-2. MLflow: the version or alias, its run's environment image, and whether the user may change the model;
+2. MLflow: the version or alias, its run's environment image, and whether the user may change the model; a running
+   `model-<name>` is only updated to a version of the same registered model (not one deleted and registered again);
 3. the model's files, a serving image on that environment image, pushed to the platform's registry (by digest);
 4. the service is created or updated; Swarm rolls a version back by itself when it fails its health check;
 5. a version that answers is recorded on MLflow's model version (tags, alias `deployed`).
@@ -18,12 +19,20 @@ from pathlib import Path
 
 import docker
 
-from ..names import IMAGE_REPO, LABEL_MANAGED, LABEL_PREFIX_KEY
+from ..names import IMAGE_REPO, LABEL_MANAGED, LABEL_MODEL_RUN, LABEL_PREFIX_KEY
 from ..policy.image_pins import pinned_reference
-from ..policy.model_release import ReleaseError, RoleRoom, model_service, parse_release, rolled_back
+from ..policy.model_release import (
+    ReleaseError,
+    RoleRoom,
+    model_service,
+    not_the_same_model,
+    parse_release,
+    rolled_back,
+    same_registered_model,
+)
 from ..swarm.image_push import push as push_image
-from ..swarm.model_service import build_serving_image, deploy_model_service, wait_rollout
-from .mlflow_source import acting_as, claim, download, record_release, resolve
+from ..swarm.model_service import build_serving_image, deploy_model_service, running_service_labels, wait_rollout
+from .mlflow_source import SourceVersion, acting_as, claim, download, record_release, resolve, run_is_a_version_of
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ def release(client: docker.APIClient, mlflow_client, target: Target, user: str, 
             raise ReleaseError("model", f"{request.ref}: the environment image of its run ({source.image_digest[:19]})"
                                         " is not on the hub's node; rebuild that environment or log the model"
                                         " again from the current one") from None
+        _refuse_another_model(client, mlflow_client, request.service, source)
         claim(mlflow_client, source, user)
     say(f"releasing {source.name} version {source.version} (run {source.run_id}, environment"
         f" {source.environment or 'unknown'})")
@@ -80,7 +90,8 @@ def release(client: docker.APIClient, mlflow_client, target: Target, user: str, 
         remote = f"{target.registry}/{request.service}"
         image = pinned_reference(remote, tag, push(image, remote, tag))
     owned = {LABEL_PREFIX_KEY: target.prefix, LABEL_MANAGED: "true"} if target.prefix else {}
-    spec = model_service(request, source.version, source.run_id, image, user, target.network, owned)
+    spec = model_service(request, source.version, source.run_id, image, user, target.network, owned,
+                         source.model_created)
     deployed = deploy_model_service(client, spec)
     say(f"{spec.name}: {deployed.how}, waiting for the new version to answer")
     rollout = wait_rollout(client, spec, deployed, say)
@@ -89,6 +100,19 @@ def release(client: docker.APIClient, mlflow_client, target: Target, user: str, 
         with acting_as(user):
             record_release(mlflow_client, source, spec.name, image, user)
     return outcome
+
+
+def _refuse_another_model(client: docker.APIClient, mlflow_client, service: str, source: SourceVersion) -> None:
+    """A running `model-<name>` is only ever updated to a version of the registered model it serves: a model
+    deleted in MLflow and registered again under its name (by anyone) must not take over its callers."""
+    running = running_service_labels(client, service)
+    if running is None:
+        return
+    same = same_registered_model(running, source.name, source.model_created)
+    if same is None:
+        same = run_is_a_version_of(mlflow_client, source.name, running.get(LABEL_MODEL_RUN, ""))
+    if not same:
+        raise not_the_same_model(service, running)
 
 
 def release_from_hub(target: Target, user: str, room: RoleRoom, body: dict, say: Callable[[str], None]) -> Released:

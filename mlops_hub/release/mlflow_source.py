@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -78,6 +79,7 @@ class SourceVersion:
     run_id: str
     image_digest: str  # the image ID of the environment the run ran in
     environment: str
+    model_created: str = ""  # the registered model's creation time in MLflow (ms): which model of that name
 
 
 def _missing(e: Exception) -> bool:
@@ -106,7 +108,17 @@ def resolve(client, ref: ModelRef) -> SourceVersion:
     if not digest:
         raise ReleaseError("model", f"{ref} (version {version.version}): its run {version.run_id} has no environment"
                                     f" image ({TAG_IMAGE_DIGEST}); log the model from a server or job of the platform")
-    return SourceVersion(ref.name, str(version.version), version.run_id, digest, tags.get(TAG_ENVIRONMENT, ""))
+    created = client.get_registered_model(ref.name).creation_timestamp
+    return SourceVersion(ref.name, str(version.version), version.run_id, digest, tags.get(TAG_ENVIRONMENT, ""),
+                         str(created or ""))
+
+
+def run_is_a_version_of(client, name: str, run_id: str) -> bool:
+    """Whether some version of the registered model `name` was logged by the run `run_id` (both are names the
+    platform checked: a model name is [a-z0-9-], a run ID hex)."""
+    if not run_id or not re.fullmatch(r"[0-9a-f]+", run_id):
+        return False
+    return bool(client.search_model_versions(f"name='{name}' and run_id='{run_id}'"))
 
 
 def download(source: SourceVersion, dest: Path, tracking_uri: str, user: str) -> Path:

@@ -88,6 +88,12 @@ class Deployed:
     previous_update: str = ""  # when the update before this one started (its UpdateStatus is not this one's)
 
 
+def running_service_labels(client: docker.APIClient, name: str) -> dict[str, str] | None:
+    """The labels of the service `name` when it exists (a model served now), else None."""
+    found = [s for s in client.services(filters={"name": name}) if s["Spec"]["Name"] == name]
+    return dict(found[0]["Spec"].get("Labels") or {}) if found else None
+
+
 def deploy_model_service(client: docker.APIClient, spec: ModelService) -> Deployed:
     """Create `spec.name`, or update it to the new image, size and labels."""
     existing = client.services(filters={"name": spec.name})

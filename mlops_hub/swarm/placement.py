@@ -58,6 +58,17 @@ def is_resource_shortage(swarm_reason: str) -> bool:
     return bool(re.search(r"insufficient resources", swarm_reason, re.IGNORECASE))
 
 
+def fits_on_some_node(cpu_needed: float, mem_needed: int, rooms: list[NodeRoom]) -> bool:
+    """Whether one node has both the CPU and the memory free (CPUs compared to a nano-CPU, Swarm's unit)."""
+    return any(r.cpu + 1 / NANO >= cpu_needed and r.mem >= mem_needed for r in rooms)
+
+
+def no_room_reason(rooms: list[NodeRoom]) -> str:
+    """Our words for a server refused before Swarm was asked, in the shape of Swarm's own."""
+    count = len(rooms)
+    return f"no node has room for it now (insufficient resources on {count} node{'' if count == 1 else 's'})"
+
+
 def missing_resources(cpu_needed: float, mem_needed: int, rooms: list[NodeRoom]) -> str:
     """One sentence: what the server reserves, the most any node has free, and which of the two is short."""
     if not rooms:

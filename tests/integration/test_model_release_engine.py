@@ -13,9 +13,16 @@ import docker
 import pytest
 from mlflow import MlflowClient
 
+from mlops_hub.names import TAG_ENVIRONMENT, TAG_IMAGE_DIGEST
 from mlops_hub.policy.model_release import ReleaseError, RoleRoom
 from mlops_hub.release.engine import Target, release
-from mlops_hub.release.mlflow_source import ACTING_USER_PROVIDER, ACTING_USER_VARIABLE, DEPLOYED_ALIAS, acting_as
+from mlops_hub.release.mlflow_source import (
+    ACTING_USER_PROVIDER,
+    ACTING_USER_VARIABLE,
+    DEPLOYED_ALIAS,
+    RELEASE_REQUESTED_TAG,
+    acting_as,
+)
 from tests.support.mlflow_server import MlflowServer
 
 from .conftest import ENVIRONMENTS
@@ -108,3 +115,40 @@ def test_a_registered_version_is_served_from_its_training_environment_and_record
     assert version.tags["mlops_hub.deployed_service"] == f"model-{MODEL}"
     assert version.tags["mlops_hub.deployed_image"] == done.image
     assert version.tags["mlops_hub.deployed_by"] == "alice"
+
+
+def test_a_model_deleted_and_registered_again_by_another_user_cannot_take_over_its_service(logged):
+    """alice's model is served; she deletes it in MLflow, and bob registers a model of the same name: his release
+    is refused naming the service and who released it, and alice's service keeps running unchanged - both when the
+    service says which registered model it serves and when it predates that label (then MLflow is asked whether
+    its run is a version of bob's model)."""
+    server, base = logged
+    api, mlflow_client, said = docker.APIClient(), MlflowClient(server.url), []
+    target = Target(None, NETWORK, server.url)
+    if not services():
+        release(api, mlflow_client, target, "alice", ROOM, {"model": f"{MODEL}/1"}, said.append)
+    service = f"model-{MODEL}"
+    assert api.inspect_service(service)["Spec"]["Labels"].get("mlops-hub.model-created")
+    with acting_as("alice"):
+        mlflow_client.delete_registered_model(MODEL)
+    with acting_as("bob"):
+        experiment = mlflow_client.create_experiment(f"release-engine-bob-{RUN}")
+        run = mlflow_client.create_run(experiment, tags={TAG_IMAGE_DIGEST: docker.from_env().images.get(base).id,
+                                                         TAG_ENVIRONMENT: "data-science"})
+        mlflow_client.create_registered_model(MODEL)
+        mlflow_client.create_model_version(MODEL, f"runs:/{run.info.run_id}/model", run.info.run_id)
+    for case in ("labelled", "older service"):
+        if case == "older service":  # a service label only: no task changes
+            subprocess.run(["docker", "service", "update", "--detach", "--label-rm", "mlops-hub.model-created",
+                            service], check=True, capture_output=True)
+        before = api.inspect_service(service)
+        said.clear()
+        with pytest.raises(ReleaseError) as info:
+            release(api, mlflow_client, target, "bob", ROOM, {"model": f"{MODEL}/1"}, said.append)
+        assert (f"model: {service} serves a version of an earlier registered model of that name (released by alice)"
+                in str(info.value)), (case, str(info.value))
+        after = api.inspect_service(service)
+        assert after["Version"] == before["Version"] and said == [], case  # nothing built, nothing deployed
+        assert after["Spec"]["Labels"]["mlops-hub.released-by"] == "alice", case
+        with acting_as("bob"):  # nothing written on bob's version either
+            assert RELEASE_REQUESTED_TAG not in mlflow_client.get_model_version(MODEL, "1").tags, case

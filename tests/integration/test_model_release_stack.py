@@ -35,7 +35,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([0, 0, 1, 1])
 model = DummyClassifier(strategy="constant", constant=1) if "{KIND}" == "constant" else LogisticRegression()
-mlflow.set_experiment("release-{MODEL}")  # its own: an experiment is its creator's
+mlflow.set_experiment("release-{MODEL}-{USER}")  # its own: an experiment is its creator's
 with mlflow.start_run():
     if "{KIND}" == "broken":  # logged fine, but its server cannot load it: it never passes its health check
         class Broken(mlflow.pyfunc.PythonModel):
@@ -57,7 +57,8 @@ def log_model(hub, user: str, base: str, kind: str = "logistic", model: str = MO
     token = hub.user_headers(user, "log a model")["Authorization"].removeprefix("token ")
     client = docker.from_env()
     tracking = f"{hub.url}/mlflow"
-    out = client.containers.run(base, ["python3", "-c", TRAIN.replace("{KIND}", kind).replace("{MODEL}", model)],
+    out = client.containers.run(base, ["python3", "-c", TRAIN.replace("{KIND}", kind).replace("{MODEL}", model)
+                                                               .replace("{USER}", user)],
                                 network_mode="host",
                           remove=True, volumes={str(ca_cert()): {"bind": "/tmp/ca.crt", "mode": "ro"}},
                           environment={"MLFLOW_TRACKING_URI": tracking, "MLOPS_MLFLOW_TRACKING_URI": tracking,
@@ -321,6 +322,35 @@ def test_a_served_model_holds_room_in_its_team_pool(hub, images):
         for service in hub.docker.services(filters={"name": f"model-{model}"}):
             hub.docker.remove_service(service["ID"])
         hub.remove_team(team, [carol])
+
+
+def test_a_model_name_reused_after_its_deletion_in_mlflow_cannot_take_over_the_running_service(hub, images):
+    """alice serves her model, then deletes it in MLflow; bob registers a model of the same name and releases it:
+    400 naming the service and alice, and her service keeps serving her version to its callers."""
+    alice, bob = f"rel-reuse-a-{secrets.token_hex(2)}", f"rel-reuse-b-{secrets.token_hex(2)}"
+    model = f"r{secrets.token_hex(3)}"
+    base = images[ENVIRONMENTS]["data-science"]
+    for user in (alice, bob):
+        hub.create_user(user, ["data-scientists"])
+        hub.mlflow_session(user)
+    try:
+        assert log_model(hub, alice, base, model=model) == "1"
+        assert release(hub, alice, {"model": f"{model}/1"}).status_code == 201
+        before = hub.docker.inspect_service(f"model-{model}")
+        deleted = hub.mlflow_session(alice).delete(f"{hub.mlflow_api}/registered-models/delete",
+                                                   json={"name": model}, timeout=30)
+        assert deleted.status_code == 200, deleted.text
+        assert log_model(hub, bob, base, kind="constant", model=model) == "1"  # the name is free in MLflow
+        refused = release(hub, bob, {"model": f"{model}/1"})
+        assert refused.status_code == 400, refused.text
+        assert (f"model: model-{model} serves a version of an earlier registered model of that name (released by"
+                f" {alice})") in refused.json()["message"], refused.text
+        after = hub.docker.inspect_service(f"model-{model}")
+        assert after["Version"] == before["Version"]  # not updated
+        assert after["Spec"]["Labels"]["mlops-hub.released-by"] == alice
+    finally:
+        for service in hub.docker.services(filters={"name": f"model-{model}"}):
+            hub.docker.remove_service(service["ID"])
 
 
 def test_a_notebook_releases_with_its_servers_token(hub, logged, monkeypatch):

@@ -21,6 +21,7 @@ from mlops_hub.release.mlflow_source import (
     download,
     record_release,
     resolve,
+    run_is_a_version_of,
 )
 
 DIGEST = "sha256:" + "ab" * 32
@@ -99,3 +100,15 @@ def test_only_a_user_who_may_edit_the_model_can_release_it_and_the_release_is_re
 def test_outside_a_release_the_hub_names_no_one_and_mlflow_refuses(registered):
     with pytest.raises(MlflowException):
         registered.get_model_version("rs-churn", "1")
+
+
+def test_a_version_knows_which_registered_model_it_belongs_to(registered):
+    """The registered model's creation time tells it from a model deleted and registered again under its name;
+    a run is only "a version of" the model one of whose versions it logged."""
+    with acting_as("alice"):
+        source = resolve(registered, parse_model_ref("rs-churn/1"))
+        assert source.model_created == str(registered.get_registered_model("rs-churn").creation_timestamp)
+        assert run_is_a_version_of(registered, "rs-churn", source.run_id)
+        other = registered.create_run(registered.get_experiment_by_name("release-source").experiment_id)
+        assert not run_is_a_version_of(registered, "rs-churn", other.info.run_id)
+        assert not run_is_a_version_of(registered, "rs-churn", "' or name='x")  # not a run ID: never a filter

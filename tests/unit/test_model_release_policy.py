@@ -19,8 +19,10 @@ from mlops_hub.policy.model_release import (
     ReleaseError,
     RoleRoom,
     model_service,
+    not_the_same_model,
     parse_model_ref,
     parse_release,
+    same_registered_model,
     serving_command,
     serving_dockerfile,
 )
@@ -132,3 +134,28 @@ def test_the_service_carries_who_released_which_version_from_which_run():
     assert spec.name == "model-churn" and spec.replicas == 2 and spec.network == "models-net"
     assert spec.labels[LABEL_MODEL] == "churn" and spec.labels[LABEL_MODEL_VERSION] == "7"
     assert spec.labels["mlops-hub.model-run"] == "run-1" and spec.labels["mlops-hub.released-by"] == "alice"
+    assert "mlops-hub.model-created" not in spec.labels  # only when MLflow said when the model was created
+    assert model_service(request, "7", "run-1", "img", "alice", "n", model_created="1700")\
+        .labels["mlops-hub.model-created"] == "1700"
+
+
+RUNNING = {"mlops-hub.kind": "model", "mlops-hub.model": "churn", "mlops-hub.model-created": "1700",
+           "mlops-hub.released-by": "alice"}
+
+
+@pytest.mark.parametrize(("running", "expected"), [
+    (RUNNING, True),  # the same registered model: an update
+    ({**RUNNING, "mlops-hub.model-created": "1900"}, False),  # deleted and registered again under its name
+    ({k: v for k, v in RUNNING.items() if k != "mlops-hub.model-created"}, None),  # older service: ask MLflow
+    ({**RUNNING, "mlops-hub.model": "other"}, False),
+    ({"com.docker.stack.namespace": "x"}, False),  # not a served model at all
+])
+def test_a_running_service_is_only_updated_to_the_registered_model_it_serves(running, expected):
+    assert same_registered_model(running, "churn", "1700") is expected
+
+
+def test_the_refusal_names_who_released_the_earlier_model_and_what_an_admin_runs():
+    message = str(not_the_same_model("model-churn", RUNNING))
+    assert message.startswith("model: model-churn serves a version of an earlier registered model")
+    assert "released by alice" in message and "docker service rm model-churn" in message
+    assert "is not a served model" in str(not_the_same_model("model-churn", {}))

@@ -2,7 +2,14 @@
 
 import pytest
 
-from mlops_hub.swarm.placement import NodeRoom, free_room, is_resource_shortage, missing_resources
+from mlops_hub.swarm.placement import (
+    NodeRoom,
+    fits_on_some_node,
+    free_room,
+    is_resource_shortage,
+    missing_resources,
+    no_room_reason,
+)
 
 from .fakes import GiB, node, task
 
@@ -58,3 +65,18 @@ def test_each_fits_somewhere_but_not_together():
 
 def test_no_node_at_all():
     assert missing_resources(1, GiB, []) == "No node can take servers now."
+
+
+def test_a_server_fits_only_where_one_node_has_both_its_cpu_and_its_memory():
+    rooms = [NodeRoom("a", 2.0, 1 * GiB), NodeRoom("b", 0.5, 8 * GiB)]
+    assert fits_on_some_node(1.0, GiB, rooms) and fits_on_some_node(0.5, 8 * GiB, rooms)
+    assert not fits_on_some_node(1.0, 2 * GiB, rooms)  # CPU on a, memory on b: on no one node
+    assert not fits_on_some_node(0.1, 1, [])
+    # what is left after reservations in floats (2 - 0.2 * 8) still holds a 0.4 CPU reservation
+    left = free_room([node("n", cpus=2, mem=8 * GiB)], [task("running", node="n", reserve_cpu=0.2, reserve_mem=1)] * 8)
+    assert fits_on_some_node(0.4, 1, left)
+
+
+def test_the_reason_before_swarm_is_asked_counts_the_nodes_like_swarms_own():
+    assert no_room_reason([NodeRoom("a", 0, 0)]) == "no node has room for it now (insufficient resources on 1 node)"
+    assert no_room_reason([NodeRoom("a", 0, 0)] * 3).endswith("(insufficient resources on 3 nodes)")

@@ -395,6 +395,46 @@ async def test_start_refuses_saved_options_that_no_longer_fit_before_touching_do
     assert spawner.mlops_request is None
 
 
+async def test_a_server_no_node_has_room_for_is_refused_before_any_service_is_created():
+    """A sure refusal comes before Swarm is asked (nothing to remove, no grace to wait): the reservation against the
+    most any node has free, in the progress stream too."""
+    spawner = make_spawner(["data-scientists"], cpu_guarantee_fraction=0.5, mem_guarantee_fraction=0.5)
+    docker = FakeDocker(nodes=[node("node-1", cpus=2, mem=8 * GiB)],
+                        node_tasks=[task("running", node="node-1", reserve_cpu=1.5, reserve_mem=GiB)])
+    offline(spawner, docker)
+    spawner.user_options = {"environment": "python", "cpu_limit": "2"}  # reserves 1 CPU: 0.5 is free
+    spawner.apply_request(spawner.user_options)
+    with pytest.raises(web.HTTPError) as info:
+        await spawner.start()
+    assert info.value.status_code == 500
+    assert info.value.log_message == (
+        "Docker Swarm cannot place your server: no node has room for it now (insufficient resources on 1 node)."
+        " It reserves 1 CPUs and 1G; the most free on any node is 0.5 CPUs and 7G: not enough CPU. Ask for fewer"
+        " CPUs or less memory, or try again when others stop.")
+    assert info.value.log_message in [e["message"] for e in spawner._events]
+    assert docker.called("create_service") == [] and docker.called("create_secret") == []
+
+
+@pytest.mark.parametrize("case", ["fits", "admin reservations", "docker unreadable"])
+async def test_a_server_that_may_fit_goes_on_to_swarm(case):
+    """Only a sure refusal comes early: room on a node, reservations the admin set, or nodes that cannot be read
+    leave the verdict to Swarm (the same server on a node with no room is refused: the test above)."""
+    settings = {"extra_resources_spec": {"cpu_reservation": 10**8}} if case == "admin reservations" else {}
+    spawner = make_spawner(["data-scientists"], cpu_guarantee_fraction=0.5, **settings)
+    docker = FakeDocker(nodes=[node("node-1", cpus=2 if case == "fits" else 0.5)])
+
+    async def nodes_unreadable(method, *args, **kwargs):
+        if method == "nodes":
+            raise ImageNotFound("nodes: not answered")  # any API error
+        return await FakeDocker.__call__(docker, method, *args, **kwargs)
+
+    offline(spawner, nodes_unreadable if case == "docker unreadable" else docker)
+    spawner.apply_request({"environment": "python", "cpu_limit": "2"})
+    await spawner._refuse_when_no_node_has_room()
+    assert spawner._events == []  # no refusal reported
+    assert bool(docker.called("nodes")) == (case == "fits"), case
+
+
 def test_labels_name_user_server_environment_and_role():
     spawner = make_spawner(["data-scientists", "gpu-users"], prefix="mlops-lab")
     assert spawner._labels() == {
