@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mlops_hub.cli import default_ca_bundle  # noqa: E402
-from mlops_hub.deploy.images import build_all  # noqa: E402
+from mlops_hub.deploy.images import RELEASE, build_all  # noqa: E402
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, remove_user_servers, wait_for_hub  # noqa: E402
 from mlops_hub.policy.units import parse_memory  # noqa: E402
 from mlops_hub.swarm.placement import free_room  # noqa: E402
@@ -225,6 +225,7 @@ class StormResult:
     probe_errors: int = 0
     loop_stall: float = 0.0  # the longest "Event loop was unresponsive" the hub logged during the storm
     hub_restarted: bool = False  # Swarm replaced the hub during the storm (its health check failed)
+    slow: list[tuple[float, float]] = field(default_factory=list)  # probes over the target: (s into the storm, took)
 
     @property
     def started(self) -> list[Outcome]:
@@ -276,6 +277,8 @@ def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, opti
     probe.join()
     result.storm, result.probe_errors = probe.between(start, end), probe.errors
     result.first_minute = probe.between(start, start + 60)
+    result.slow = [(when - start, took) for when, took in probe.samples
+                   if start <= when <= end and took > API_P99_TARGET]
     for o in sorted(result.outcomes, key=lambda o: o.ready_after or o.failed_after or 0):
         what = (f"ready {o.ready_after:.1f}s" if o.ready_after is not None
                 else f"failed {o.failed_after:.1f}s: {o.message}")
@@ -342,6 +345,9 @@ def report(results: list[StormResult]) -> None:
     row("hub API probes (storm/err)", lambda r: f"{len(r.storm)}/{r.probe_errors}")
     row("hub event loop stall max", lambda r: seconds(r.loop_stall) if r.loop_stall else "-")
     row("hub replaced during storm", lambda r: "yes" if r.hub_restarted else "no")
+    for r in results:  # when in the storm the slow answers came: a burst at the start, or all along
+        print(f"{r.label}: probes over {API_P99_TARGET * 1000:.0f} ms: {len(r.slow)} of {len(r.storm)}"
+              + "".join(f"; at {at:.1f} s: {took * 1000:.0f} ms" for at, took in r.slow))
     if len(results) == 2:
         ours, plain = results
         print(f"ratio storm p99 ours/plain: {percentile(ours.storm, 0.99) / percentile(plain.storm, 0.99):.2f}")
@@ -371,9 +377,7 @@ def main() -> None:
     state = Path(tempfile.mkdtemp(prefix="mlops-storm-"))
     settings = StackSettings(repo=REPO, stack=args.stack, https_port=args.port, http_port=args.port + 1,
                              state_dir=state, ca_dir=CA_DIR, platform_config=platform_file(state, images["lab-base"]),
-                             hub_image=images["hub"], lab_image=images["lab-base"], mlflow_image=images["mlflow"],
-                             airflow_image=images["airflow"], postgres_image=images["postgres"],
-                             edge_image=images["edge"])
+                             tag=images[RELEASE], lab_image=images["lab-base"], registry_port=args.port + 3)
     client = docker.APIClient()
     remove(settings, volumes=True)
     results = []

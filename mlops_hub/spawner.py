@@ -75,12 +75,14 @@ from .swarm.labels import (
 from .swarm.node_loss import lost_node_reason
 from .swarm.oom import newest_task_end, poll_log_line, start_failure_message
 from .swarm.placement import (
-    fits_on_some_node,
+    PlacementsInFlight,
     free_room,
     is_resource_shortage,
     missing_resources,
+    no_room_detail,
     no_room_reason,
     reservations_of,
+    surely_no_room,
 )
 from .swarm.spec import ServerSpec, build_service_kwargs, fit_service_name, reservation
 from .swarm.tasks import (
@@ -576,6 +578,8 @@ class MLOpsSwarmSpawner(SwarmSpawner):
                 if self.quota_store:
                     quota_service().release(*self._server_key)
                 raise
+            finally:
+                self._placements.discard(self._server_key)
             self._count_spawn(None)
             self.last_stop_reason = ""
             return started
@@ -802,6 +806,7 @@ class MLOpsSwarmSpawner(SwarmSpawner):
 
     async def start_object(self):
         """Wait for the task to run and the server to answer; on failure remove the service."""
+        self._placements.created(self._server_key, self.object_id)
         try:
             with self._spawns_in_flight:
                 self._task = await wait_for_task_running(
@@ -825,11 +830,14 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             raise web.HTTPError(500, message, reason="Server failed to start") from None
         self._report(95, "Server answering")
 
+    # servers of this hub let through the room check whose tasks may not hold their room yet
+    _placements = PlacementsInFlight()
+
     async def _refuse_when_no_node_has_room(self) -> None:
-        """Before any Docker object exists: when no node has the unreserved room the server would reserve, refuse
-        now rather than after Swarm's verdict and `unschedulable_grace` (in a spawn storm, where the seconds go).
-        Only a sure refusal: node constraints are not applied and servers not yet placed are not counted, so a
-        server that may fit somewhere goes on to Swarm, which has the last word."""
+        """Before any Docker object exists: when no node has the unreserved room the server would reserve, or the
+        servers this hub is starting now will take it, refuse now rather than after Swarm's verdict and
+        `unschedulable_grace` (in a spawn storm, where the seconds went). Only a sure refusal: node constraints are
+        not applied, so a server that may fit somewhere goes on to Swarm, which has the last word."""
         if {"cpu_reservation", "mem_reservation"} & set(self.extra_resources_spec or {}):
             return  # the admin's own reservations: Swarm judges them
         cpu = reservation(self.cpu_limit, self.cpu_guarantee, self.cpu_guarantee_fraction) or 0
@@ -842,10 +850,11 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         except APIError as e:
             self.log.warning("%s: could not read the nodes' free room, Swarm will judge: %s", self._log_name, e)
             return
-        rooms = free_room(nodes, holding)
-        if fits_on_some_node(cpu, int(mem), rooms):
+        rooms, unplaced = free_room(nodes, holding), self._placements.unplaced(holding)
+        if not surely_no_room(cpu, int(mem), rooms, unplaced):
+            self._placements.add(self._server_key, cpu, int(mem))  # no await since the check: no other spawn between
             return
-        message = str(ServerUnschedulable(no_room_reason(rooms), missing_resources(cpu, int(mem), rooms)))
+        message = str(ServerUnschedulable(no_room_reason(rooms), no_room_detail(cpu, int(mem), rooms, unplaced)))
         self.log.info("%s: refused before creating its service: %s", self._log_name, message)
         self._report(100, message)
         raise web.HTTPError(500, message, reason="Server cannot be placed")

@@ -63,10 +63,67 @@ def fits_on_some_node(cpu_needed: float, mem_needed: int, rooms: list[NodeRoom])
     return any(r.cpu + 1 / NANO >= cpu_needed and r.mem >= mem_needed for r in rooms)
 
 
+@dataclass
+class Placing:
+    """A server this hub let through to Swarm whose task may not hold its room yet."""
+
+    cpu: float
+    mem: int
+    service_id: str = ""  # once its service exists: its tasks, when listed as holding room, already count
+
+
+class PlacementsInFlight:
+    """The servers between the room check and their task holding room on a node. In a spawn storm every check
+    runs before Swarm has placed anyone, so without these each would see the same free room."""
+
+    def __init__(self) -> None:
+        self._placing: dict[tuple[str, str], Placing] = {}
+
+    def add(self, key: tuple[str, str], cpu: float, mem: int) -> None:
+        self._placing[key] = Placing(cpu, mem)
+
+    def created(self, key: tuple[str, str], service_id: str) -> None:
+        if key in self._placing:
+            self._placing[key].service_id = service_id
+
+    def discard(self, key: tuple[str, str]) -> None:
+        self._placing.pop(key, None)
+
+    def unplaced(self, holding: list[dict]) -> tuple[float, int]:
+        """CPU and memory of those whose tasks are not among `holding` (the tasks read for the free room)."""
+        placed = {t.get("ServiceID") for t in holding}
+        waiting = [p for p in self._placing.values() if not p.service_id or p.service_id not in placed]
+        return sum(p.cpu for p in waiting), sum(p.mem for p in waiting)
+
+
+def surely_no_room(cpu_needed: float, mem_needed: int, rooms: list[NodeRoom], unplaced: tuple[float, int]) -> bool:
+    """True only when Swarm cannot place the server: no node has its room now, or all the nodes' free room less
+    what the servers on their way there will take is smaller than it. (Node constraints are not applied, so a
+    False is no promise: Swarm still judges.)"""
+    if not fits_on_some_node(cpu_needed, mem_needed, rooms):
+        return True
+    cpu_left = sum(r.cpu for r in rooms) - unplaced[0]
+    mem_left = sum(r.mem for r in rooms) - unplaced[1]
+    return cpu_left + 1 / NANO < cpu_needed or mem_left < mem_needed
+
+
 def no_room_reason(rooms: list[NodeRoom]) -> str:
     """Our words for a server refused before Swarm was asked, in the shape of Swarm's own."""
     count = len(rooms)
     return f"no node has room for it now (insufficient resources on {count} node{'' if count == 1 else 's'})"
+
+
+def no_room_detail(cpu_needed: float, mem_needed: int, rooms: list[NodeRoom], unplaced: tuple[float, int]) -> str:
+    """What is short: against the most free on any node, or, when that would fit, against what the servers
+    starting now will take of it."""
+    if not fits_on_some_node(cpu_needed, mem_needed, rooms):
+        return missing_resources(cpu_needed, mem_needed, rooms)
+    cpu_free, mem_free = sum(r.cpu for r in rooms), sum(r.mem for r in rooms)
+    left = (("CPU", cpu_free - unplaced[0] + 1 / NANO, cpu_needed), ("memory", mem_free - unplaced[1], mem_needed))
+    short = [what for what, has, needs in left if has < needs] or ["CPU and memory"]
+    return (f"It reserves {_cpus(cpu_needed)} CPUs and {format_memory(mem_needed)}; the nodes have"
+            f" {_cpus(cpu_free)} CPUs and {format_memory(mem_free)} free, and servers starting now take"
+            f" {_cpus(unplaced[0])} CPUs and {format_memory(unplaced[1])} of it: not enough {' or '.join(short)}.")
 
 
 def missing_resources(cpu_needed: float, mem_needed: int, rooms: list[NodeRoom]) -> str:

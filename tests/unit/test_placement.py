@@ -4,11 +4,14 @@ import pytest
 
 from mlops_hub.swarm.placement import (
     NodeRoom,
+    PlacementsInFlight,
     fits_on_some_node,
     free_room,
     is_resource_shortage,
     missing_resources,
+    no_room_detail,
     no_room_reason,
+    surely_no_room,
 )
 
 from .fakes import GiB, node, task
@@ -80,3 +83,37 @@ def test_a_server_fits_only_where_one_node_has_both_its_cpu_and_its_memory():
 def test_the_reason_before_swarm_is_asked_counts_the_nodes_like_swarms_own():
     assert no_room_reason([NodeRoom("a", 0, 0)]) == "no node has room for it now (insufficient resources on 1 node)"
     assert no_room_reason([NodeRoom("a", 0, 0)] * 3).endswith("(insufficient resources on 3 nodes)")
+
+
+def test_servers_on_their_way_count_until_their_task_holds_room_then_not_twice():
+    placing = PlacementsInFlight()
+    placing.add(("alice", ""), 1.0, GiB)
+    placing.add(("bob", ""), 0.5, GiB)
+    assert placing.unplaced([]) == (1.5, 2 * GiB)
+    placing.created(("alice", ""), "svc-a")
+    assert placing.unplaced([{"ServiceID": "svc-b"}]) == (1.5, 2 * GiB)  # another service's task: still counted
+    assert placing.unplaced([{"ServiceID": "svc-a"}]) == (0.5, GiB)  # alice's task is in the free room already
+    placing.discard(("bob", ""))
+    placing.discard(("nobody", ""))
+    placing.created(("nobody", ""), "svc-x")  # a spawn that never went through the check: nothing to count
+    assert placing.unplaced([]) == (1.0, GiB)
+
+
+@pytest.mark.parametrize(("cpu", "mem", "unplaced", "expected"), [
+    (1.0, GiB, (0, 0), False),
+    (1.0, GiB, (1.0, 0), False),  # 2.5 CPUs free across the nodes, 1 on its way: 1.5 left
+    (1.0, GiB, (1.6, 0), True),  # 0.9 left in all
+    (1.0, GiB, (0, 9.5 * GiB), True),  # 10G free in all, 9.5G on its way
+    (2.5, GiB, (0, 0), True),  # no one node has 2.5 CPUs
+])
+def test_a_sure_no_counts_the_free_room_and_what_is_on_its_way(cpu, mem, unplaced, expected):
+    rooms = [NodeRoom("a", 1.5, 2 * GiB), NodeRoom("b", 1.0, 8 * GiB)]
+    assert surely_no_room(cpu, mem, rooms, unplaced) is expected
+
+
+def test_the_detail_names_what_the_servers_starting_now_take():
+    rooms = [NodeRoom("a", 1.5, 8 * GiB)]
+    assert no_room_detail(1.0, GiB, rooms, (1.0, GiB)) == (
+        "It reserves 1 CPUs and 1G; the nodes have 1.5 CPUs and 8G free, and servers starting now take 1 CPUs and 1G"
+        " of it: not enough CPU.")
+    assert no_room_detail(2.0, GiB, rooms, (0, 0)) == missing_resources(2.0, GiB, rooms)

@@ -433,6 +433,38 @@ async def test_a_server_that_may_fit_goes_on_to_swarm(case):
     await spawner._refuse_when_no_node_has_room()
     assert spawner._events == []  # no refusal reported
     assert bool(docker.called("nodes")) == (case == "fits"), case
+    # only a checked server is counted as on its way (until its start ends)
+    assert spawner._placements.unplaced([]) == ((1.0, 0) if case == "fits" else (0, 0)), case
+    spawner._placements.discard(spawner._server_key)
+
+
+async def test_in_a_storm_the_servers_already_let_through_take_their_room_before_swarm_places_them():
+    """Three spawns check before Swarm has placed anyone: the node has room for one 1-CPU reservation and a small
+    one, so the second 1-CPU server is refused at once; once the first one's task holds its room (its service
+    known), it is not counted twice, and a small server still fits."""
+    node_1 = node("node-1", cpus=1.6)
+    config = spawner_config(environments=ENVIRONMENTS, role_policies=ROLE_POLICIES, cpu_guarantee_fraction=0.5,
+                            mem_guarantee_fraction=0.5)
+    first, second, third = (MLOpsSwarmSpawner(config=config, user=fake_user(name, ["data-scientists"]))
+                            for name in ("alice", "bob", "carol"))
+    for spawner, cpu in ((first, "2"), (second, "2"), (third, "0.5")):
+        offline(spawner, FakeDocker(nodes=[node_1]))
+        spawner.apply_request({"environment": "python", "cpu_limit": cpu})
+    try:
+        await first._refuse_when_no_node_has_room()
+        with pytest.raises(web.HTTPError) as info:
+            await second._refuse_when_no_node_has_room()
+        assert ("no node has room for it now (insufficient resources on 1 node). It reserves 1 CPUs and 1G; the"
+                " nodes have 1.6 CPUs and 4G free, and servers starting now take 1 CPUs and 1G of it: not enough"
+                " CPU.") in info.value.log_message
+        first.object_id = "svc-alice"
+        first._placements.created(first._server_key, first.object_id)
+        offline(third, FakeDocker(nodes=[node_1], node_tasks=[
+            {**task("running", node="node-1", reserve_cpu=1, reserve_mem=GiB), "ServiceID": "svc-alice"}]))
+        await third._refuse_when_no_node_has_room()  # 0.6 CPUs free: alice is in the free room, not on her way
+    finally:
+        for spawner in (first, second, third):
+            spawner._placements.discard(spawner._server_key)
 
 
 def test_labels_name_user_server_environment_and_role():
