@@ -161,3 +161,10 @@ if spawner_kind != "swarm":
 from mlops_hub.hub.config import configure_platform  # noqa: E402
 
 configure_platform(c, PLATFORM, "swarm_spawner" if spawner_kind == "swarm" else "spawner")
+
+# ---- spawns that arrive together take turns at JupyterHub's synchronous spawn work, 50 ms apart, so the hub
+# answers other requests in a spawn storm (mlops_hub/hub/spawn_pacing.py; MLOPS_HUB_SPAWN_SPACING=0 turns it off)
+if spawner_kind != "swarm":
+    from mlops_hub.hub.spawn_pacing import SPACING_VARIABLE, pace_spawns, spacing_from
+
+    pace_spawns(c, spacing_from(os.environ.get(SPACING_VARIABLE)))

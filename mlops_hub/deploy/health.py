@@ -11,6 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ..swarm.placement import is_unschedulable
+
 # a service without a healthcheck counts as up once its task has run this long without a restart
 SETTLE_SECONDS = 5.0
 # this many ended tasks with none healthy now: the service keeps restarting, `up` stops waiting for it
@@ -19,7 +21,6 @@ RESTART_LIMIT = 3
 _ENDED_BADLY = {"failed", "rejected", "complete", "orphaned"}
 _GIVEN_UP = {"shutdown", "remove", "complete"}  # desired states of a task Swarm will not run again
 _UPDATE_FAILED = {"paused", "rollback_started", "rollback_paused", "rollback_completed"}
-_UNSCHEDULABLE_MARKERS = ("no suitable node", "insufficient resources", "constraints not satisfied")
 
 
 class State(Enum):
@@ -109,7 +110,7 @@ def assess(service: ServiceObs, settle: float = SETTLE_SECONDS, restart_limit: i
         return ServiceState(service.name, State.HEALTHY, restarts)
     last_error = _ended_reason(ended[-1]) if ended else ""
     unschedulable = next((t.message for t in current if t.state == "pending"
-                          and any(m in t.message.lower() for m in _UNSCHEDULABLE_MARKERS)), "")
+                          and is_unschedulable(t.message)), "")
     if unschedulable:
         return ServiceState(service.name, State.STARTING, restarts, f"cannot be scheduled: {unschedulable}")
     if not current and ended and service.swarm_gave_up(restarts):

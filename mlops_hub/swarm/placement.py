@@ -54,6 +54,14 @@ def _cpus(value: float) -> str:
     return format_cpu(value) or "0"  # format_cpu(0) is ''
 
 
+# Swarm's words for a task it cannot place on any node (a pending task's Err / Message)
+_UNSCHEDULABLE_MARKERS = ("no suitable node", "insufficient resources", "constraints not satisfied")
+
+
+def is_unschedulable(swarm_message: str) -> bool:
+    return any(marker in swarm_message.lower() for marker in _UNSCHEDULABLE_MARKERS)
+
+
 def is_resource_shortage(swarm_reason: str) -> bool:
     return bool(re.search(r"insufficient resources", swarm_reason, re.IGNORECASE))
 

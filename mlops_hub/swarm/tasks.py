@@ -11,6 +11,7 @@ from enum import Enum
 from docker.errors import NotFound
 
 from ..policy.units import format_memory
+from .placement import is_unschedulable
 
 
 class Phase(Enum):
@@ -26,7 +27,6 @@ _ENDED = {"complete", "shutdown", "failed", "rejected", "orphaned", "remove"}
 _STARTING = {"preparing", "ready", "starting"}
 _SCHEDULED = {"assigned", "accepted"}
 # Swarm's words for a task that no node can take (resources or constraints)
-_UNSCHEDULABLE_MARKERS = ("no suitable node", "insufficient resources", "constraints not satisfied")
 
 
 class ServerStartFailed(Exception):
@@ -79,7 +79,7 @@ def classify_task(task: dict) -> TaskView:
         if exit_code not in (None, 0) and "exit" not in reason:
             reason = f"{reason} (exit code {exit_code})".strip()
         reason = reason or f"task {state}"
-    elif state == "pending" and any(m in err.lower() for m in _UNSCHEDULABLE_MARKERS):
+    elif state == "pending" and is_unschedulable(err):
         phase = Phase.UNSCHEDULABLE
     elif state in _STARTING:
         phase = Phase.STARTING
