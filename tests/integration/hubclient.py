@@ -77,9 +77,17 @@ class HubClient:
             if model and model["ready"]:
                 return model
             if model is None or (not model["pending"] and not model["ready"]):
-                raise AssertionError(f"server {user}/{server} stopped while waiting: {model}")
+                raise AssertionError(f"server {user}/{server} stopped while waiting: {model}\n"
+                                     f"{self.hub_log_about(user)}")
             time.sleep(0.2)
-        raise AssertionError(f"server {user}/{server} not ready after {timeout}s")
+        raise AssertionError(f"server {user}/{server} not ready after {timeout}s\n{self.hub_log_about(user)}")
+
+    def hub_log_about(self, user: str, lines: int = 30) -> str:
+        """The hub's last log lines naming `user` (why a spawn failed: the spawner logs the server's own words)."""
+        done = subprocess.run(["docker", "service", "logs", "--raw", "--since", "10m", f"{self.stack}_hub"],
+                              capture_output=True, text=True, timeout=60)
+        about = [line for line in (done.stdout + done.stderr).splitlines() if user in line]
+        return "hub log:\n" + "\n".join(about[-lines:]) if about else "hub log: nothing names this user"
 
     def stop(self, user: str, server: str = "", timeout: float = 60) -> None:
         r = self.api("DELETE", self.server_path(user, server))
