@@ -732,7 +732,14 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         self.log.error("%s: %s", self._log_name, message)
         raise web.HTTPError(400, message, reason="Environment image misconfigured")
 
+    def _reservations(self, cpu_limit, mem_limit) -> tuple:
+        """What a server or job of these limits reserves: cpu_guarantee / mem_guarantee, else the fractions (None:
+        nothing)."""
+        return (reservation(cpu_limit, self.cpu_guarantee, self.cpu_guarantee_fraction),
+                reservation(mem_limit, self.mem_guarantee, self.mem_guarantee_fraction))
+
     async def _create_service(self, env, args, user, secrets, provisioned):
+        cpu_reservation, mem_reservation = self._reservations(self.cpu_limit, self.mem_limit)
         spec = ServerSpec(
             name=self.service_name,
             image=pin(self.image, self.image_pins),
@@ -743,9 +750,9 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             secrets=secrets + (provisioned.secrets if provisioned else []),
             configs=provisioned.configs if provisioned else [],
             cpu_limit=self.cpu_limit,
-            cpu_reservation=reservation(self.cpu_limit, self.cpu_guarantee, self.cpu_guarantee_fraction),
+            cpu_reservation=cpu_reservation,
             mem_limit=self.mem_limit,
-            mem_reservation=reservation(self.mem_limit, self.mem_guarantee, self.mem_guarantee_fraction),
+            mem_reservation=mem_reservation,
             labels=self._labels(),
             mounts=list(self.mounts or []) + (provisioned.mounts if provisioned else []),
             extra_container_spec=self.extra_container_spec,
@@ -840,8 +847,8 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         not applied, so a server that may fit somewhere goes on to Swarm, which has the last word."""
         if {"cpu_reservation", "mem_reservation"} & set(self.extra_resources_spec or {}):
             return  # the admin's own reservations: Swarm judges them
-        cpu = reservation(self.cpu_limit, self.cpu_guarantee, self.cpu_guarantee_fraction) or 0
-        mem = reservation(self.mem_limit, self.mem_guarantee, self.mem_guarantee_fraction) or 0
+        cpu, mem = self._reservations(self.cpu_limit, self.mem_limit)
+        cpu, mem = cpu or 0, int(mem or 0)
         if not cpu and not mem:
             return
         try:
@@ -851,10 +858,10 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             self.log.warning("%s: could not read the nodes' free room, Swarm will judge: %s", self._log_name, e)
             return
         rooms, unplaced = free_room(nodes, holding), self._placements.unplaced(holding)
-        if not surely_no_room(cpu, int(mem), rooms, unplaced):
-            self._placements.add(self._server_key, cpu, int(mem))  # no await since the check: no other spawn between
+        if not surely_no_room(cpu, mem, rooms, unplaced):
+            self._placements.add(self._server_key, cpu, mem)  # no await since the check: no other spawn between
             return
-        message = str(ServerUnschedulable(no_room_reason(rooms), no_room_detail(cpu, int(mem), rooms, unplaced)))
+        message = str(ServerUnschedulable(no_room_reason(rooms), no_room_detail(cpu, mem, rooms, unplaced)))
         self.log.info("%s: refused before creating its service: %s", self._log_name, message)
         self._report(100, message)
         raise web.HTTPError(500, message, reason="Server cannot be placed")
@@ -1160,14 +1167,14 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         env.update(provisioned.env)
         env[ENV_HUB_TOKEN_FILE] = token_secret.SECRET_PATH
         charge = self._job_charge(request, dag_id)
+        reserved_cpu, reserved_mem = self._reservations(request.cpu_limit, request.mem_limit)
         return JobContainer(
             # by digest in the registry when pushed there (any node can pull it), else by ID (this node's)
             image=self.image_pins.get(image) or image_info["Id"], command=RUNNER_COMMAND,
             args=runner_args(storage.home_mount, schedule),
             env=env, user=user, network=self.network_name,
             cpu_limit=request.cpu_limit, mem_limit=request.mem_limit,
-            cpu_reservation=reservation(request.cpu_limit, self.cpu_guarantee, self.cpu_guarantee_fraction) or 0,
-            mem_reservation=reservation(request.mem_limit, self.mem_guarantee, self.mem_guarantee_fraction) or 0,
+            cpu_reservation=reserved_cpu or 0, mem_reservation=reserved_mem or 0,
             labels=job_labels(ServerLabels(self.prefix, self.user.name, charge.server, charge.environment,
                                            charge.role, charge.cpu, charge.mem)),
             mounts=[dict(m) for m in provisioned.mounts],

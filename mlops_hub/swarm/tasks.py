@@ -26,7 +26,6 @@ class Phase(Enum):
 _ENDED = {"complete", "shutdown", "failed", "rejected", "orphaned", "remove"}
 _STARTING = {"preparing", "ready", "starting"}
 _SCHEDULED = {"assigned", "accepted"}
-# Swarm's words for a task that no node can take (resources or constraints)
 
 
 class ServerStartFailed(Exception):
