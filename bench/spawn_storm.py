@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import docker
 import requests
@@ -142,7 +143,9 @@ class Probe(threading.Thread):
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {hub.token}"
         self.samples: list[tuple[float, float]] = []  # (when, seconds)
+        self.sent: list[int] = []  # each sample's place among all requests sent, errors included
         self.errors = 0
+        self.wall_start = time.time()
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -154,6 +157,7 @@ class Probe(threading.Thread):
                 ok = False
             took = time.monotonic() - start
             if ok:
+                self.sent.append(len(self.samples) + self.errors)
                 self.samples.append((start, took))
             else:
                 self.errors += 1
@@ -225,7 +229,8 @@ class StormResult:
     probe_errors: int = 0
     loop_stall: float = 0.0  # the longest "Event loop was unresponsive" the hub logged during the storm
     hub_restarted: bool = False  # Swarm replaced the hub during the storm (its health check failed)
-    slow: list[tuple[float, float]] = field(default_factory=list)  # probes over the target: (s into the storm, took)
+    # probes over the target: (s into the storm, took, (nginx, proxy + hub, hub handler) or None)
+    slow: list[tuple[float, float, tuple[float, float, float] | None]] = field(default_factory=list)
 
     @property
     def started(self) -> list[Outcome]:
@@ -248,6 +253,30 @@ def hub_log_stall(client: docker.APIClient, stack: str, since: float) -> float:
         for seconds in re.findall(r"Event loop was unresponsive for at least ([\d.]+)s", text):
             worst = max(worst, float(seconds))
     return worst
+
+
+# nginx's edge log: `addr "GET /uri" status bytes 0.123s upstream 0.120s`; the hub's: `200 GET /uri (who@addr) 4.5ms`
+_EDGE_LINE = r'"GET {uri}" \d+ \d+ ([\d.]+)s upstream ([\d.]+|-)s'
+_HUB_LINE = r"\d+ GET {uri} \([^)]*\) ([\d.]+)ms"
+
+
+def service_log(client: docker.APIClient, service: str, since: float) -> str:
+    return "".join(client.logs(c["Id"], since=max(1, int(since))).decode("utf8", "replace")
+                   for c in client.containers(all=True, filters={"label": f"com.docker.swarm.service.name={service}"}))
+
+
+def hops(client: docker.APIClient, stack: str, probe: Probe) -> list[tuple[float, float, float]] | None:
+    """For each probe request in order: (nginx's time, the proxy's and hub's time behind it, the hub's own
+    handler time), from the edge's and the hub's logs; None when the logs do not hold one line per request."""
+    uri = re.escape(urlsplit(probe.url).path)
+    edge = re.findall(_EDGE_LINE.format(uri=uri), service_log(client, f"{stack}_edge", probe.wall_start - 1))
+    hub = re.findall(_HUB_LINE.format(uri=uri), service_log(client, f"{stack}_hub", probe.wall_start - 1))
+    sent = len(probe.samples) + probe.errors
+    if len(edge) != sent or len(hub) != sent:
+        print(f"  (hop times not shown: {sent} probes, {len(edge)} edge and {len(hub)} hub log lines)")
+        return None
+    return [(float(total), float(up) if up != "-" else math.nan, float(handler) / 1000)
+            for (total, up), handler in zip(edge, hub, strict=True)]
 
 
 def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, options: dict | None) -> StormResult:
@@ -277,8 +306,10 @@ def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, opti
     probe.join()
     result.storm, result.probe_errors = probe.between(start, end), probe.errors
     result.first_minute = probe.between(start, start + 60)
-    result.slow = [(when - start, took) for when, took in probe.samples
-                   if start <= when <= end and took > API_P99_TARGET]
+    time.sleep(2)  # nginx flushes its buffered log once a second
+    per_request = hops(client, hub.stack, probe)
+    result.slow = [(when - start, took, per_request[probe.sent[i]] if per_request else None)
+                   for i, (when, took) in enumerate(probe.samples) if start <= when <= end and took > API_P99_TARGET]
     for o in sorted(result.outcomes, key=lambda o: o.ready_after or o.failed_after or 0):
         what = (f"ready {o.ready_after:.1f}s" if o.ready_after is not None
                 else f"failed {o.failed_after:.1f}s: {o.message}")
@@ -345,9 +376,12 @@ def report(results: list[StormResult]) -> None:
     row("hub API probes (storm/err)", lambda r: f"{len(r.storm)}/{r.probe_errors}")
     row("hub event loop stall max", lambda r: seconds(r.loop_stall) if r.loop_stall else "-")
     row("hub replaced during storm", lambda r: "yes" if r.hub_restarted else "no")
-    for r in results:  # when in the storm the slow answers came: a burst at the start, or all along
-        print(f"{r.label}: probes over {API_P99_TARGET * 1000:.0f} ms: {len(r.slow)} of {len(r.storm)}"
-              + "".join(f"; at {at:.1f} s: {took * 1000:.0f} ms" for at, took in r.slow))
+    for r in results:  # when in the storm the slow answers came, and which hop held them
+        print(f"{r.label}: probes over {API_P99_TARGET * 1000:.0f} ms: {len(r.slow)} of {len(r.storm)}")
+        for at, took, hop in r.slow:
+            where = "" if hop is None else (f": client {ms(took - hop[0])}, nginx {ms(hop[0] - hop[1])},"
+                                            f" proxy {ms(hop[1] - hop[2])}, hub {ms(hop[2])}")
+            print(f"  at {at:.1f} s: {took * 1000:.0f} ms{where}")
     if len(results) == 2:
         ours, plain = results
         print(f"ratio storm p99 ours/plain: {percentile(ours.storm, 0.99) / percentile(plain.storm, 0.99):.2f}")

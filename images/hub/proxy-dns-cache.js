@@ -1,0 +1,63 @@
+// Loaded into configurable-http-proxy with `node --require` (images/hub/mlops-hub-proxy).
+//
+// The proxy opens a new connection to the hub for every request it passes on (http-proxy without
+// an agent), and each connection first asks Docker's DNS for `hub` through libuv's four worker
+// threads. In a storm of server starts dockerd answers those lookups in 100-300 ms and they queue
+// behind each other: the hub's API took up to 1 s through the proxy while the hub answered in
+// 50 ms. Here a name is looked up once at a time, and its answer is kept for a second, so requests
+// arriving together share one lookup. Failures are never kept: a hub that is not up yet is looked
+// up again by the next request. User servers are routed by IP address and never reach this code.
+"use strict";
+
+const dns = require("dns");
+
+const DEFAULT_TTL_MS = 1000;
+
+// MLOPS_PROXY_DNS_TTL_MS: milliseconds an answer is kept (0: only lookups in flight are shared)
+function ttlFromEnv(env) {
+  const raw = env.MLOPS_PROXY_DNS_TTL_MS;
+  const value = Number(raw);
+  return raw !== undefined && raw.trim() !== "" && Number.isFinite(value) && value >= 0 ? value : DEFAULT_TTL_MS;
+}
+
+function normalise(options) {
+  if (typeof options === "number") return { family: options };
+  return options || {};
+}
+
+// A dns.lookup with the same signature as `lookup`, sharing answers for `ttlMs` (0: only
+// concurrent lookups are shared) and running at most one `lookup` per name and options at a time.
+function sharedLookup(lookup, ttlMs, now = Date.now) {
+  const answers = new Map(); // key -> {at, args}
+  const waiting = new Map(); // key -> callbacks of the lookup in flight
+  return function lookupShared(hostname, options, callback) {
+    if (typeof options === "function") {
+      callback = options;
+      options = {};
+    }
+    const opts = normalise(options);
+    const key = JSON.stringify([hostname, opts.family || 0, Boolean(opts.all), opts.hints || 0, opts.verbatim]);
+    const kept = answers.get(key);
+    if (kept && now() - kept.at < ttlMs) {
+      process.nextTick(callback, ...kept.args);
+      return;
+    }
+    if (waiting.has(key)) {
+      waiting.get(key).push(callback);
+      return;
+    }
+    waiting.set(key, [callback]);
+    lookup(hostname, options, (...args) => {
+      const callbacks = waiting.get(key);
+      waiting.delete(key);
+      if (args[0]) answers.delete(key);
+      else answers.set(key, { at: now(), args });
+      for (const cb of callbacks) cb(...args);
+    });
+  };
+}
+
+module.exports = { sharedLookup, ttlFromEnv };
+
+// loading is installing: `node --require` has no other way in
+dns.lookup = sharedLookup(dns.lookup.bind(dns), ttlFromEnv(process.env));
