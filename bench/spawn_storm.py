@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import re
 import statistics
@@ -134,34 +135,51 @@ def servers_that_fit(client: docker.APIClient) -> int:
 # ---- the probe and the storm --------------------------------------------------------------------
 
 
-class Probe(threading.Thread):
-    """Asks the hub's API (a user model: the database and the auth) through the front door, one at a time."""
+def _probe_loop(url: str, token: str, stopping, results) -> None:
+    session = requests.Session()
+    session.headers["Authorization"] = f"token {token}"
+    samples: list[tuple[float, float | None]] = []  # (when, seconds; None: failed)
+    while not stopping.is_set():
+        start = time.monotonic()
+        try:
+            ok = session.get(url, timeout=60).status_code == 200
+        except requests.RequestException:
+            ok = False
+        took = time.monotonic() - start
+        samples.append((start, took if ok else None))
+        stopping.wait(max(0.0, PROBE_EVERY - took))
+    results.send(samples)
+
+
+class Probe:
+    """Asks the hub's API (a user model: the database and the auth) through the front door, one at a time,
+    from a process of its own: a person's browser does not wait for the storm's 30 client threads (the GIL)."""
 
     def __init__(self, hub: HubClient, user: str):
-        super().__init__(daemon=True)
         self.url = f"{hub.url}/hub/api/users/{user}"
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"token {hub.token}"
-        self.samples: list[tuple[float, float]] = []  # (when, seconds)
+        context = multiprocessing.get_context("fork")
+        self.stopping = context.Event()
+        self._results, sender = context.Pipe(duplex=False)
+        self._process = context.Process(target=_probe_loop, args=(self.url, hub.token, self.stopping, sender),
+                                        daemon=True)
+        self.samples: list[tuple[float, float]] = []  # (when, seconds): the answered requests
         self.sent: list[int] = []  # each sample's place among all requests sent, errors included
         self.errors = 0
         self.wall_start = time.time()
-        self.stopping = threading.Event()
 
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            start = time.monotonic()
-            try:
-                ok = self.session.get(self.url, timeout=60).status_code == 200
-            except requests.RequestException:
-                ok = False
-            took = time.monotonic() - start
-            if ok:
-                self.sent.append(len(self.samples) + self.errors)
-                self.samples.append((start, took))
-            else:
+    def start(self) -> None:
+        self.wall_start = time.time()
+        self._process.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for place, (when, took) in enumerate(self._results.recv()):
+            if took is None:
                 self.errors += 1
-            self.stopping.wait(max(0.0, PROBE_EVERY - took))
+            else:
+                self.sent.append(place)
+                self.samples.append((when, took))
+        self._process.join()
 
     def between(self, start: float, end: float) -> list[float]:
         return [took for when, took in self.samples if start <= when <= end]
@@ -286,8 +304,8 @@ def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, opti
     probe = Probe(hub, f"probe-{label}")
     probe.start()
     time.sleep(IDLE_SECONDS)
+    idle_end = time.monotonic()
     result = StormResult(label, users, servers_that_fit(client), " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    result.idle = probe.between(0, time.monotonic())
     result.outcomes = [Outcome(name) for name in names]
     barrier = threading.Barrier(users)
     threads = [threading.Thread(target=spawn_and_follow, args=(hub, o, options, barrier)) for o in result.outcomes]
@@ -302,8 +320,8 @@ def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, opti
     result.loop_stall = hub_log_stall(client, hub.stack, wall_start)
     start = min(o.posted for o in result.outcomes)
     end = max(o.posted + (o.ready_after or o.failed_after or 0) for o in result.outcomes)
-    probe.stopping.set()
-    probe.join()
+    probe.stop()
+    result.idle = probe.between(0, idle_end)
     result.storm, result.probe_errors = probe.between(start, end), probe.errors
     result.first_minute = probe.between(start, start + 60)
     time.sleep(2)  # nginx flushes its buffered log once a second

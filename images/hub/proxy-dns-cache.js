@@ -4,9 +4,10 @@
 // an agent), and each connection first asks Docker's DNS for `hub` through libuv's four worker
 // threads. In a storm of server starts dockerd answers those lookups in 100-300 ms and they queue
 // behind each other: the hub's API took up to 1 s through the proxy while the hub answered in
-// 50 ms. Here a name is looked up once at a time, and its answer is kept for a second, so requests
-// arriving together share one lookup. Failures are never kept: a hub that is not up yet is looked
-// up again by the next request. User servers are routed by IP address and never reach this code.
+// 50 ms. Here a name is looked up once at a time, requests arriving together share that lookup,
+// and its answer is kept for a second and then refreshed in the background (sharedLookup). A
+// failed lookup is never kept: a hub that is not up yet is looked up again by the next request.
+// User servers are routed by IP address and never reach this code.
 "use strict";
 
 const dns = require("dns");
@@ -25,11 +26,24 @@ function normalise(options) {
   return options || {};
 }
 
-// A dns.lookup with the same signature as `lookup`, sharing answers for `ttlMs` (0: only
-// concurrent lookups are shared) and running at most one `lookup` per name and options at a time.
-function sharedLookup(lookup, ttlMs, now = Date.now) {
+// A dns.lookup with the same signature as `lookup`, running at most one `lookup` per name and
+// options at a time. An answer younger than `ttlMs` is given at once. One older, up to `staleMs`,
+// is given at once too while a lookup in the background refreshes it: a slow resolver then delays
+// no request at all. A failed lookup drops the kept answer (a hub that stopped is not asked for at
+// its old address past that lookup). ttlMs 0: only lookups in flight are shared.
+function sharedLookup(lookup, ttlMs, now = Date.now, staleMs = 10 * ttlMs) {
   const answers = new Map(); // key -> {at, args}
   const waiting = new Map(); // key -> callbacks of the lookup in flight
+  function refresh(key, hostname, options) {
+    waiting.set(key, []);
+    lookup(hostname, options, (...args) => {
+      const callbacks = waiting.get(key);
+      waiting.delete(key);
+      if (args[0]) answers.delete(key);
+      else if (ttlMs > 0) answers.set(key, { at: now(), args });
+      for (const cb of callbacks) cb(...args);
+    });
+  }
   return function lookupShared(hostname, options, callback) {
     if (typeof options === "function") {
       callback = options;
@@ -38,22 +52,14 @@ function sharedLookup(lookup, ttlMs, now = Date.now) {
     const opts = normalise(options);
     const key = JSON.stringify([hostname, opts.family || 0, Boolean(opts.all), opts.hints || 0, opts.verbatim]);
     const kept = answers.get(key);
-    if (kept && now() - kept.at < ttlMs) {
+    const age = kept ? now() - kept.at : Infinity;
+    if (age < staleMs) {
+      if (age >= ttlMs && !waiting.has(key)) refresh(key, hostname, options);
       process.nextTick(callback, ...kept.args);
       return;
     }
-    if (waiting.has(key)) {
-      waiting.get(key).push(callback);
-      return;
-    }
-    waiting.set(key, [callback]);
-    lookup(hostname, options, (...args) => {
-      const callbacks = waiting.get(key);
-      waiting.delete(key);
-      if (args[0]) answers.delete(key);
-      else answers.set(key, { at: now(), args });
-      for (const cb of callbacks) cb(...args);
-    });
+    if (!waiting.has(key)) refresh(key, hostname, options);
+    waiting.get(key).push(callback);
   };
 }
 

@@ -16,49 +16,74 @@ pytestmark = pytest.mark.swarm
 
 MODULE = "/usr/local/lib/mlops-hub/proxy-dns-cache.js"
 
-# what sharedLookup does with a lookup that answers when told to, on a clock the script moves
+# what sharedLookup does with a lookup that answers when told to (`answer`), on a clock the script moves;
+# each step records how many lookups ran and what the callers got
 LOOKUP_SCRIPT = """
 const {sharedLookup, ttlFromEnv} = require("@MODULE@");
 const settle = () => new Promise((r) => setImmediate(r));
 (async () => {
   let calls = 0, now = 0;
   const pending = [];
-  const lookup = sharedLookup((host, opts, cb) => { calls++; pending.push(cb); }, 1000, () => now);
+  const fake = (host, opts, cb) => { calls++; pending.push(cb); };
+  const answer = (...args) => pending.shift()(...args);
+  const got = [];
+  const ask = (lookup, host, opts) => lookup(host, opts, (err, ip) => got.push(err ? err.code : ip));
+  const step = async () => { await settle(); return {calls, got: got.splice(0)}; };
   const seen = {};
-  const answers = [];
-  for (let i = 0; i < 20; i++) lookup("hub", {}, (err, ip) => answers.push(err ? "error" : ip));
-  seen.together = {calls, waiting: answers.length};
-  pending.shift()(null, "10.0.0.7", 4);
-  seen.together.answers = answers.splice(0);
-  now = 999; lookup("hub", {}, (err, ip) => answers.push(ip)); await settle();
-  seen.withinTtl = {calls, answers: answers.splice(0)};
-  now = 1000; lookup("hub", {}, (err, ip) => answers.push(ip));
-  pending.shift()(null, "10.0.0.8", 4);
-  seen.afterTtl = {calls, answers: answers.splice(0)};
-  lookup("hub", {all: true}, (err, list) => answers.push(list));
-  pending.shift()(null, [{address: "10.0.0.8", family: 4}]);
-  seen.otherOptions = {calls, answers: answers.splice(0)};
-  now = 5000;
-  lookup("nohub", 4, (err) => answers.push(err.code)); lookup("nohub", 4, (err) => answers.push(err.code));
-  pending.shift()(Object.assign(new Error("not found"), {code: "ENOTFOUND"}));
-  lookup("nohub", 4, () => {});
-  seen.failure = {calls, answers: answers.splice(0)};
+  const lookup = sharedLookup(fake, 1000, () => now);
+  for (let i = 0; i < 20; i++) ask(lookup, "hub", {});
+  seen.beforeTheAnswer = await step();
+  answer(null, "10.0.0.7", 4);
+  seen.together = await step();
+  now = 999; ask(lookup, "hub", {});
+  seen.withinTtl = await step();
+  now = 1000; ask(lookup, "hub", {}); ask(lookup, "hub", {});
+  seen.staleGivenAtOnce = await step();
+  answer(null, "10.0.0.8", 4); ask(lookup, "hub", {});
+  seen.refreshed = await step();
+  now = 11000; ask(lookup, "hub", {});
+  seen.tooStaleWaits = await step();
+  answer(null, "10.0.0.9", 4);
+  seen.tooStaleAnswered = await step();
+  ask(lookup, "hub", {all: true});
+  answer(null, [{address: "10.0.0.9", family: 4}]);
+  seen.otherOptions = await step();
+  now = 12000; ask(lookup, "hub", {});
+  answer(Object.assign(new Error("gone"), {code: "ENOTFOUND"})); ask(lookup, "hub", {});
+  seen.failedRefreshDropsTheAnswer = await step();
+  answer(Object.assign(new Error("gone"), {code: "ENOTFOUND"}));
+  seen.failureToTheWaiter = await step();
+  ask(lookup, "hub", {});
+  seen.failureNotKept = await step();
+  const uncached = sharedLookup(fake, 0, () => now);
+  calls = 0; pending.length = 0;
+  ask(uncached, "hub", {}); answer(null, "10.0.0.7", 4); ask(uncached, "hub", {}); answer(null, "10.0.0.7", 4);
+  seen.ttlZeroKeepsNothing = await step();
   seen.ttl = [undefined, "", " ", "0", "250", "-1", "soon"].map((v) => ttlFromEnv({MLOPS_PROXY_DNS_TTL_MS: v}));
   console.log(JSON.stringify(seen));
 })();
 """.replace("@MODULE@", MODULE)
 
 
-def test_lookups_arriving_together_share_one_answer_kept_for_the_ttl_and_failures_are_not_kept(images):
+def test_lookups_arriving_together_share_one_answer_refreshed_in_the_background_and_failures_are_not_kept(images):
     out = docker.from_env().containers.run(images["hub"], ["node", "-e", LOOKUP_SCRIPT], entrypoint=[],
                                            network_mode="none", remove=True).decode()
     seen = json.loads(out)
-    assert seen["together"] == {"calls": 1, "waiting": 0, "answers": ["10.0.0.7"] * 20}, seen
-    assert seen["withinTtl"] == {"calls": 1, "answers": ["10.0.0.7"]}, seen
-    assert seen["afterTtl"] == {"calls": 2, "answers": ["10.0.0.8"]}, seen
-    assert seen["otherOptions"] == {"calls": 3, "answers": [[{"address": "10.0.0.8", "family": 4}]]}, seen
-    # both waiters get the failure; the next request asks again
-    assert seen["failure"] == {"calls": 5, "answers": ["ENOTFOUND", "ENOTFOUND"]}, seen
+    assert seen["beforeTheAnswer"] == {"calls": 1, "got": []}, seen
+    assert seen["together"] == {"calls": 1, "got": ["10.0.0.7"] * 20}, seen
+    assert seen["withinTtl"] == {"calls": 1, "got": ["10.0.0.7"]}, seen
+    # past the TTL the kept answer is given at once, and one lookup refreshes it for the next caller
+    assert seen["staleGivenAtOnce"] == {"calls": 2, "got": ["10.0.0.7", "10.0.0.7"]}, seen
+    assert seen["refreshed"] == {"calls": 2, "got": ["10.0.0.8"]}, seen
+    # ten TTLs old: the caller waits for the lookup
+    assert seen["tooStaleWaits"] == {"calls": 3, "got": []}, seen
+    assert seen["tooStaleAnswered"] == {"calls": 3, "got": ["10.0.0.9"]}, seen
+    assert seen["otherOptions"] == {"calls": 4, "got": [[{"address": "10.0.0.9", "family": 4}]]}, seen
+    # the refresh failed (the hub's name is gone): the old address is not given again, the next caller waits
+    assert seen["failedRefreshDropsTheAnswer"] == {"calls": 6, "got": ["10.0.0.9"]}, seen
+    assert seen["failureToTheWaiter"] == {"calls": 6, "got": ["ENOTFOUND"]}, seen
+    assert seen["failureNotKept"] == {"calls": 7, "got": []}, seen
+    assert seen["ttlZeroKeepsNothing"] == {"calls": 2, "got": ["10.0.0.7", "10.0.0.7"]}, seen
     assert seen["ttl"] == [1000, 1000, 1000, 0, 250, 1000, 1000], seen
 
 
