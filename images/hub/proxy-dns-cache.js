@@ -14,11 +14,16 @@ const dns = require("dns");
 
 const DEFAULT_TTL_MS = 1000;
 
-// MLOPS_PROXY_DNS_TTL_MS: milliseconds an answer is kept (0: only lookups in flight are shared)
+// MLOPS_PROXY_DNS_TTL_MS: milliseconds an answer is kept (0: only lookups in flight are shared);
+// unset or empty: the default; anything else is refused, naming the variable
 function ttlFromEnv(env) {
   const raw = env.MLOPS_PROXY_DNS_TTL_MS;
+  if (raw === undefined || raw.trim() === "") return DEFAULT_TTL_MS;
   const value = Number(raw);
-  return raw !== undefined && raw.trim() !== "" && Number.isFinite(value) && value >= 0 ? value : DEFAULT_TTL_MS;
+  if (!Number.isFinite(value) || value < 0) {
+    throw new Error(`MLOPS_PROXY_DNS_TTL_MS: milliseconds, 0 or more (empty: ${DEFAULT_TTL_MS}), got '${raw}'`);
+  }
+  return value;
 }
 
 function normalise(options) {
@@ -66,4 +71,11 @@ function sharedLookup(lookup, ttlMs, now = Date.now, staleMs = 10 * ttlMs) {
 module.exports = { sharedLookup, ttlFromEnv };
 
 // loading is installing: `node --require` has no other way in
-dns.lookup = sharedLookup(dns.lookup.bind(dns), ttlFromEnv(process.env));
+let ttlMs;
+try {
+  ttlMs = ttlFromEnv(process.env);
+} catch (e) {
+  console.error(`mlops-hub-proxy: ${e.message}`);
+  process.exit(2);
+}
+dns.lookup = sharedLookup(dns.lookup.bind(dns), ttlMs);

@@ -59,7 +59,9 @@ const settle = () => new Promise((r) => setImmediate(r));
   calls = 0; pending.length = 0;
   ask(uncached, "hub", {}); answer(null, "10.0.0.7", 4); ask(uncached, "hub", {}); answer(null, "10.0.0.7", 4);
   seen.ttlZeroKeepsNothing = await step();
-  seen.ttl = [undefined, "", " ", "0", "250", "-1", "soon"].map((v) => ttlFromEnv({MLOPS_PROXY_DNS_TTL_MS: v}));
+  seen.ttl = [undefined, "", " ", "0", "250", "-1", "soon", "Infinity"].map((v) => {
+    try { return ttlFromEnv({MLOPS_PROXY_DNS_TTL_MS: v}); } catch (e) { return e.message; }
+  });
   console.log(JSON.stringify(seen));
 })();
 """.replace("@MODULE@", MODULE)
@@ -84,7 +86,18 @@ def test_lookups_arriving_together_share_one_answer_refreshed_in_the_background_
     assert seen["failureToTheWaiter"] == {"calls": 6, "got": ["ENOTFOUND"]}, seen
     assert seen["failureNotKept"] == {"calls": 7, "got": []}, seen
     assert seen["ttlZeroKeepsNothing"] == {"calls": 2, "got": ["10.0.0.7", "10.0.0.7"]}, seen
-    assert seen["ttl"] == [1000, 1000, 1000, 0, 250, 1000, 1000], seen
+    refused = "MLOPS_PROXY_DNS_TTL_MS: milliseconds, 0 or more (empty: 1000), got "
+    assert seen["ttl"] == [1000, 1000, 1000, 0, 250, f"{refused}'-1'", f"{refused}'soon'", f"{refused}'Infinity'"], seen
+
+
+def test_a_bad_ttl_stops_the_proxy_with_one_line_naming_the_variable(images):
+    with pytest.raises(docker.errors.ContainerError) as failed:
+        docker.from_env().containers.run(
+            images["hub"], ["sh", "-c", "echo t > /tmp/token && MLOPS_PROXY_TOKEN_FILE=/tmp/token mlops-hub-proxy"],
+            entrypoint=[], network_mode="none", remove=True, environment={"MLOPS_PROXY_DNS_TTL_MS": "1s"})
+    assert failed.value.exit_status == 2
+    assert failed.value.stderr.decode().strip() == (
+        "mlops-hub-proxy: MLOPS_PROXY_DNS_TTL_MS: milliseconds, 0 or more (empty: 1000), got '1s'")
 
 
 # loaded after the cache (mlops-hub-proxy puts its own --require first): counts the proxy's real
