@@ -15,6 +15,7 @@ during the storm. Not a test: it prints numbers.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import math
 import multiprocessing
@@ -50,6 +51,7 @@ PROBE_EVERY = 0.1  # seconds between hub API probes (one at a time: a slow answe
 IDLE_SECONDS = 20
 REFUSAL_TARGET, API_P99_TARGET = 10.0, 0.250
 PLACEMENT_WORDS = "cannot place your server"  # our message; plain SwarmSpawner has none
+LOOP_DEBUG_OVERLAY = REPO / "bench" / "swarm-stack.loop-debug.yml"
 
 
 def platform_file(state: Path, lab_image: str) -> Path:
@@ -297,6 +299,19 @@ def hops(client: docker.APIClient, stack: str, probe: Probe) -> list[tuple[float
             for (total, up), handler in zip(edge, hub, strict=True)]
 
 
+def slow_callbacks(client: docker.APIClient, stack: str, since: float) -> list[str]:
+    """asyncio's debug-mode lines of the hub since `since` (wall clock): what held its loop, and when."""
+    found = []
+    for container in client.containers(all=True, filters={"label": f"com.docker.swarm.service.name={stack}_hub"}):
+        text = client.logs(container["Id"], since=max(1, int(since)), timestamps=True).decode("utf8", "replace")
+        for line in text.splitlines():
+            if re.search(r"Executing .* took [\d.]+ seconds", line):
+                stamp, _, rest = line.partition(" ")
+                at = dt.datetime.fromisoformat(stamp[:26]).replace(tzinfo=dt.timezone.utc).timestamp() - since
+                found.append(f"{at:6.2f} s: {rest[:400]}")
+    return found
+
+
 def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, options: dict | None) -> StormResult:
     names = [f"storm-{label}-{i:02d}" for i in range(users)]
     for name in [*names, f"probe-{label}"]:
@@ -332,6 +347,8 @@ def storm(label: str, hub: HubClient, client: docker.APIClient, users: int, opti
         what = (f"ready {o.ready_after:.1f}s" if o.ready_after is not None
                 else f"failed {o.failed_after:.1f}s: {o.message}")
         print(f"  {o.user}: {what}", flush=True)
+    for line in slow_callbacks(client, hub.stack, wall_start):  # only with --loop-debug
+        print(f"  hub loop held: {line}", flush=True)
     stop_all(hub, client, names)
     return result
 
@@ -432,13 +449,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18865)
     parser.add_argument("--stack", default="mlopsstormbench")
     parser.add_argument("--ours-only", action="store_true", help="skip plain SwarmSpawner")
+    parser.add_argument("--loop-debug", action="store_true",
+                        help="asyncio debug mode in the hub: print the callbacks that held its loop 0.1 s or more")
     args = parser.parse_args()
 
     images = build_all(REPO, default_ca_bundle())
     state = Path(tempfile.mkdtemp(prefix="mlops-storm-"))
     settings = StackSettings(repo=REPO, stack=args.stack, https_port=args.port, http_port=args.port + 1,
                              state_dir=state, ca_dir=CA_DIR, platform_config=platform_file(state, images["lab-base"]),
-                             tag=images[RELEASE], lab_image=images["lab-base"], registry_port=args.port + 3)
+                             tag=images[RELEASE], lab_image=images["lab-base"], registry_port=args.port + 3,
+                             extra_compose_files=(LOOP_DEBUG_OVERLAY,) if args.loop_debug else ())
     client = docker.APIClient()
     remove(settings, volumes=True)
     results = []
