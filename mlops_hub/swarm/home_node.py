@@ -5,6 +5,7 @@ writes a new one and removes the old (configs cannot change)."""
 from __future__ import annotations
 
 import hashlib
+import weakref
 
 import docker
 
@@ -40,8 +41,16 @@ def record_home_node(client: docker.APIClient, prefix: str, user: str, node_id: 
         client.remove_config(record["ID"])
 
 
+# a daemon's node ID is fixed while it stays in the swarm (and the hub's service leaves with it): asked once per
+# client, not on every spawn (`docker info` is one of the slower calls on a busy daemon)
+_node_ids: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def this_node_id(client: docker.APIClient) -> str:
-    return client.info()["Swarm"]["NodeID"]
+    """The swarm node ID of the daemon `client` talks to."""
+    if client not in _node_ids:
+        _node_ids[client] = client.info()["Swarm"]["NodeID"]
+    return _node_ids[client]
 
 
 def ensure_home_node(client: docker.APIClient, prefix: str, user: str) -> tuple[str, bool]:

@@ -11,7 +11,7 @@ from mlops_hub.policy.package_index import package_index_from_config, render_del
 from mlops_hub.policy.storage import storage_from_config
 from mlops_hub.provision import provision, server_owner
 from mlops_hub.swarm.configs import ensure_references, is_missing_reference, remove_unused
-from mlops_hub.swarm.home_node import LABEL_HOME_NODE, record_home_node, recorded_home_node
+from mlops_hub.swarm.home_node import LABEL_HOME_NODE, record_home_node, recorded_home_node, this_node_id
 
 PASSWORD = "fake-pa55word"
 
@@ -205,6 +205,20 @@ def test_provision_records_the_hubs_node_as_the_home_of_a_local_home_at_the_firs
     nfs = storage_from_config({"backend": "nfs", "nfs": {"server": "10.0.0.5", "export": "/srv/ml"}})
     assert provision(client, prefix="p", username="carol", roles=[], image="lab:1", owner=(1000, 100),
                      index=None, storage=nfs, system_roots_file=None).home_node is None  # any node will do
+
+
+def test_the_hubs_node_is_asked_of_docker_once_per_client():
+    asked = []
+
+    class Counting(FakeDocker):
+        def info(self):
+            asked.append(self)
+            return super().info()
+
+    first, second = Counting(), Counting()
+    second.node_id = "worker1"
+    assert [this_node_id(first), this_node_id(first), this_node_id(second)] == ["nodehub", "nodehub", "worker1"]
+    assert asked == [first, second]
 
 
 def test_a_home_moved_to_another_node_is_not_made_again_here_and_pins_the_server_there():
