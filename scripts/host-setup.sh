@@ -27,6 +27,21 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { say "dockerd did not start; see /var/log/mlops-hub-dockerd.log"; exit 1; }
 fi
 
+# Without systemd, dockerd puts every container in one cgroup, `docker`, which by default weighs on the CPU as
+# much as ONE host process. In a storm of server starts dockerd's, containerd's and the shims' own threads
+# (host processes) then squeeze the hub, its database and the starting servers all together. Eight processes'
+# worth lets the containers share the CPU as the hub's per-container weights mean (docs/operations.md).
+# With systemd, each container is a scope of its own beside docker.service: nothing to do. Only cgroup v1's cpu
+# controller (these machines) is handled.
+docker_weight="${MLOPS_HUB_DOCKER_CGROUP_CPU_SHARES:-8192}"
+if [ -f /sys/fs/cgroup/cpu/cpu.shares ] && [ ! -d /run/systemd/system ] && [ "$docker_weight" != 0 ]; then
+  mkdir -p /sys/fs/cgroup/cpu/docker 2>/dev/null || true
+  if [ -w /sys/fs/cgroup/cpu/docker/cpu.shares ] && [ "$(cat /sys/fs/cgroup/cpu/docker/cpu.shares)" != "$docker_weight" ]; then
+    say "containers' CPU weight (cgroup docker): $docker_weight shares"
+    echo "$docker_weight" > /sys/fs/cgroup/cpu/docker/cpu.shares
+  fi
+fi
+
 # The swarm's manager address. A single machine: loopback. The tests join worker nodes that run as
 # containers (tests/integration/worker_nodes.py): they reach the manager on a bridge of its own, so the
 # manager advertises that bridge's gateway. A site's real nodes: MLOPS_SWARM_ADVERTISE_ADDR=<this host's IP>.

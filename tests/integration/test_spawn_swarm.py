@@ -6,6 +6,7 @@ import json
 import re
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -257,6 +258,22 @@ def test_the_hub_weighs_more_than_a_server_on_the_cpu(hub, user_name):
     proxy = hub.docker.inspect_container(proxy_task["Status"]["ContainerStatus"]["ContainerID"])
     assert proxy["HostConfig"]["CpuShares"] == 8192
     hub.stop(user_name)
+
+
+def test_the_containers_together_weigh_more_on_the_cpu_than_one_host_process(hub):
+    """Without systemd, dockerd's containers share one cgroup, which weighs as one host process unless host-setup
+    raised it (scripts/host-setup.sh): else dockerd's own threads squeeze the hub in a storm."""
+    hub_task = hub.docker.tasks(filters={"service": f"{hub.stack}_hub", "desired-state": "running"})[0]
+    pid = hub.docker.inspect_container(hub_task["Status"]["ContainerStatus"]["ContainerID"])["State"]["Pid"]
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    cpu_path = next(re.match(r"\d+:[^:]*\bcpu\b[^:]*:(.*)", line) for line in lines
+                    if re.match(r"\d+:[^:]*\bcpu\b[^:]*:", line)).group(1)
+    if Path("/run/systemd/system").is_dir():
+        assert "/system.slice/docker-" in cpu_path, cpu_path  # a scope of its own beside docker.service
+    else:
+        group = Path("/sys/fs/cgroup/cpu") / cpu_path.strip("/").rsplit("/", 1)[0]
+        assert group.name == "docker", cpu_path
+        assert (group / "cpu.shares").read_text().strip() == "8192"
 
 
 def test_crashing_server_is_reported_not_restarted(hub, user_name):
