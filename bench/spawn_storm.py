@@ -43,6 +43,7 @@ from mlops_hub.deploy.images import RELEASE, build_all  # noqa: E402
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, remove_user_servers, wait_for_hub  # noqa: E402
 from mlops_hub.policy.units import parse_memory  # noqa: E402
 from mlops_hub.swarm.placement import free_room  # noqa: E402
+from tests.integration.dockerlogs import service_container_logs  # noqa: E402
 from tests.integration.hubclient import HubClient  # noqa: E402
 from tests.support.edge_ca import CA_DIR, trust_in_this_process  # noqa: E402
 
@@ -294,12 +295,8 @@ class StormResult:
 
 def hub_log_stall(client: docker.APIClient, stack: str, since: float) -> float:
     """The longest event-loop stall the hub's containers logged since `since` (JupyterHub's own metric)."""
-    worst = 0.0
-    for container in client.containers(all=True, filters={"label": f"com.docker.swarm.service.name={stack}_hub"}):
-        text = client.logs(container["Id"], since=max(1, int(since))).decode("utf8", "replace")
-        for seconds in re.findall(r"Event loop was unresponsive for at least ([\d.]+)s", text):
-            worst = max(worst, float(seconds))
-    return worst
+    text = service_container_logs(client, f"{stack}_hub", since)
+    return max(map(float, re.findall(r"Event loop was unresponsive for at least ([\d.]+)s", text)), default=0.0)
 
 
 # nginx's edge log: `addr "GET /uri" status bytes 0.123s upstream 0.120s`; the hub's: `200 GET /uri (who@addr) 4.5ms`
@@ -307,17 +304,12 @@ _EDGE_LINE = r'"GET {uri}" \d+ \d+ ([\d.]+)s upstream ([\d.]+|-)s'
 _HUB_LINE = r"\d+ GET {uri} \([^)]*\) ([\d.]+)ms"
 
 
-def service_log(client: docker.APIClient, service: str, since: float) -> str:
-    return "".join(client.logs(c["Id"], since=max(1, int(since))).decode("utf8", "replace")
-                   for c in client.containers(all=True, filters={"label": f"com.docker.swarm.service.name={service}"}))
-
-
 def hops(client: docker.APIClient, stack: str, probe: Probe) -> list[tuple[float, float, float]] | None:
     """For each probe request in order: (nginx's time, the proxy's and hub's time behind it, the hub's own
     handler time), from the edge's and the hub's logs; None when the logs do not hold one line per request."""
     uri = re.escape(urlsplit(probe.url).path)
-    edge = re.findall(_EDGE_LINE.format(uri=uri), service_log(client, f"{stack}_edge", probe.wall_start - 1))
-    hub = re.findall(_HUB_LINE.format(uri=uri), service_log(client, f"{stack}_hub", probe.wall_start - 1))
+    edge = re.findall(_EDGE_LINE.format(uri=uri), service_container_logs(client, f"{stack}_edge", probe.wall_start - 1))
+    hub = re.findall(_HUB_LINE.format(uri=uri), service_container_logs(client, f"{stack}_hub", probe.wall_start - 1))
     sent = len(probe.samples) + probe.errors
     if len(edge) != sent or len(hub) != sent:
         print(f"  (hop times not shown: {sent} probes, {len(edge)} edge and {len(hub)} hub log lines)")
@@ -329,13 +321,11 @@ def hops(client: docker.APIClient, stack: str, probe: Probe) -> list[tuple[float
 def slow_callbacks(client: docker.APIClient, stack: str, since: float) -> list[str]:
     """asyncio's debug-mode lines of the hub since `since` (wall clock): what held its loop, and when."""
     found = []
-    for container in client.containers(all=True, filters={"label": f"com.docker.swarm.service.name={stack}_hub"}):
-        text = client.logs(container["Id"], since=max(1, int(since)), timestamps=True).decode("utf8", "replace")
-        for line in text.splitlines():
-            if re.search(r"Executing .* took [\d.]+ seconds", line):
-                stamp, _, rest = line.partition(" ")
-                at = dt.datetime.fromisoformat(stamp[:26]).replace(tzinfo=dt.timezone.utc).timestamp() - since
-                found.append(f"{at:6.2f} s: {rest[:400]}")
+    for line in service_container_logs(client, f"{stack}_hub", since, timestamps=True).splitlines():
+        if re.search(r"Executing .* took [\d.]+ seconds", line):
+            stamp, _, rest = line.partition(" ")
+            at = dt.datetime.fromisoformat(stamp[:26]).replace(tzinfo=dt.timezone.utc).timestamp() - since
+            found.append(f"{at:6.2f} s: {rest[:400]}")
     return found
 
 

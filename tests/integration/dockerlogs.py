@@ -10,8 +10,12 @@ import docker
 from docker.errors import NotFound
 
 
-def service_container_logs(client: docker.APIClient, service: str) -> str:
-    """Every task's container log, oldest task first (a restarted hub has several)."""
+def service_container_logs(client: docker.APIClient, service: str, since: float | None = None,
+                           timestamps: bool = False) -> str:
+    """Every task's container log, oldest task first (a restarted hub has several); only the lines since `since`
+    (wall clock, whole seconds) when given, each led by its time with `timestamps`."""
+    # docker's `since` takes whole seconds and reads 0 as "from the start"
+    window = {} if since is None else {"since": max(1, int(since))}
     tasks = sorted(client.tasks(filters={"service": service}), key=lambda t: t["CreatedAt"])
     chunks = []
     for task in tasks:
@@ -19,7 +23,7 @@ def service_container_logs(client: docker.APIClient, service: str) -> str:
         if not container:
             continue
         try:
-            chunks.append(client.logs(container, stdout=True, stderr=True))
+            chunks.append(client.logs(container, stdout=True, stderr=True, timestamps=timestamps, **window))
         except NotFound:
             continue  # a removed task's container
     return b"".join(chunks).decode("utf8", "replace")
