@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
+import subprocess
 from pathlib import Path
 
 import docker
@@ -17,8 +19,9 @@ from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
 from tests.support.edge_ca import CA_DIR
 from tests.support.ports import free_port
 
-from . import browser
+from . import browser, run_claims
 from .hubclient import HubClient
+from .own_stack import remove_stack
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_PLATFORM = REPO / "config" / "platform.yaml"
@@ -134,6 +137,9 @@ def stack_settings(images, tmp_path_factory) -> StackSettings:
 @pytest.fixture(scope="session")
 def hub(stack_settings) -> HubClient:
     """The platform deployed as a stack, as `mlops-hub up` does; removed afterwards."""
+    for gone in run_claims.claim(STACK):
+        remove_stacks_of_a_gone_run(stack_settings, gone)
+        run_claims.release(gone)
     remove(stack_settings, volumes=True)  # leftovers of a killed run: our stack name and label only
     deploy(stack_settings)
     wait_for_hub(stack_settings)
@@ -142,6 +148,16 @@ def hub(stack_settings) -> HubClient:
     yield HubClient(stack_settings.url, token, stack_settings.prefix, STACK, admin_password)
     if not os.environ.get("MLOPS_TEST_KEEP_STACK"):  # set it to read the hub's logs after a failure
         remove(stack_settings, volumes=True)
+    run_claims.release(STACK)  # removed, or kept on purpose: not a leftover for the next run to remove
+
+
+def remove_stacks_of_a_gone_run(settings: StackSettings, gone: str) -> None:
+    """Stack `gone` and its own stacks (`<gone>-<suffix>`, own_stack.py), with their servers and volumes."""
+    names = subprocess.run(["docker", "stack", "ls", "--format", "{{.Name}}"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    for name in (n for n in names if n == gone or n.startswith(f"{gone}-")):
+        print(f"\n[tests] removing stack {name}, left running by a test run that is gone")
+        remove_stack(dataclasses.replace(settings, stack=name))
 
 
 @pytest.fixture(scope="session")

@@ -124,8 +124,10 @@ def start_worker(client: docker.DockerClient, image: str, name: str, labels: dic
         time.sleep(0.1)
     trust_ca_for_registry(ca_cert, name, REGISTRY)
     token = client.swarm.attrs["JoinTokens"]["Worker"]
-    subprocess.run(["docker", "exec", name, "docker", "swarm", "join", "--token", token,
-                    f"{NODES_GATEWAY}:2377"], check=True, capture_output=True)
+    joined = subprocess.run(["docker", "exec", name, "docker", "swarm", "join", "--token", token,
+                             f"{NODES_GATEWAY}:2377"], capture_output=True, text=True)
+    if joined.returncode != 0:  # said without the command: the join token lets any machine into the swarm
+        raise AssertionError(f"{name} could not join the swarm at {NODES_GATEWAY}:2377: {joined.stderr.strip()}")
     node_id = json.loads(subprocess.run(["docker", "exec", name, "docker", "info", "--format", "{{json .Swarm}}"],
                                         check=True, capture_output=True).stdout)["NodeID"]
     for _ in range(300):
