@@ -152,11 +152,19 @@ def hub(stack_settings) -> HubClient:
 
 
 def remove_stacks_of_a_gone_run(settings: StackSettings, gone: str) -> None:
-    """Stack `gone` and its own stacks (`<gone>-<suffix>`, own_stack.py), with their servers and volumes."""
+    """Stack `gone` and its own stacks (`<gone>-<suffix>`, own_stack.py), with their servers and volumes, and the
+    services its hub started on its networks (served models): those would keep the networks, and their room."""
+    client = docker.APIClient()
     names = subprocess.run(["docker", "stack", "ls", "--format", "{{.Name}}"], capture_output=True, text=True,
                            check=True).stdout.split()
     for name in (n for n in names if n == gone or n.startswith(f"{gone}-")):
         print(f"\n[tests] removing stack {name}, left running by a test run that is gone")
+        networks = {net["Id"] for net in client.networks(filters={"label": f"com.docker.stack.namespace={name}"})}
+        for service in client.services():
+            attached = {net.get("Target") for net in service["Spec"]["TaskTemplate"].get("Networks") or []}
+            stacked = service["Spec"].get("Labels", {}).get("com.docker.stack.namespace")
+            if attached & networks and stacked != name:
+                client.remove_service(service["ID"])
         remove_stack(dataclasses.replace(settings, stack=name))
 
 

@@ -41,6 +41,9 @@ def test_the_stacks_of_a_killed_run_are_removed_and_others_stay(images, stack_se
     try:
         for name in names:
             subprocess.run(["docker", "stack", "deploy", "-c", str(compose), name], check=True, capture_output=True)
+        # a model its hub served on its network: not in the stack file, gone with it all the same
+        subprocess.run(["docker", "service", "create", "-d", "--name", f"model-{gone}", "--network",
+                        f"{gone}_default", images["base"], "sleep", "infinity"], check=True, capture_output=True)
         runs = tmp_path / "runs"
         runs.mkdir()
         (runs / gone).write_text("999999 " + run_claims.boot_id())  # its pytest is gone
@@ -53,7 +56,11 @@ def test_the_stacks_of_a_killed_run_are_removed_and_others_stay(images, stack_se
         left = stacks()
         assert gone not in left and f"{gone}-storage" not in left, left
         assert beside in left and f"{gone}x" in left, left
+        served = subprocess.run(["docker", "service", "ls", "-q", "--filter", f"name=model-{gone}"],
+                                capture_output=True, text=True, check=True).stdout.split()
+        assert served == []
         assert sorted(p.name for p in runs.iterdir()) == sorted([beside, "mlopsme"])
     finally:
+        subprocess.run(["docker", "service", "rm", f"model-{gone}"], capture_output=True)
         for name in names:
             subprocess.run(["docker", "stack", "rm", name], capture_output=True)
