@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import subprocess
 from pathlib import Path
 
 import docker
@@ -16,6 +15,7 @@ from mlops_hub.cli import default_ca_bundle
 from mlops_hub.deploy.environments import build_environments, environment_builds
 from mlops_hub.deploy.images import RELEASE, build_all
 from mlops_hub.deploy.stack import StackSettings, deploy, remove, wait_for_hub
+from mlops_hub.deploy.swarmread import STACK_LABEL
 from tests.support.edge_ca import CA_DIR
 from tests.support.ports import free_port
 
@@ -155,16 +155,18 @@ def remove_stacks_of_a_gone_run(settings: StackSettings, gone: str) -> None:
     """Stack `gone` and its own stacks (`<gone>-<suffix>`, own_stack.py), with their servers and volumes, and the
     services its hub started on its networks (served models): those would keep the networks, and their room."""
     client = docker.APIClient()
-    names = subprocess.run(["docker", "stack", "ls", "--format", "{{.Name}}"], capture_output=True, text=True,
-                           check=True).stdout.split()
-    for name in (n for n in names if n == gone or n.startswith(f"{gone}-")):
+    services = client.services()
+    stacks = {service["Spec"].get("Labels", {}).get(STACK_LABEL) for service in services}
+    removed: set[str] = set()
+    for name in sorted(n for n in stacks if n and (n == gone or n.startswith(f"{gone}-"))):
         print(f"\n[tests] removing stack {name}, left running by a test run that is gone")
-        networks = {net["Id"] for net in client.networks(filters={"label": f"com.docker.stack.namespace={name}"})}
-        for service in client.services():
+        networks = {net["Id"] for net in client.networks(filters={"label": f"{STACK_LABEL}={name}"})}
+        for service in services:
             attached = {net.get("Target") for net in service["Spec"]["TaskTemplate"].get("Networks") or []}
-            stacked = service["Spec"].get("Labels", {}).get("com.docker.stack.namespace")
-            if attached & networks and stacked != name:
+            if attached & networks and service["Spec"].get("Labels", {}).get(STACK_LABEL) != name \
+                    and service["ID"] not in removed:
                 client.remove_service(service["ID"])
+                removed.add(service["ID"])
         remove_stack(dataclasses.replace(settings, stack=name))
 
 
