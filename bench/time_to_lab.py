@@ -9,8 +9,8 @@ open the start page, click Start and wait until JupyterLab's launcher is visible
 from its spawn form's Start button; plain SwarmSpawner has no form, so from the home page's
 "Start My Server" link - both the click that starts the spawn. Every run is a new user in a new
 browser context (empty browser cache). Prints p50/p95 per contender, the ratios, the time per page
-hop, and the requests JupyterLab made while loading (count, bytes, compression, protocol, the
-edge's cache). Not a test: it prints numbers.
+hop, the steps of ours' spawn (from the progress lines in its hub's log), and the requests JupyterLab
+made while loading (count, bytes, compression, protocol, the edge's cache). Not a test: it prints numbers.
 
     PYTHONPATH=. .venv/bin/python bench/time_to_lab.py [--count 5] [--netns]
 
@@ -31,7 +31,7 @@ import time
 from collections import Counter, defaultdict
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import docker
@@ -80,6 +80,7 @@ class Contender:
     aborted: list[int] = field(default_factory=list)  # per timed run: requests Chromium aborted (network change)
     last_aborted: int = 0
     hub_spawn: dict[str, float] = field(default_factory=dict)  # user -> seconds, from the hub's log
+    spawn_steps: dict[str, list[float]] = field(default_factory=dict)  # step -> seconds per run (ours only)
 
     def __post_init__(self) -> None:
         self.url = self.url or self.settings.url
@@ -193,11 +194,56 @@ def remove_servers_by_name(prefix: str) -> None:
         client.remove_service(service["ID"])
 
 
-def hub_spawn_seconds(c: Contender) -> dict[str, float]:
+def hub_log(c: Contender) -> str:
+    return service_container_logs(docker.APIClient(), f"{c.settings.stack}_hub")
+
+
+def hub_spawn_seconds(log: str) -> dict[str, float]:
     """'User NAME took X seconds to start' from the hub's log: start() plus JupyterHub's readiness check."""
-    log = service_container_logs(docker.APIClient(), f"{c.settings.stack}_hub")
     found = re.findall(r"User (\S+) took ([0-9.]+) seconds to start", log)
     return {name: float(seconds) for name, seconds in found}
+
+
+# the hub's log line prefix, "[I 2026-12-04 01:31:02.345 JupyterHub spawner:524] "
+HUB_LINE = re.compile(r"^\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) JupyterHub [^\]]*\] (.*)$")
+# ours' progress messages (MLOpsSwarmSpawner._report) that close each step of a spawn, in order
+SPAWN_STEPS = (
+    ("admit + prepare", re.compile(r"Starting .* with .* CPUs")),  # pool admission, room check, image, secrets
+    ("create service", re.compile(r"Service \S+ created")),
+    ("Swarm -> running", re.compile(r"Server container running")),  # scheduling, container start
+    ("JupyterLab boots", re.compile(r"Server answering")),  # the server's own start, until it answers
+)
+
+
+def spawn_steps(log: str, users: list[str]) -> dict[str, list[float]]:
+    """Seconds of each step of ours' spawns, from the hub's log: JupyterHub's "took X seconds" gives the
+    start, ours' progress lines the step ends, and "hub hand-off" is JupyterHub's own rest (proxy route,
+    database) after the server answered."""
+    marks: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    for line in log.splitlines():
+        found = HUB_LINE.match(line)
+        if not found:
+            continue
+        at, message = datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S.%f"), found[2]
+        who = message.split(":", 1)[0] if ": " in message else ""
+        took = re.match(r"User (\S+) took ([0-9.]+) seconds to start", message)
+        if took:
+            marks[took[1]].append((at, took[2]))
+        elif who in users:
+            marks[who].append((at, message.split(": ", 1)[1]))
+    steps: dict[str, list[float]] = defaultdict(list)
+    for user in users:
+        lines = marks.get(user, [])
+        took = next(((at, float(text)) for at, text in lines if re.fullmatch(r"[0-9.]+", text)), None)
+        ends = [next((at for at, text in lines if pattern.search(text)), None) for _, pattern in SPAWN_STEPS]
+        if took is None or None in ends:
+            continue  # plain SwarmSpawner reports no steps; a run without every line is left out
+        previous = took[0] - timedelta(seconds=took[1])
+        for (name, _), end in zip(SPAWN_STEPS, ends, strict=True):
+            steps[name].append((end - previous).total_seconds())
+            previous = end
+        steps["hub hand-off"].append((took[0] - previous).total_seconds())
+    return steps
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -220,6 +266,12 @@ def print_phases(contenders: list[Contender]) -> None:
     row = [statistics.median([c.hub_spawn[u] for u in c.users if u in c.hub_spawn] or [float("nan")])
            for c in contenders]
     print(f"  {'(hub: spawn took)':<22}" + "".join(f"{value:12.2f}" for value in row))
+    for c in contenders:
+        if c.spawn_steps:
+            runs = len(next(iter(c.spawn_steps.values())))
+            print(f"\n{c.label}: where the hub's spawn went, p50 over {runs} runs (s), from its log:")
+            for name, values in c.spawn_steps.items():
+                print(f"  {name:<22}{statistics.median(values):12.2f}")
 
 
 def print_lab_requests(c: Contender, top: int = 12) -> None:
@@ -357,7 +409,9 @@ def main() -> None:
                       + f"; {c.last_aborted} requests aborted by a network change)", flush=True)
                 time.sleep(2)  # the stopped server's container goes before the next spawn
         for c in contenders:
-            c.hub_spawn = hub_spawn_seconds(c)
+            log = hub_log(c)
+            c.hub_spawn = hub_spawn_seconds(log)
+            c.spawn_steps = spawn_steps(log, c.users)
     finally:
         chromium.close()
         playwright.stop()

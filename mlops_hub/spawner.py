@@ -12,7 +12,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 
 from docker.errors import APIError
 from dockerspawner import SwarmSpawner
@@ -22,10 +21,8 @@ from traitlets import Bool, Float, Integer, List, Unicode, default, observe, val
 from traitlets import Dict as DictTrait
 from traitlets import Enum as EnumTrait
 
-from .airflow.job_spec import JobContainer
-from .job_container import RUNNER_COMMAND, job_environment, runner_args
 from .metrics import pool_metrics, spawn_metrics
-from .names import ENV_ENVIRONMENT, ENV_HUB_TOKEN_FILE, ENV_IMAGE_DIGEST, ENV_ROLE
+from .names import ENV_ENVIRONMENT, ENV_IMAGE_DIGEST, ENV_ROLE
 from .policy import (
     ConfigError,
     PlatformPolicy,
@@ -39,23 +36,16 @@ from .policy import (
     validate_spawn_options,
 )
 from .policy.form import render_options_form, render_refusal, user_options_from_form
-from .policy.home_node import home_constraint, home_line, home_unplaceable_advice
-from .policy.image_check import NO_SINGLEUSER_FIX, SINGLEUSER, missing_singleuser, wrong_port_fault
+from .policy.home_node import home_constraint, home_line
+from .policy.image_check import wrong_port_fault
 from .policy.image_pins import pin
-from .policy.jobs import JobSchedule
-from .policy.model_release import ReleaseRequest, RoleRoom, parse_release
-from .policy.placement import (
-    NodeRequirement,
-    constraints,
-    missing_labels,
-    placeable_nodes_labels,
-    placement_constraints,
-)
+from .policy.placement import NodeRequirement, constraints
 from .policy.pools import Charge, Headroom, Usage, headroom
-from .policy.units import DEFAULT_ENV_MIN_MEM, format_cpu, format_memory
+from .policy.units import format_cpu, format_memory
 from .provision import Provisioned, provision, server_owner
 from .quotas.service import quota_service
-from .release.engine import Released, Target, release_from_hub
+from .spawner_failures import FailureReports
+from .spawner_jobs import JobsAndReleases
 from .swarm import endpoint as swarm_endpoint
 from .swarm import token_secret
 from .swarm.backoff import ReadinessBackoff, SpawnsInFlight
@@ -66,24 +56,12 @@ from .swarm.image_packages import image_packages
 from .swarm.image_user import image_numeric_user
 from .swarm.labels import (
     ServerLabels,
-    job_labels,
     running_jobs,
     running_models,
     running_servers,
     threaded_docker_call,
 )
-from .swarm.node_loss import lost_node_reason
-from .swarm.oom import newest_task_end, poll_log_line, start_failure_message
-from .swarm.placement import (
-    PlacementsInFlight,
-    free_room,
-    is_resource_shortage,
-    missing_resources,
-    no_room_detail,
-    no_room_reason,
-    reservations_of,
-    surely_no_room,
-)
+from .swarm.placement import PlacementsInFlight, free_room, no_room_detail, no_room_reason, surely_no_room
 from .swarm.spec import ServerSpec, build_service_kwargs, fit_service_name, reservation
 from .swarm.tasks import (
     Phase,
@@ -104,8 +82,11 @@ def charges_of(servers: list[ServerLabels]) -> list[Charge]:
     return [Charge(s.user, s.server, s.role, s.cpu or 0.0, s.mem or 0, s.environment) for s in servers]
 
 
-class MLOpsSwarmSpawner(SwarmSpawner):
-    """SwarmSpawner with an environment picker, per-role CPU/RAM limits and fail-fast starts."""
+class MLOpsSwarmSpawner(JobsAndReleases, FailureReports, SwarmSpawner):
+    """SwarmSpawner with an environment picker, per-role CPU/RAM limits and fail-fast starts.
+
+    The failure messages live in spawner_failures.py, the jobs and model releases the hub's APIs run through a
+    user's spawner in spawner_jobs.py; this class holds the settings and JupyterHub's hooks."""
 
     environments = List(
         config=True,
@@ -369,33 +350,6 @@ class MLOpsSwarmSpawner(SwarmSpawner):
     def _group_names(self) -> list[str]:
         return sorted(group.name for group in getattr(self.user, "groups", []) or [])
 
-    async def release_model(self, body: dict, say: Callable[[str], None]) -> Released:
-        """Models to production (docs/models.md), for the hub's release API: serve a model version of this user's
-        as `model-<name>`, sized within their roles. ReleaseError: a bad request, nothing deployed."""
-        access = self.user_access()
-        policies = self._policies()
-        # counted against the pool of the user's first role that has one
-        pool_role = next((r for r in access.roles if r in policies and not policies[r].pool.unlimited), "")
-        room = RoleRoom(", ".join(access.roles), access.max_cpu, access.max_mem, pool_role)
-        await self._admit_model(parse_release(body, room), room)
-        # to_thread copies the request's context: the release reads MLflow as this user only
-        return await asyncio.to_thread(release_from_hub, Target.from_environ(self.prefix), self.user.name, room,
-                                       body, say)
-
-    async def _admit_model(self, request: ReleaseRequest, room: RoleRoom) -> None:
-        """PoolRefusal (HTTP 403) when the model service's replicas do not fit the team pool now; its own running
-        version does not count (the release replaces it). A check, as for jobs: Swarm's labels are the record."""
-        if not room.pool_role:
-            return
-        charge = Charge(self.user.name, f"model:{request.ref.name}", room.pool_role, request.total_cpu,
-                        request.total_mem)
-        try:
-            await quota_service().check(charge, self._policies()[room.pool_role].pool, self._running_charges,
-                                        self.admin_contact, partial(self._running_job_and_model_charges, charge.server))
-        except PolicyRefusal as e:
-            spawn_metrics.refused(room.pool_role, getattr(e, "dimension", None), kind="model")
-            raise
-
     def user_access(self) -> UserAccess:
         """The merged limits of this user's roles (PolicyRefusal when they have none)."""
         return resolve_access(self._group_names(), self._policies(), self.platform.catalogue, self.admin_contact)
@@ -486,16 +440,20 @@ class MLOpsSwarmSpawner(SwarmSpawner):
 
     def validate_request(self, user_options) -> SpawnRequest:
         """Validate against today's policy; HTTP 400/403 with a message naming the field."""
-        self._end_request()  # a new request: today's policy, read once for the rest of this spawn
+        request, access = self._validated(user_options)
+        self._check_server_count(access)
+        return request
+
+    def _validated(self, user_options) -> tuple[SpawnRequest, UserAccess]:
+        """A server's or a job's options checked against today's policy, read once for the rest of the request."""
+        self._end_request()
         try:
             access = self.user_access()
-            request = validate_spawn_options(user_options, access, self._policies())
+            return validate_spawn_options(user_options, access, self._policies()), access
         except SpawnOptionError as e:
             raise web.HTTPError(400, f"Invalid {e.field}: {e.message}", reason="Bad Request") from None
         except PolicyRefusal as e:
             raise web.HTTPError(403, str(e), reason="Forbidden") from None
-        self._check_server_count(access)
-        return request
 
     def _check_server_count(self, access: UserAccess) -> None:
         others = [
@@ -652,19 +610,19 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         image_user = (image_info.get("Config") or {}).get("User") or ""
         return "1000:100" if image_user in _ROOT_USERS else None
 
-    async def _provision(self, image_info: dict, container_user: str | None):
-        """Package index files and volumes; None when neither is configured."""
-        platform = self.platform
-        role = self.mlops_request.role if self.mlops_request is not None else None
-        index = platform.package_index.for_role(role)
-        storage = platform.storage
+    async def _provision(self, image: str, role: str | None, image_info: dict,
+                         container_user: str | None) -> Provisioned | None:
+        """Package index files and volumes for a server or job of `image` in `role`; None when neither is
+        configured."""
+        index = self.platform.package_index.for_role(role)
+        storage = self.platform.storage
         if index is None and storage is None:
             return None
         try:
             owner = server_owner(storage, container_user, (image_info.get("Config") or {}).get("User") or "")
             return await asyncio.wrap_future(self.executor.submit(
                 provision, self.client, prefix=self.prefix, username=self.user.name,
-                roles=self._group_names(), image=self.image, owner=owner, index=index, storage=storage,
+                roles=self._group_names(), image=image, owner=owner, index=index, storage=storage,
                 system_roots_file=self.ca_system_roots_file,
             ))
         except ConfigError as e:
@@ -697,8 +655,9 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             secrets.append(await token_secret.create_token_secret(
                 self.docker, self.prefix, self.service_name, token_secret.take_token(env), run_as, self.log))
             args = token_secret.wrap_args(args)
+        role = self.mlops_request.role if self.mlops_request is not None else None
         for attempt in range(3):
-            provisioned = await self._provision(image_info, user)
+            provisioned = await self._provision(self.image, role, image_info, user)
             if provisioned is not None:
                 env.update(provisioned.env)
             try:
@@ -866,43 +825,6 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         self._report(100, message)
         raise web.HTTPError(500, message, reason="Server cannot be placed")
 
-    async def _missing_resources(self) -> tuple[str, str | None]:
-        """What the unplaceable server lacks - a node label no node has, or CPU and memory against the nodes' free
-        room - and the advice that fits it (None: Swarm's usual); '' when it cannot be told."""
-        needs = self._node_requirements(self.mlops_request)
-        try:
-            home = await self._home_node_advice()
-            if home:
-                return "", home
-            task = newest_task(await self._list_tasks())
-            reason = classify_task(task).reason if task else ""
-            if task is None or not (needs or is_resource_shortage(reason)):
-                return "", None
-            nodes = await self.docker("nodes")
-            missing = missing_labels(needs, placeable_nodes_labels(nodes))
-            if missing:
-                return missing, f"Choose another environment, or ask {self.admin_contact} to label a node."
-            if not is_resource_shortage(reason):
-                return "", None
-            holding = await self.docker("tasks", filters={"desired-state": "running"})
-        except APIError as e:
-            self.log.warning("%s: could not tell what the server lacks: %s", self._log_name, e)
-            return "", None
-        cpu, mem = reservations_of(task)
-        return missing_resources(cpu, mem, free_room(nodes, holding)), None
-
-    async def _home_node_advice(self) -> str | None:
-        """Why the server cannot start when the node with the user's home cannot take it (down, drained)."""
-        if not self._home_node:
-            return None
-        node = next((n for n in await self.docker("nodes") if n["ID"] == self._home_node), None)
-        if node is None:
-            return (f"Your files were on a node that has left the swarm; please tell {self.admin_contact}"
-                    " (mlops-hub home move).")
-        missing = missing_labels(self._node_requirements(self.mlops_request), [node["Spec"].get("Labels") or {}])
-        return home_unplaceable_advice(node["Description"]["Hostname"], node["Status"]["State"],
-                                       node["Spec"].get("Availability", "active"), self.admin_contact, missing)
-
     async def _lower_cpu_weight(self) -> None:
         """Give the running server `server_cpu_shares`, so the platform's services win the CPU in a storm."""
         container = self._task.container_id if self._task else ""
@@ -912,30 +834,6 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             await self.docker("update_container", container, cpu_shares=self.server_cpu_shares)
         except APIError as e:  # on another node than the hub's: it competes with no platform service here
             self.log.debug("%s: CPU weight not set on %s: %s", self._log_name, container[:12], e)
-
-    # ---- out of memory: the spawn's message and the hub's log line (swarm/oom.py) ------------
-
-    def _environment_min_mem(self) -> int:
-        """The smallest memory the user's environment runs in (its `min_mem`, or the measured default)."""
-        env = self.mlops_request.environment if self.mlops_request is not None else None
-        if env is None and self.policy_enabled:
-            # after the spawn (poll, hub restart) the saved options still name the environment
-            slug = (self.user_options or {}).get("environment")
-            catalogue = self.platform.catalogue
-            env = catalogue.get(slug) if isinstance(slug, str) else None
-            env = env or next((e for e in catalogue if e.default), None)
-        return env.min_mem if env is not None else DEFAULT_ENV_MIN_MEM
-
-    async def _out_of_memory_message(self, swarm_message: str) -> str | None:
-        """For a start that failed because the server ran out of memory; None otherwise."""
-        try:
-            end = await newest_task_end(self.docker, self.service_name)
-        except APIError as e:
-            self.log.warning("%s: could not tell whether the server ran out of memory: %s", self._log_name, e)
-            return None
-        return start_failure_message(end, swarm_message, self._environment_min_mem())
-
-    _oom_logged_container = ""
 
     async def poll(self):
         """JupyterHub's contract: None while running, else an exit status. A server found ended is
@@ -949,32 +847,6 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             await self._clean_up_ended_server()
         return status
 
-    async def _given_up_by_swarm(self) -> str | None:
-        """SwarmSpawner's poll trusts the task's last reported state: on a node that went down it stays "running"
-        forever. Swarm gave such a task up (desired state shutdown): the server is gone."""
-        try:
-            task = newest_task(await self._list_tasks())
-        except APIError as e:
-            self.log.warning("%s: could not read the server's task: %s", self._log_name, e)
-            return None
-        if task and task.get("DesiredState") not in (None, "running", "ready", "accepted", "assigned"):
-            return f"task given up by Swarm (desired state {task['DesiredState']}, last seen {task['Status']['State']})"
-        return None
-
-    # why the last server stopped when its node was lost; kept in the spawner's state (the hub's database) so the
-    # spawn form can say it, and cleared by the next start that succeeds
-    last_stop_reason = ""
-
-    async def _note_lost_node(self) -> None:
-        try:
-            reason = await lost_node_reason(self.docker, newest_task(await self._list_tasks()))
-        except APIError as e:
-            self.log.warning("%s: could not tell whether the server's node was lost: %s", self._log_name, e)
-            return
-        if reason:
-            self.last_stop_reason = f"Your server stopped: {reason}."
-            self.log.warning("%s: server stopped: %s", self._log_name, reason)
-
     def get_state(self):
         state = super().get_state()
         if self.last_stop_reason:
@@ -985,19 +857,6 @@ class MLOpsSwarmSpawner(SwarmSpawner):
         super().load_state(state)
         self.last_stop_reason = state.get("last_stop_reason", "")
 
-    async def _log_why_it_ended(self) -> None:
-        """One hub log line when the server ran out of memory (or was killed and cannot be told)."""
-        try:
-            end = await newest_task_end(self.docker, self.service_name)
-            line = poll_log_line(end, self.user.name, self._environment_min_mem())
-        except APIError as e:
-            self.log.warning("%s: could not tell why the server stopped: %s", self._log_name, e)
-            return
-        # JupyterHub may poll an ended server twice (its poll loop, then stop): one line per container
-        if line and end.container_id != self._oom_logged_container:
-            self._oom_logged_container = end.container_id
-            self.log.warning("%s: %s", self._log_name, line)
-
     async def _clean_up_ended_server(self) -> None:
         """Free the ended server's team pool room and remove its service, token secret and configs."""
         if self.quota_store:
@@ -1006,27 +865,6 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             await self.remove_object()
         except APIError as e:
             self.log.warning("%s: could not remove the ended server's service yet: %s", self._log_name, e)
-
-    async def _start_failure_message(self, swarm_message: str) -> str:
-        """Swarm's reason with the server's last log lines, or in words when the image lacks the server."""
-        tail = await self._log_tail()
-        if missing_singleuser(swarm_message, tail):
-            return (f"Your server cannot start: {self._image_named()} has no {SINGLEUSER}."
-                    f" Choose another environment, and please tell {self.admin_contact}"
-                    f" (fix: {NO_SINGLEUSER_FIX}).\n{swarm_message}")
-        return f"{swarm_message}\nLast log lines:\n{tail}" if tail else swarm_message
-
-    async def _log_tail(self) -> str:
-        """A crashed server's last log lines say why far better than an exit code; '' when none are read."""
-        try:
-            # bounded: `docker service logs` was seen to hang on Docker 20.10, and the user waits
-            raw = await asyncio.wait_for(
-                self.docker("service_logs", self.service_name, stdout=True, stderr=True, tail=5),
-                timeout=self.log_tail_timeout,
-            )
-            return b"".join(raw).decode("utf8", "replace").strip()
-        except Exception:
-            return ""
 
     async def _wait_for_http(self) -> None:
         """Return once the server answers, so JupyterHub's first readiness check succeeds."""
@@ -1105,91 +943,3 @@ class MLOpsSwarmSpawner(SwarmSpawner):
             return
         if removed:
             self.log.info("%s: removed unused configs/secrets %s", self._log_name, ", ".join(removed))
-
-    # ---- scheduled notebooks (docs/scheduling.md): a job's service gets what a server gets ---------
-
-    def job_request(self, size_options) -> SpawnRequest:
-        """A job's environment and size, checked as a spawn's; a job is not a server, so no server count."""
-        self._end_request()
-        try:
-            return validate_spawn_options(size_options, self.user_access(), self._policies())
-        except SpawnOptionError as e:
-            raise web.HTTPError(400, f"Invalid {e.field}: {e.message}", reason="Bad Request") from None
-        except PolicyRefusal as e:
-            raise web.HTTPError(403, str(e), reason="Forbidden") from None
-
-    def job_key(self, dag_id: str) -> str:
-        """The name a job's hub-token secret is labelled with (one per job, replaced on reschedule)."""
-        return fit_service_name(f"{self.prefix}-job-{dag_id}")
-
-    def _job_charge(self, request: SpawnRequest, dag_id: str) -> Charge:
-        return Charge(self.user.name, f"job:{dag_id}", request.role, request.cpu_limit, request.mem_limit,
-                      request.environment.slug)
-
-    async def admit_job(self, request: SpawnRequest, dag_id: str) -> None:
-        """Refuse a run when the role's team pool has no room now: HTTP 403 with the pool's message."""
-        try:
-            await quota_service().check(self._job_charge(request, dag_id), self._policies()[request.role].pool,
-                                        self._running_charges, self.admin_contact, self._running_job_and_model_charges)
-        except PolicyRefusal as e:
-            spawn_metrics.refused(request.role, getattr(e, "dimension", None), kind="job")
-            raise web.HTTPError(403, str(e), reason="Forbidden") from None
-        finally:
-            self._end_request()
-
-    async def job_container(self, request: SpawnRequest, schedule: JobSchedule, dag_id: str,
-                            token: str) -> JobContainer:
-        """The service a run of this job starts: image pinned by ID, limits, labels, volumes, index files,
-        and a hub token (a 0400 secret) that reaches MLflow as the user."""
-        storage = self.platform.storage
-        if storage is None:
-            raise web.HTTPError(409, "Scheduling a notebook needs users' homes on volumes (storage in"
-                                     f" platform.yaml), so a job finds the notebook; please tell {self.admin_contact}.",
-                                reason="Conflict")
-        image = request.environment.image
-        image_info = await self.docker("inspect_image", image)
-        user = await self._container_user(image_info)
-        run_as = await self._numeric_user(image_info, user)
-        try:
-            owner = server_owner(storage, user, (image_info.get("Config") or {}).get("User") or "")
-            provisioned = await asyncio.wrap_future(self.executor.submit(
-                provision, self.client, prefix=self.prefix, username=self.user.name, roles=self._group_names(),
-                image=image, owner=owner, index=self.platform.package_index.for_role(request.role),
-                storage=storage, system_roots_file=self.ca_system_roots_file,
-            ))
-        except ConfigError as e:
-            raise self._misconfigured(e) from None
-        # the job's current secret stays until the new spec is written: a reschedule that fails keeps it working
-        secret = await token_secret.create_token_secret(self.docker, self.prefix, self.job_key(dag_id), token,
-                                                        run_as, self.log, replace=False)
-        env = job_environment(self.get_env(), request, image_info.get("Id", ""), storage.home_mount, schedule,
-                              dag_id, self.user.name)
-        env.update(provisioned.env)
-        env[ENV_HUB_TOKEN_FILE] = token_secret.SECRET_PATH
-        charge = self._job_charge(request, dag_id)
-        reserved_cpu, reserved_mem = self._reservations(request.cpu_limit, request.mem_limit)
-        return JobContainer(
-            # by digest in the registry when pushed there (any node can pull it), else by ID (this node's)
-            image=self.image_pins.get(image) or image_info["Id"], command=RUNNER_COMMAND,
-            args=runner_args(storage.home_mount, schedule),
-            env=env, user=user, network=self.network_name,
-            cpu_limit=request.cpu_limit, mem_limit=request.mem_limit,
-            cpu_reservation=reserved_cpu or 0, mem_reservation=reserved_mem or 0,
-            labels=job_labels(ServerLabels(self.prefix, self.user.name, charge.server, charge.environment,
-                                           charge.role, charge.cpu, charge.mem)),
-            mounts=[dict(m) for m in provisioned.mounts],
-            configs=[dict(r) for r in provisioned.configs],
-            secrets=[dict(r) for r in [*provisioned.secrets, secret]],
-            constraints=placement_constraints(self.extra_placement_spec, constraints(self._node_requirements(request))
-                                              + self._home_constraints(provisioned)),
-            service_prefix=fit_service_name(f"{self.prefix}-job")[:40],
-        )
-
-    async def remove_job_objects(self, dag_id: str, keep: JobContainer | None = None,
-                                 only: JobContainer | None = None) -> None:
-        """A job's token secrets (its run services remove themselves): all; all but the one `keep` mounts
-        (the written spec's); or only the one `only` mounts (made for a spec that was never written)."""
-        await token_secret.remove_token_secrets(
-            self.docker, self.prefix, self.job_key(dag_id), self.log,
-            keep=token_secret.mounted_token_secret(keep.secrets) if keep else None,
-            only=token_secret.mounted_token_secret(only.secrets) if only else None)

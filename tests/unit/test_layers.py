@@ -45,30 +45,36 @@ def _matches(name: str, forbidden: str) -> bool:
     return name == forbidden or name.startswith(forbidden + ".")
 
 
+# the spawner's class and the two mixins it is made of (failure messages; jobs and model releases)
+SPAWNER = ["mlops_hub.spawner", "mlops_hub.spawner_failures", "mlops_hub.spawner_jobs"]
+
 RULES = {
     # pure policy: no Docker, no web server, no hub, and none of the layers above it
-    "policy": ["docker", "tornado", "jupyterhub", "sqlalchemy", "mlops_hub.swarm", "mlops_hub.spawner",
+    "policy": ["docker", "tornado", "jupyterhub", "sqlalchemy", "mlops_hub.swarm", *SPAWNER,
                "mlops_hub.quotas", "mlops_hub.hub", "mlops_hub.provision", "mlops_hub.deploy"],
     # the model, the store and admission: no Docker and no web; the hub's handlers live in hub/
     "quotas": ["docker", "tornado", "jupyterhub.app", "jupyterhub.handlers", "jupyterhub.apihandlers",
-               "mlops_hub.swarm", "mlops_hub.spawner", "mlops_hub.hub"],
+               "mlops_hub.swarm", *SPAWNER, "mlops_hub.hub"],
     # runs in user containers that do not have the hub's dependencies
-    "lab": ["mlops_hub.hub", "mlops_hub.quotas", "mlops_hub.swarm", "mlops_hub.spawner", "mlops_hub.provision",
+    "lab": ["mlops_hub.hub", "mlops_hub.quotas", "mlops_hub.swarm", *SPAWNER, "mlops_hub.provision",
             "mlops_hub.deploy", "mlops_hub.policy", "docker", "dockerspawner", "jupyterhub.app"],
     # hub web goes through quotas; it never touches Docker or the spawner directly
-    "hub": ["mlops_hub.swarm", "mlops_hub.spawner", "docker", "dockerspawner"],
+    "hub": ["mlops_hub.swarm", *SPAWNER, "docker", "dockerspawner"],
     # Docker I/O knows no web handlers, spawner or quotas
-    "swarm": ["mlops_hub.hub", "mlops_hub.spawner", "mlops_hub.quotas", "tornado", "jupyterhub"],
-    "deploy": ["mlops_hub.spawner", "mlops_hub.hub", "mlops_hub.quotas"],
+    "swarm": ["mlops_hub.hub", *SPAWNER, "mlops_hub.quotas", "tornado", "jupyterhub"],
+    "deploy": [*SPAWNER, "mlops_hub.hub", "mlops_hub.quotas"],
     # a model release: MLflow as the user, Docker through swarm/; no web handlers, spawner or quota store
-    "release": ["mlops_hub.hub", "mlops_hub.spawner", "mlops_hub.quotas", "mlops_hub.deploy", "tornado",
+    "release": ["mlops_hub.hub", *SPAWNER, "mlops_hub.quotas", "mlops_hub.deploy", "tornado",
                 "jupyterhub"],
     # what a job's container runs, as data: no Docker, no web (the spawner does the I/O)
     "job_container.py": ["docker", "tornado", "jupyterhub", "mlops_hub.swarm", "mlops_hub.hub", "mlops_hub.spawner"],
+    # the mixins are parts of MLOpsSwarmSpawner: neither imports the class nor hub web
+    "spawner_failures.py": ["mlops_hub.spawner", "mlops_hub.spawner_jobs", "mlops_hub.hub", "tornado"],
+    "spawner_jobs.py": ["mlops_hub.spawner", "mlops_hub.spawner_failures", "mlops_hub.hub", "dockerspawner"],
     # the hub's metrics: counted by the spawner, read at scrape; no Docker, no hub web
-    "metrics.py": ["docker", "mlops_hub.swarm", "mlops_hub.spawner", "mlops_hub.hub"],
+    "metrics.py": ["docker", "mlops_hub.swarm", *SPAWNER, "mlops_hub.hub"],
     # the server exporter runs on every node beside the hub: Docker and names only
-    "monitoring": ["mlops_hub.hub", "mlops_hub.spawner", "mlops_hub.quotas", "mlops_hub.policy", "tornado",
+    "monitoring": ["mlops_hub.hub", *SPAWNER, "mlops_hub.quotas", "mlops_hub.policy", "tornado",
                    "jupyterhub"],
 }
 

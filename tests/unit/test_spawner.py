@@ -889,6 +889,7 @@ async def test_labels_present_but_resources_short_still_names_the_resource():
 
 async def test_a_scheduled_notebooks_job_service_gets_the_same_constraints(monkeypatch):
     from mlops_hub import spawner as spawner_module
+    from mlops_hub import spawner_jobs
     from mlops_hub.policy.jobs import JobSchedule
 
     spawner = placed_spawner(extra_placement_spec={"constraints": ["node.role == worker"]},
@@ -899,8 +900,8 @@ async def test_a_scheduled_notebooks_job_service_gets_the_same_constraints(monke
                         lambda *a, **k: SimpleNamespace(env={}, mounts=[], configs=[], secrets=[]))
     request = spawner.job_request({"environment": "gpu"})
     schedule = JobSchedule.__new__(JobSchedule)
-    monkeypatch.setattr(spawner_module, "job_environment", lambda *a, **k: {})
-    monkeypatch.setattr(spawner_module, "runner_args", lambda *a, **k: [])
+    monkeypatch.setattr(spawner_jobs, "job_environment", lambda *a, **k: {})
+    monkeypatch.setattr(spawner_jobs, "runner_args", lambda *a, **k: [])
     container = await spawner.job_container(request, schedule, "dag-1", "token")
     assert container.constraints == ["node.role == worker", "node.labels.gpu == true",
                                      "node.labels.mlops-hub.pool == gpu-pool"]
@@ -943,7 +944,7 @@ async def test_a_server_whose_home_node_is_down_is_told_so_with_the_move_command
 
 
 async def test_a_model_release_gets_the_users_role_room_and_the_hubs_prefix(monkeypatch):
-    from mlops_hub import spawner as spawner_module
+    from mlops_hub import spawner_jobs
 
     spawner = make_spawner(["analysts"])
     seen = {}
@@ -952,7 +953,7 @@ async def test_a_model_release_gets_the_users_role_room_and_the_hubs_prefix(monk
         seen.update(target=target, user=user, room=room, body=body)
         return "released"
 
-    monkeypatch.setattr(spawner_module, "release_from_hub", fake_release)
+    monkeypatch.setattr(spawner_jobs, "release_from_hub", fake_release)
     assert await spawner.release_model({"model": "churn/1"}, print) == "released"
     access = spawner.user_access()
     assert (seen["room"].max_cpu, seen["room"].max_mem) == (access.max_cpu, access.max_mem)
