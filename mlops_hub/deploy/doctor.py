@@ -49,6 +49,11 @@ DISK_FAIL_BELOW = 5 * GB
 DISK_WARN_BELOW = 15 * GB
 # TLS certificates, OIDC tokens and the hub's cookies carry times; checked against the daemon's clock
 CLOCK_WARN_SECONDS = 5.0
+# Without systemd (cgroupfs driver, cgroup v1) every container is in one cgroup, `docker`, which by default
+# weighs on the CPU as one host process (1024 shares): scripts/host-setup.sh gives it eight processes' worth
+DOCKER_CGROUP_SHARES_FILE = Path("/sys/fs/cgroup/cpu/docker/cpu.shares")
+DOCKER_CGROUP_SHARES = 8192
+ONE_PROCESS_SHARES = 1024
 PROBE_PREFIX = "mlops-doctor-probe"
 PROBE_LABEL = "mlops-hub.doctor-probe"
 PROBE_IMAGE = f"{IMAGE_REPO}/base:latest"  # has python3; no registry to pull a probe image from
@@ -456,6 +461,29 @@ def disk_finding(what: str, path: str, free: int | None) -> Finding:
     return Finding(check, OK, f"{check}: {shown}")
 
 
+def cpu_weight_finding(local: bool, cgroup_driver: str, cgroup_version: str, shares: int | None) -> Finding:
+    """The containers' CPU weight together against the host's processes (the `docker` cgroup's cpu.shares)."""
+    check = "CPU weight"
+    if cgroup_driver == "systemd":
+        return Finding(check, OK, "CPU weight: each container is a systemd scope of its own beside dockerd's:"
+                                  " nothing to set")
+    if not local:
+        return Finding(check, SKIP, "CPU weight: not checked (the daemon runs on another host)")
+    if cgroup_version != "1":
+        return Finding(check, SKIP, f"CPU weight: not checked (cgroup v{cgroup_version or '?'}; only cgroup v1's"
+                                    " cpu controller is read)")
+    fix = f"bash {HOST_SETUP}  (or: echo {DOCKER_CGROUP_SHARES} > {DOCKER_CGROUP_SHARES_FILE})"
+    if shares is None:
+        return Finding(check, WARN, f"CPU weight: {DOCKER_CGROUP_SHARES_FILE} cannot be read: the containers' weight"
+                                    " is unknown", fix)
+    if shares <= ONE_PROCESS_SHARES:
+        return Finding(check, WARN, f"CPU weight: all containers together weigh on the CPU as {shares / 1024:g} host"
+                                    f" process ({DOCKER_CGROUP_SHARES_FILE}: {shares}); in a storm of server starts,"
+                                    " dockerd's own work squeezes the hub, its database and the servers", fix)
+    return Finding(check, OK, f"CPU weight: the containers together weigh as {shares / 1024:g} host processes"
+                              f" ({DOCKER_CGROUP_SHARES_FILE}: {shares})")
+
+
 def parse_docker_time(text: str) -> dt.datetime | None:
     """Docker's RFC 3339 time with nanoseconds (2026-12-02T12:15:44.976757508Z or +01:00)."""
     match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text.strip())
@@ -655,6 +683,20 @@ def check_each_node(stack: str, say: Callable[[str], None]) -> Finding:
     return node_probe_finding(probe_nodes(docker, image, say))
 
 
+def read_shares(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def check_cpu_weight(info: dict | None = None) -> Finding:
+    info = docker_info() if info is None else info
+    driver, version = str((info or {}).get("CgroupDriver") or ""), str((info or {}).get("CgroupVersion") or "")
+    local = docker_host().startswith("unix://")
+    return cpu_weight_finding(local, driver, version, read_shares(DOCKER_CGROUP_SHARES_FILE) if local else None)
+
+
 def check_clock() -> Finding:
     before = dt.datetime.now(dt.timezone.utc)
     info = docker_info()
@@ -772,7 +814,7 @@ def run_doctor(options: DoctorOptions, say: Callable[[str], None]) -> list[Findi
         findings.append(check_secrets(secrets_dir, up))
         findings += _skipped(("disk (Docker's images and volumes)",), "no daemon")
         findings.append(disk_finding("state dir", str(options.state_dir), free_bytes(options.state_dir)))
-        return findings + _skipped(("clock", "overlay", "nodes (each)"), "no daemon")
+        return findings + _skipped(("clock", "CPU weight", "overlay", "nodes (each)"), "no daemon")
     info = docker_info()
     swarm = check_swarm(info)
     findings.append(swarm)
@@ -780,7 +822,8 @@ def run_doctor(options: DoctorOptions, say: Callable[[str], None]) -> list[Findi
     findings += [check_nodes(options.platform)] if manager else _skipped(("nodes",), "not a swarm manager")
     findings += [check_images(options.repo), check_environments(options.platform),
                  check_ports(options.stack, options.ports),
-                 check_secrets(secrets_dir, up), *check_disks(options.state_dir, info), check_clock()]
+                 check_secrets(secrets_dir, up), *check_disks(options.state_dir, info), check_clock(),
+                 check_cpu_weight(info)]
     if not options.probe:
         findings += [Finding("overlay", SKIP, "overlay: not probed (--no-probe)"),
                      Finding("nodes (each)", SKIP, "nodes (each): not probed (--no-probe)")]

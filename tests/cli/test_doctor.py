@@ -12,7 +12,7 @@ from tests.support.ports import free_port
 from .test_bad_input import STACK, assert_one_line_refusal, calls, recording_real_docker, run_cli
 
 CHECKS = ("docker", "swarm", "nodes", "images", "environments", "ports", "secrets",
-          "disk (Docker's images and volumes)", "disk (state dir)", "clock", "overlay", "nodes (each)")
+          "disk (Docker's images and volumes)", "disk (state dir)", "clock", "CPU weight", "overlay", "nodes (each)")
 LINE = re.compile(r"^(ok  |WARN|FAIL|skip)  (.+)$")
 
 
@@ -39,8 +39,9 @@ def test_doctor_on_this_machine_reports_every_check_and_exits_by_its_failures(tm
     assert "Traceback" not in proc.stderr
     found = check_lines(proc.stdout)
     assert set(found) == set(CHECKS), proc.stdout
-    # the test machine runs a daemon and a single-node swarm with room for config/platform.yaml's roles
-    for name in ("docker", "swarm", "nodes", "ports", "clock"):
+    # the test machine runs a daemon and a single-node swarm with room for config/platform.yaml's roles, set up
+    # by scripts/host-setup.sh (which also weighs the containers' cgroup)
+    for name in ("docker", "swarm", "nodes", "ports", "clock", "CPU weight"):
         assert found[name] == ("ok", ""), proc.stdout
     assert found["secrets"] == ("WARN", f"fix: mlops-hub up --stack {STACK} --state-dir {tmp_path / 'state'}")
     assert found["overlay"] == found["nodes (each)"] == ("skip", "")
@@ -63,7 +64,7 @@ def test_a_daemon_that_does_not_answer_is_a_failure_with_the_fix(tmp_path):
     assert lines[1] == (f"      fix: dockerd --host unix://{socket_path} &, or unset DOCKER_HOST"
                         " (or bash scripts/host-setup.sh)")
     found = check_lines(proc.stdout)
-    assert found["swarm"] == found["clock"] == ("skip", "")
+    assert found["swarm"] == found["clock"] == found["CPU weight"] == ("skip", "")
     assert found["ports"][0] == "ok" and found["secrets"][0] == "WARN"
     assert any(c.startswith("version") for c in calls(log)), "the real docker CLI was asked"
 

@@ -478,3 +478,35 @@ def test_the_nodes_check_reads_labels_and_what_platform_yaml_needs(tmp_path, mon
     found = doctor.check_nodes(platform)
     assert found.status == WARN and "No node has the label gpu=true, which environment 'GPU' requires" in found.message
     assert "pool" not in found.message
+
+
+# ---- the containers' CPU weight together (cgroup v1 without systemd) ---------------------------------
+
+def test_the_containers_weighing_as_one_host_process_is_a_warning_with_the_set_up_command():
+    found = doctor.cpu_weight_finding(True, "cgroupfs", "1", 1024)
+    assert found.status == WARN and "weigh on the CPU as 1 host process" in found.message
+    assert "cpu.shares: 1024" in found.message and found.fix.startswith("bash scripts/host-setup.sh")
+    assert doctor.cpu_weight_finding(True, "cgroupfs", "1", 8192) == Finding(
+        "CPU weight", OK, "CPU weight: the containers together weigh as 8 host processes"
+                          " (/sys/fs/cgroup/cpu/docker/cpu.shares: 8192)")
+    assert doctor.cpu_weight_finding(True, "cgroupfs", "1", None).status == WARN
+
+
+def test_the_cpu_weight_is_not_read_where_it_cannot_or_need_not_be():
+    assert doctor.cpu_weight_finding(True, "systemd", "2", None).status == OK  # a scope per container
+    assert doctor.cpu_weight_finding(False, "cgroupfs", "1", None).status == SKIP  # another host's file
+    found = doctor.cpu_weight_finding(True, "cgroupfs", "2", None)
+    assert found.status == SKIP and "cgroup v2" in found.message
+
+
+def test_the_cpu_weight_check_reads_the_docker_cgroups_shares(monkeypatch, tmp_path):
+    shares = tmp_path / "cpu.shares"
+    shares.write_text("1024\n")
+    monkeypatch.setattr(doctor, "DOCKER_CGROUP_SHARES_FILE", shares)
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    info = {"CgroupDriver": "cgroupfs", "CgroupVersion": "1"}
+    assert doctor.check_cpu_weight(info).status == WARN
+    shares.write_text("8192\n")
+    assert doctor.check_cpu_weight(info).status == OK
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.5:2376")
+    assert doctor.check_cpu_weight(info).status == SKIP
