@@ -198,10 +198,13 @@ def hub_log(c: Contender) -> str:
     return service_container_logs(docker.APIClient(), f"{c.settings.stack}_hub")
 
 
+# JupyterHub's line at the end of a spawn: start() plus its readiness check
+TOOK = re.compile(r"User (\S+) took ([0-9.]+) seconds to start")
+
+
 def hub_spawn_seconds(log: str) -> dict[str, float]:
-    """'User NAME took X seconds to start' from the hub's log: start() plus JupyterHub's readiness check."""
-    found = re.findall(r"User (\S+) took ([0-9.]+) seconds to start", log)
-    return {name: float(seconds) for name, seconds in found}
+    """'User NAME took X seconds to start' from the hub's log, per user."""
+    return {name: float(seconds) for name, seconds in TOOK.findall(log)}
 
 
 # the hub's log line prefix, "[I 2026-12-04 01:31:02.345 JupyterHub spawner:524] "
@@ -219,30 +222,30 @@ def spawn_steps(log: str, users: list[str]) -> dict[str, list[float]]:
     """Seconds of each step of ours' spawns, from the hub's log: JupyterHub's "took X seconds" gives the
     start, ours' progress lines the step ends, and "hub hand-off" is JupyterHub's own rest (proxy route,
     database) after the server answered."""
-    marks: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    progress: dict[str, list[tuple[datetime, str]]] = defaultdict(list)  # user -> (time, message)
+    ended: dict[str, tuple[datetime, float]] = {}  # user -> (time of JupyterHub's "took" line, seconds)
     for line in log.splitlines():
         found = HUB_LINE.match(line)
         if not found:
             continue
         at, message = datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S.%f"), found[2]
-        who = message.split(":", 1)[0] if ": " in message else ""
-        took = re.match(r"User (\S+) took ([0-9.]+) seconds to start", message)
+        who, _, text = message.partition(": ")
+        took = TOOK.match(message)
         if took:
-            marks[took[1]].append((at, took[2]))
-        elif who in users:
-            marks[who].append((at, message.split(": ", 1)[1]))
+            ended.setdefault(took[1], (at, float(took[2])))
+        elif text and who in users:
+            progress[who].append((at, text))
     steps: dict[str, list[float]] = defaultdict(list)
     for user in users:
-        lines = marks.get(user, [])
-        took = next(((at, float(text)) for at, text in lines if re.fullmatch(r"[0-9.]+", text)), None)
-        ends = [next((at for at, text in lines if pattern.search(text)), None) for _, pattern in SPAWN_STEPS]
-        if took is None or None in ends:
+        ends = [next((at for at, text in progress[user] if pattern.search(text)), None) for _, pattern in SPAWN_STEPS]
+        if user not in ended or None in ends:
             continue  # plain SwarmSpawner reports no steps; a run without every line is left out
-        previous = took[0] - timedelta(seconds=took[1])
+        end_of_spawn, seconds = ended[user]
+        previous = end_of_spawn - timedelta(seconds=seconds)
         for (name, _), end in zip(SPAWN_STEPS, ends, strict=True):
             steps[name].append((end - previous).total_seconds())
             previous = end
-        steps["hub hand-off"].append((took[0] - previous).total_seconds())
+        steps["hub hand-off"].append((end_of_spawn - previous).total_seconds())
     return steps
 
 

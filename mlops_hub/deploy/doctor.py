@@ -476,11 +476,12 @@ def cpu_weight_finding(local: bool, cgroup_driver: str, cgroup_version: str, sha
     if shares is None:
         return Finding(check, WARN, f"CPU weight: {DOCKER_CGROUP_SHARES_FILE} cannot be read: the containers' weight"
                                     " is unknown", fix)
+    processes = shares / ONE_PROCESS_SHARES
     if shares <= ONE_PROCESS_SHARES:
-        return Finding(check, WARN, f"CPU weight: all containers together weigh on the CPU as {shares / 1024:g} host"
+        return Finding(check, WARN, f"CPU weight: all containers together weigh on the CPU as {processes:g} host"
                                     f" process ({DOCKER_CGROUP_SHARES_FILE}: {shares}); in a storm of server starts,"
                                     " dockerd's own work squeezes the hub, its database and the servers", fix)
-    return Finding(check, OK, f"CPU weight: the containers together weigh as {shares / 1024:g} host processes"
+    return Finding(check, OK, f"CPU weight: the containers together weigh as {processes:g} host processes"
                               f" ({DOCKER_CGROUP_SHARES_FILE}: {shares})")
 
 
